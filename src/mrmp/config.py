@@ -1,0 +1,250 @@
+"""Run configuration: one frozen dataclass per concern, serialisable to JSON.
+
+The resolved :class:`RunConfig` is written as ``config.json`` next to every run and stored
+inside every checkpoint, so a checkpoint alone is enough to rebuild its model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from mrmp.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "FeatureConfig",
+    "ModelConfig",
+    "PruneConfig",
+    "TrainConfig",
+    "RunConfig",
+    "DEFAULT_SEEN_RATES",
+    "check_rate",
+    "parse_rates",
+]
+
+#: Seen rates of the paper: 0.50, 0.55, …, 0.95 and 0.98.
+DEFAULT_SEEN_RATES: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.98,)
+
+Method = Literal["dense", "mp", "srmp", "mrmp"]
+PriorName = Literal["gaussian", "laplace", "uniform"]
+
+
+def check_rate(rate: float, *, name: str = "rate") -> float:
+    """Validate a pruning rate in [0, 1).
+
+    >>> check_rate(0.9)
+    0.9
+    >>> check_rate(1.0)
+    Traceback (most recent call last):
+    ...
+    mrmp.errors.ConfigError: rate must be a number in [0, 1), got 1.0
+    """
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in [0, 1), got {rate!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name} must be a number in [0, 1), got {rate!r}")
+    return value
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """Parse a rate list: comma-separated values and ``start:stop:step`` ranges (stop included).
+
+    >>> parse_rates("0.5:0.6:0.05,0.98")
+    (0.5, 0.55, 0.6, 0.98)
+    """
+    rates: list[float] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if ":" in part:
+            pieces = part.split(":")
+            if len(pieces) != 3:
+                raise ConfigError(f"rate range must be start:stop:step, got {part!r}")
+            try:
+                start, stop, step = (float(p) for p in pieces)
+            except ValueError:
+                raise ConfigError(f"rate range must hold numbers, got {part!r}") from None
+            if step <= 0:
+                raise ConfigError(f"rate range step must be > 0, got {part!r}")
+            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            rates.extend(round(start + i * step, 6) for i in range(max(count, 0)))
+        else:
+            try:
+                rates.append(float(part))
+            except ValueError:
+                raise ConfigError(f"rate must be a number, got {part!r}") from None
+    if not rates:
+        raise ConfigError(f"no rate in {text!r}")
+    return tuple(sorted({check_rate(r) for r in rates}))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset and split to use."""
+
+    dataset: str = "synthetic"
+    root: str | None = None
+    split: str = "default"
+    skip_bad: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Input descriptors and training-time augmentation.
+
+    Attributes:
+        chunks: Temporal chunks M_c per trajectory (chunk-descriptor backbones).
+        stats: Per-chunk statistics: ``mean`` (position), ``velocity`` (mean frame difference),
+            ``std`` (position spread).
+        frames: Resampled length for frame-based backbones (ST-GCN).
+        rotate_deg: Max random rotation about each axis, degrees.
+        rotate_axes: Axes rotated about (letters among ``xyz``).
+        swap_persons: Probability of swapping the persons' joint blocks (multi-person data).
+        scale: Max relative random scaling.
+        crop: Max fraction of frames removed by a random temporal crop.
+        noise: Gaussian coordinate noise, in units of the dataset scale.
+    """
+
+    chunks: int = 4
+    stats: tuple[str, ...] = ("mean", "velocity")
+    frames: int = 32
+    rotate_deg: float = 10.0
+    rotate_axes: str = "xyz"
+    swap_persons: float = 0.0
+    scale: float = 0.1
+    crop: float = 0.2
+    noise: float = 0.02
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone hyper-parameters (``gcn``: the paper's attention GCN; ``stgcn``)."""
+
+    name: Literal["gcn", "stgcn"] = "gcn"
+    embed: int = 32
+    heads: int = 8
+    att_dim: int = 16
+    head_dim: int = 16
+    hidden: int = 256
+    dropout: float = 0.3
+    stgcn_channels: tuple[int, ...] = (32, 64, 64)
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Pruning method and its settings.
+
+    Attributes:
+        method: ``dense``, ``mp`` (magnitude + fine-tune), ``srmp`` or ``mrmp``.
+        prior: Prior Q of the latent weights.
+        kl_weight: λ in front of D_KL(P‖Q).
+        rate: Target rate of ``mp`` / ``srmp``.
+        rates: Seen rates of ``mrmp``.
+        rates_per_step: Rates trained per ``mrmp`` step (smallest, largest, random others).
+        grouping: ``global``: one KL over all prunable weights; ``layer``: one KL per layer.
+        sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
+        prune_classifier: Whether the classifier's weight is prunable.
+        scope: ``mp`` ranking scope, ``layer`` or ``global``.
+        source: Dense checkpoint that ``mp`` starts from.
+        distill: ``mrmp``: distil the lowest rate's predictions into the other rates.
+        kl_samples: Latent weights sampled per step for the KL estimate (0: all).
+    """
+
+    method: Method = "dense"
+    prior: PriorName = "gaussian"
+    kl_weight: float = 1.0
+    rate: float = 0.9
+    rates: tuple[float, ...] = DEFAULT_SEEN_RATES
+    rates_per_step: int = 4
+    grouping: Literal["global", "layer"] = "global"
+    sigma: tuple[float, float] = (2.0, 200.0)
+    prune_classifier: bool = True
+    scope: Literal["layer", "global"] = "layer"
+    source: str | None = None
+    distill: bool = False
+    kl_samples: int = 65536
+
+    def __post_init__(self) -> None:
+        if self.method not in ("dense", "mp", "srmp", "mrmp"):
+            raise ConfigError(f"unknown method {self.method!r}; choose dense, mp, srmp or mrmp")
+        if self.prior not in ("gaussian", "laplace", "uniform"):
+            raise ConfigError(f"unknown prior {self.prior!r}; choose gaussian, laplace or uniform")
+        check_rate(self.rate)
+        for r in self.rates:
+            check_rate(r, name="seen rate")
+        if self.rates_per_step < 1:
+            raise ConfigError("rates_per_step must be >= 1")
+        if self.kl_weight < 0:
+            raise ConfigError("kl_weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping."""
+
+    epochs: int = 300
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    eval_every: int = 25
+    save_every: int = 25
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        unknown = set(data) - set(_SECTIONS)
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {sorted(unknown)}")
+        return cls(**{name: _build(kind, data.get(name, {})) for name, kind in _SECTIONS.items()})
+
+    def replace(self, **sections: Any) -> RunConfig:
+        """Copy with some sections' fields replaced, e.g. ``replace(train={"epochs": 5})``."""
+        updated = {}
+        for name, changes in sections.items():
+            updated[name] = dataclasses.replace(getattr(self, name), **changes)
+        return dataclasses.replace(self, **updated)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "features": FeatureConfig,
+    "model": ModelConfig,
+    "prune": PruneConfig,
+    "train": TrainConfig,
+}
+
+T = TypeVar("T")
+
+
+def _build(kind: type[T], values: dict[str, Any]) -> T:
+    known = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown {kind.__name__} field(s): {sorted(unknown)}")
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return kind(**fixed)

@@ -1,0 +1,89 @@
+"""The in-memory dataset type shared by every loader.
+
+A :class:`SkeletonSet` holds variable-length sequences, each a float32 array of layout
+(T, V, C) — frames, joints, coordinates — with integer labels, the skeleton's bones as
+0-based joint pairs, and named train/test splits (e.g. ``fold0`` … ``fold4`` for SBU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mrmp.errors import ConfigError
+
+__all__ = ["Split", "SkeletonSet"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into a :class:`SkeletonSet` for one protocol split."""
+
+    train: np.ndarray
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class SkeletonSet:
+    """A loaded skeleton dataset.
+
+    Attributes:
+        name: Dataset name (``sbu``, ``fpha``, ``npz``, ``synthetic``).
+        sequences: One float32 array (T_i, V, C) per sequence, finite values.
+        labels: int64 array (N,) of class indices in ``[0, num_classes)``.
+        ids: One identifier per sequence (relative path or index), for error messages.
+        class_names: Name of each class; its length is the number of classes.
+        edges: Bones as 0-based joint pairs (i, j) over all V joints.
+        splits: Protocol splits by name.
+        persons: Bodies per frame (M): the V joints are ``persons`` blocks of V/M joints.
+        skipped: Files skipped with ``skip_bad`` (empty otherwise).
+    """
+
+    name: str
+    sequences: list[np.ndarray]
+    labels: np.ndarray
+    ids: list[str]
+    class_names: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    splits: dict[str, Split]
+    persons: int = 1
+    skipped: tuple[str, ...] = field(default=())
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.sequences[0].shape[1])
+
+    @property
+    def num_coords(self) -> int:
+        return int(self.sequences[0].shape[2])
+
+    def split(self, name: str) -> Split:
+        """Return the split called ``name`` or raise a :class:`ConfigError` listing the choices."""
+        if name not in self.splits:
+            raise ConfigError(
+                f"dataset {self.name!r} has no split {name!r}; choose one of {sorted(self.splits)}"
+            )
+        return self.splits[name]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary, as printed by ``mrmp data --json``."""
+        lengths = [int(s.shape[0]) for s in self.sequences]
+        return {
+            "dataset": self.name,
+            "sequences": len(self.sequences),
+            "classes": self.num_classes,
+            "joints": self.num_joints,
+            "frames_min": min(lengths),
+            "frames_max": max(lengths),
+            "splits": {
+                k: {"train": int(len(v.train)), "test": int(len(v.test))}
+                for k, v in self.splits.items()
+            },
+            "skipped": list(self.skipped),
+        }

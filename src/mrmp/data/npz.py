@@ -1,0 +1,247 @@
+"""Any skeleton dataset stored as one ``.npz`` archive of padded arrays.
+
+Arrays (N samples, T padded frames, V joints, C coordinates):
+
+- ``x``: float (N, T, V, C); sample ``i`` uses frames ``[0, lengths[i])``.
+- ``y``: int (N,) class labels ``>= 0``.
+- ``edges``: int (E, 2) bones as 0-based joint pairs.
+- ``lengths`` (optional): int (N,) in ``[1, T]``; all ``T`` when absent.
+- ``split`` (optional): (N,) strings ``"train"``/``"test"`` → split ``default``, or int fold ids
+  ``0..K-1`` → splits ``fold0``..``fold{K-1}`` (fold ``k`` tests on the samples with id ``k``).
+  Absent → split ``default``, a deterministic stratified 80/20 train/test.
+- ``class_names`` (optional): strings (K,), one per class.
+- ``persons`` (optional): int scalar, bodies per frame; must divide V.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.text import stratified_split
+from mrmp.errors import DataError
+
+__all__ = ["load_npz"]
+
+_ARRAYS = ("x", "y", "edges", "lengths", "split", "class_names", "persons")
+_REQUIRED = {"x": "float (N, T, V, C)", "y": "int (N,)", "edges": "int (E, 2)"}
+_TEST_FRACTION = 0.2
+
+
+def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
+    """Load a dataset from one ``.npz`` archive (layout in the module docstring).
+
+    Args:
+        path: The ``.npz`` file.
+        skip_bad: Skip samples with bad values (non-finite coordinates, a length outside
+            ``[1, T]``, a label or split value out of range), listing them in ``skipped``.
+            Malformed arrays (shape, dtype, edges, persons, class names) always raise.
+
+    Returns:
+        A :class:`SkeletonSet` of float32 sequences (lengths[i], V, C) named ``npz``.
+
+    Raises:
+        DataError: Naming the file and the array (and the sample index where relevant).
+    """
+    path = Path(path)
+    arrays = _open(path)
+    x = _coords(path, arrays["x"])
+    n, t, v, _ = x.shape
+    y = _int_array(path, "y", arrays["y"], (n,))
+    lengths = np.full(n, t, dtype=np.int64)
+    if "lengths" in arrays:
+        lengths = _int_array(path, "lengths", arrays["lengths"], (n,))
+    edges = _edges(path, arrays["edges"], v)
+    persons = _persons(path, arrays.get("persons"), v)
+    names = _class_names(path, arrays.get("class_names"))
+    split = _split_values(path, arrays.get("split"), n)
+
+    problems = _sample_problems(x, y, lengths, len(names) if names else None, split)
+    if problems and not skip_bad:
+        i = min(problems)
+        raise DataError(path, problems[i])
+    kept = np.array([i for i in range(n) if i not in problems], dtype=np.int64)
+    if kept.size == 0:
+        raise DataError(path, f"no usable samples: all {n} were skipped")
+    labels = y[kept]
+    if names is None:
+        names = tuple(str(k) for k in range(int(labels.max()) + 1))
+    return SkeletonSet(
+        name="npz",
+        sequences=[np.ascontiguousarray(x[i, : lengths[i]]) for i in kept],
+        labels=labels,
+        ids=[str(i) for i in kept],
+        class_names=names,
+        edges=edges,
+        splits=_splits(path, split, kept, labels),
+        persons=persons,
+        skipped=tuple(f"{path}: {problems[i]}" for i in sorted(problems)),
+    )
+
+
+def _open(path: Path) -> dict[str, np.ndarray]:
+    """Read every array of the archive, checking the names."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise DataError(path, "expected an .npz archive of named arrays, found an .npy")
+            arrays = {name: _read_array(path, archive, name) for name in archive.files}
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(path, f"not a readable .npz archive ({err})") from None
+    unknown = sorted(set(arrays) - set(_ARRAYS))
+    if unknown:
+        raise DataError(path, f"unexpected array(s) {unknown}: expected only {list(_ARRAYS)}")
+    for name, layout in _REQUIRED.items():
+        if name not in arrays:
+            raise DataError(path, f"missing array {name!r}: expected {layout}")
+    return arrays
+
+
+def _read_array(path: Path, archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """One array of the archive; object arrays (which need pickle) are refused."""
+    try:
+        return np.asarray(archive[name])
+    except ValueError:
+        message = "holds Python objects: store numbers or fixed-width strings"
+        raise _bad(path, name, message) from None
+
+
+def _coords(path: Path, x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 (N, T, V, C); non-finite values are reported per sample later."""
+    if x.dtype.kind not in "fiu" or x.ndim != 4 or min(x.shape) < 1:
+        raise _bad(path, "x", f"expected {_REQUIRED['x']}, sizes >= 1", x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.astype(np.float32)
+
+
+def _int_array(path: Path, name: str, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Check an integer array's dtype and shape; return it as int64."""
+    if a.dtype.kind not in "iu" or a.shape != shape:
+        raise _bad(path, name, f"expected int {shape}", a)
+    return a.astype(np.int64)
+
+
+def _edges(path: Path, edges: np.ndarray, joints: int) -> tuple[tuple[int, int], ...]:
+    """Bones as 0-based joint pairs within ``[0, joints)``, no self-loops."""
+    if edges.dtype.kind not in "iu" or edges.ndim != 2 or edges.shape[1] != 2:
+        raise _bad(path, "edges", f"expected {_REQUIRED['edges']}", edges)
+    for row, (i, j) in enumerate(edges.tolist()):
+        if not (0 <= i < joints and 0 <= j < joints):
+            message = f"row {row} = ({i}, {j}) has a joint index outside [0, {joints}) (0-based)"
+            raise _bad(path, "edges", message)
+        if i == j:
+            raise _bad(path, "edges", f"row {row} joins joint {i} to itself")
+    return tuple((int(i), int(j)) for i, j in edges.tolist())
+
+
+def _persons(path: Path, persons: np.ndarray | None, joints: int) -> int:
+    """Bodies per frame: a positive int scalar dividing ``joints``."""
+    if persons is None:
+        return 1
+    if persons.dtype.kind not in "iu" or persons.size != 1:
+        raise _bad(path, "persons", "expected an int scalar", persons)
+    m = int(persons.reshape(()))
+    if m < 1 or joints % m:
+        raise _bad(path, "persons", f"{m} must be >= 1 and divide the {joints} joints")
+    return m
+
+
+def _class_names(path: Path, names: np.ndarray | None) -> tuple[str, ...] | None:
+    """Distinct non-empty class names, or ``None`` when absent."""
+    if names is None:
+        return None
+    if names.dtype.kind not in "US" or names.ndim != 1 or names.size < 1:
+        raise _bad(path, "class_names", "expected strings (K,)", names)
+    decoded = tuple(_text(s) for s in names.tolist())
+    if "" in decoded or len(set(decoded)) != len(decoded):
+        raise _bad(path, "class_names", f"names must be distinct and non-empty: {list(decoded)}")
+    return decoded
+
+
+def _split_values(path: Path, split: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``split`` as an (N,) str or int64 array (values checked per sample later)."""
+    if split is None:
+        return None
+    if split.shape != (n,) or split.dtype.kind not in "USiu":
+        raise _bad(path, "split", f"expected ({n},) strings 'train'/'test' or int fold ids", split)
+    if split.dtype.kind in "US":
+        return np.array([_text(s) for s in split.tolist()], dtype=str)
+    return split.astype(np.int64)
+
+
+def _sample_problems(
+    x: np.ndarray,
+    y: np.ndarray,
+    lengths: np.ndarray,
+    num_classes: int | None,
+    split: np.ndarray | None,
+) -> dict[int, str]:
+    """The first problem of each bad sample, by sample index."""
+    found = (_problem(i, x, y, lengths, num_classes, split) for i in range(len(x)))
+    return {i: problem for i, problem in enumerate(found) if problem is not None}
+
+
+def _problem(
+    i: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    lengths: np.ndarray,
+    num_classes: int | None,
+    split: np.ndarray | None,
+) -> str | None:
+    """What is wrong with sample ``i``, or ``None``."""
+    t, length, label = x.shape[1], int(lengths[i]), int(y[i])
+    if not 1 <= length <= t:
+        return f"array 'lengths': sample {i} has length {length}, expected 1..{t}"
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        expected = f"0..{num_classes - 1} (one per class name)" if num_classes else ">= 0"
+        return f"array 'y': sample {i} has label {label}, expected {expected}"
+    if split is not None and split.dtype.kind == "U" and split[i] not in ("train", "test"):
+        return f"array 'split': sample {i} is {str(split[i])!r}, expected 'train' or 'test'"
+    if split is not None and split.dtype.kind != "U" and split[i] < 0:
+        return f"array 'split': sample {i} has fold id {int(split[i])}, expected >= 0"
+    bad = np.argwhere(~np.isfinite(x[i, :length]))
+    if bad.size:
+        frame, joint, coord = bad[0].tolist()
+        where = f"frame {frame}, joint {joint}, coordinate {coord}"
+        return f"array 'x': sample {i} has a non-finite (or float32-overflowing) value at {where}"
+    return None
+
+
+def _splits(
+    path: Path, split: np.ndarray | None, kept: np.ndarray, labels: np.ndarray
+) -> dict[str, Split]:
+    """Splits over the kept samples (indices into the returned sequences)."""
+    if split is None:
+        return {"default": stratified_split(labels, _TEST_FRACTION, seed=0)}
+    if split.dtype.kind == "U":
+        values = split[kept]
+        train, test = np.flatnonzero(values == "train"), np.flatnonzero(values == "test")
+        return {"default": Split(train=train, test=test)}
+    valid = split[split >= 0]
+    folds = int(valid.max()) + 1 if valid.size else 0
+    unused = sorted(set(range(folds)) - set(valid.tolist()))
+    if unused:
+        message = f"fold id(s) {unused} have no samples: ids must cover 0..{folds - 1}"
+        raise _bad(path, "split", message)
+    ids = split[kept]
+    return {
+        f"fold{k}": Split(train=np.flatnonzero(ids != k), test=np.flatnonzero(ids == k))
+        for k in range(folds)
+    }
+
+
+def _bad(path: Path, name: str, message: str, found: np.ndarray | None = None) -> DataError:
+    """A :class:`DataError` about array ``name``, quoting its dtype and shape if given."""
+    if found is not None:
+        message += f", found {found.dtype} {found.shape}"
+    return DataError(path, f"array {name!r}: {message}")
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,65 @@
+"""Evaluation helpers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from mrmp.data.features import InputPipeline
+
+if TYPE_CHECKING:
+    from mrmp.engine.setup import Bundle, Data
+
+__all__ = ["predict", "accuracy", "rate_report"]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: InputPipeline, batch_size: int = 512) -> Tensor:
+    """Predicted class (N,) of every sequence of ``inputs`` (no augmentation)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    preds = []
+    for start in range(0, len(inputs), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(inputs)))
+        preds.append(model(inputs(idx).to(device)).argmax(1).cpu())
+    model.train(was_training)
+    return torch.cat(preds)
+
+
+def accuracy(model: nn.Module, inputs: InputPipeline, labels: Tensor, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` on ``inputs``."""
+    return float((predict(model, inputs, batch_size) == labels).float().mean())
+
+
+def rate_report(
+    bundle: Bundle, data: Data, rate: float | None, threshold: str = "prior", scope: str = "layer"
+) -> dict[str, Any]:
+    """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: as trained).
+
+    Band-stop models switch masks in place; dense and MP models are magnitude-pruned on a copy.
+    """
+    from mrmp.engine.setup import default_rate, pruned_view
+    from mrmp.pruning import layer_sparsity
+
+    if rate is None:
+        rate = default_rate(bundle.cfg)
+        model = bundle.model if bundle.pruner is None else pruned_view(bundle, rate, threshold, scope)
+    else:
+        model = pruned_view(bundle, rate, threshold, scope)
+    stats = layer_sparsity(model, bundle.names)
+    zeros = sum(z for z, _ in stats.values())
+    total = sum(t for _, t in stats.values())
+    return {
+        "accuracy": accuracy(model, data.test, data.test_labels),
+        "n": len(data.test),
+        "rate": rate,
+        "threshold": threshold if bundle.pruner is not None else "magnitude",
+        "observed_rate": zeros / total,
+        "nonzero": total - zeros,
+        "total": total,
+        "layers": {n: z / t for n, (z, t) in stats.items()},
+        "method": bundle.cfg.prune.method,
+    }

@@ -1,0 +1,163 @@
+"""Build data, model and pruning handle from a :class:`RunConfig` or a checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from mrmp.config import RunConfig
+from mrmp.data import SkeletonSet, load_dataset
+from mrmp.data.features import InputPipeline
+from mrmp.engine.checkpoint import load_checkpoint
+from mrmp.errors import CheckpointError
+from mrmp.models import build_model, input_kind
+from mrmp.pruning import FixedMask, MultiRate, magnitude_prune, select_weights
+
+__all__ = [
+    "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
+]
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a model needs from its dataset, stored in every checkpoint."""
+
+    in_features: int
+    num_joints: int
+    num_classes: int
+    persons: int
+    edges: tuple[tuple[int, int], ...]
+    scale: float
+    class_names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "edges": [list(e) for e in self.edges]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Meta:
+        return cls(**{**d, "edges": tuple(tuple(e) for e in d["edges"]),
+                      "class_names": tuple(d["class_names"])})
+
+
+@dataclass
+class Data:
+    """Train and test inputs of one split."""
+
+    dataset: SkeletonSet
+    train: InputPipeline
+    test: InputPipeline
+    train_labels: Tensor
+    test_labels: Tensor
+    meta: Meta
+
+
+def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = None) -> Data:
+    """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
+    dc = cfg.data
+    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed)
+    split = ds.split(dc.split)
+    kind = input_kind(cfg.model)
+    pick = lambda idx: [ds.sequences[i] for i in idx]  # noqa: E731
+    train = InputPipeline(pick(split.train), cfg.features, kind, ds.persons, scale)
+    test = InputPipeline(pick(split.test), cfg.features, kind, ds.persons, train.scale)
+    labels = torch.as_tensor(ds.labels, dtype=torch.long)
+    meta = Meta(
+        in_features=train.num_features,
+        num_joints=ds.num_joints,
+        num_classes=ds.num_classes,
+        persons=ds.persons,
+        edges=tuple((int(i), int(j)) for i, j in ds.edges),
+        scale=train.scale,
+        class_names=tuple(ds.class_names),
+    )
+    return Data(ds, train, test, labels[split.train], labels[split.test], meta)
+
+
+@dataclass
+class Bundle:
+    """A model with its pruning state.
+
+    Attributes:
+        model: The backbone (band-stop or fixed masks attached for pruned methods).
+        pruner: The band-stop handle for ``srmp``/``mrmp`` models, else None.
+        names: Qualified names of the prunable weights.
+    """
+
+    cfg: RunConfig
+    meta: Meta
+    model: nn.Module
+    pruner: MultiRate | None
+    names: list[str]
+
+
+def _exclude(cfg: RunConfig) -> tuple[str, ...]:
+    return () if cfg.prune.prune_classifier else ("classifier.weight",)
+
+
+def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None = None) -> Bundle:
+    """Fresh model for ``cfg`` with the method's parametrisation attached.
+
+    ``mp`` models get all-ones fixed masks (to be filled by the source weights and masks).
+    """
+    model = build_model(cfg.model, in_features=meta.in_features, num_joints=meta.num_joints,
+                        num_classes=meta.num_classes, edges=meta.edges, persons=meta.persons)
+    names = select_weights(model, exclude=_exclude(cfg))
+    pruner = None
+    if cfg.prune.method in ("srmp", "mrmp"):
+        pruner = MultiRate(model, cfg.prune.prior, include=names, grouping=cfg.prune.grouping,
+                           generator=generator)
+    elif cfg.prune.method == "mp":
+        for n in names:
+            module, tensor = n.rpartition(".")[0], n.rpartition(".")[2]
+            sub = model.get_submodule(module)
+            parametrize.register_parametrization(sub, tensor, FixedMask(torch.ones_like(getattr(sub, tensor))))
+    return Bundle(cfg, meta, model, pruner, names)
+
+
+def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint; returns it with the raw payload."""
+    payload = load_checkpoint(path)
+    try:
+        cfg = RunConfig.from_dict(payload["config"])
+        meta = Meta.from_dict(payload["meta"])
+        bundle = build_bundle(cfg, meta)
+        bundle.model.load_state_dict(payload["model"])
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{path}: checkpoint does not match its config ({exc})") from None
+    bundle.model.to(device).eval()
+    if bundle.pruner is not None:
+        bundle.pruner.set_rate(default_rate(cfg))
+        bundle.pruner.set_hard(True)
+    return bundle, payload
+
+
+def default_rate(cfg: RunConfig) -> float:
+    """The rate a checkpoint is used at when none is asked for: the trained rate of MP / SRMP,
+    the lowest seen rate of MRMP, 0 for dense."""
+    pc = cfg.prune
+    return {"mp": pc.rate, "srmp": pc.rate, "mrmp": min(pc.rates)}.get(pc.method, 0.0)
+
+
+def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: str = "layer") -> nn.Module:
+    """The bundle's model at ``rate`` with hard masks.
+
+    Band-stop models switch their masks in place (no copy; the latent weights are untouched).
+    Dense and MP models are magnitude-pruned on a copy (MP without fine-tuning at ``rate``).
+    """
+    if bundle.pruner is not None:
+        bundle.pruner.set_rate(rate, threshold, scope)
+        bundle.pruner.set_hard(True)
+        return bundle.model
+    model = copy.deepcopy(bundle.model)
+    if rate > 0:
+        magnitude_prune(model, rate, scope=scope, include=bundle.names)
+    return model

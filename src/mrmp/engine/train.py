@@ -1,0 +1,284 @@
+"""Training loop for every method (dense, MP, SRMP, MRMP), resumable and seeded.
+
+Every epoch draws its randomness (shuffling, augmentation, dropout, MRMP rate draws) from
+generators seeded by (seed, epoch), so a run resumed from a checkpoint at an epoch boundary
+ends with exactly the metrics of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from mrmp.config import RunConfig
+from mrmp.engine import distributed as dist
+from mrmp.engine.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from mrmp.engine.evaluate import accuracy
+from mrmp.engine.objective import Objective
+from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view
+from mrmp.errors import ConfigError
+
+__all__ = ["fit", "sigma_at", "sample_rates", "FitResult"]
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`."""
+
+    bundle: Bundle
+    metrics: dict[str, Any]
+    checkpoint: Path
+
+
+def sigma_at(progress: float, start: float, end: float) -> float:
+    """Geometric annealing of σ from ``start`` (progress 0) to ``end`` (progress 1)."""
+    return start * (end / start) ** min(max(progress, 0.0), 1.0)
+
+
+def sample_rates(seen: tuple[float, ...], k: int, generator: torch.Generator) -> list[float]:
+    """Rates trained in one MRMP step: the smallest, the largest and k − 2 random others."""
+    ordered = sorted(seen)
+    if k >= len(ordered):
+        return ordered
+    if k == 1:
+        return [ordered[int(torch.randint(len(ordered), (1,), generator=generator))]]
+    middle = ordered[1:-1]
+    pick = torch.randperm(len(middle), generator=generator)[: k - 2].tolist()
+    return [ordered[0], *sorted(middle[i] for i in pick), ordered[-1]]
+
+
+def _epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7919 + salt)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
+
+
+def _init_from_source(bundle: Bundle, source: str) -> None:
+    """MP: copy the dense source weights, then mask them by magnitude."""
+    from mrmp.pruning.select import magnitude_masks, resolve
+
+    src, _ = load_bundle(source)
+    if src.pruner is not None or src.cfg.prune.method != "dense":
+        raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
+    state = src.model.state_dict()
+    with torch.no_grad():
+        dense = {n: state[n] for n in bundle.names}
+        masks = magnitude_masks(dense, bundle.cfg.prune.rate, bundle.cfg.prune.scope)
+        for name, param in bundle.model.named_parameters():
+            plain = name.replace("parametrizations.", "").replace(".original", "")
+            param.copy_(state[plain])
+        for n in bundle.names:
+            module, tensor = resolve(bundle.model, n)
+            module.parametrizations[tensor][0].mask.copy_(masks[n])
+
+
+def evaluate_bundle(bundle: Bundle, data: Data, rate: float | None, batch_size: int = 512) -> float:
+    """Test accuracy of the bundle (at ``rate`` for band-stop models; MP/dense as they are)."""
+    if bundle.pruner is None or rate is None:
+        return accuracy(bundle.model, data.test, data.test_labels, batch_size)
+    with bundle.pruner.at_rate(rate):
+        return accuracy(bundle.model, data.test, data.test_labels, batch_size)
+
+
+def _eval_rates(cfg: RunConfig) -> list[float]:
+    if cfg.prune.method == "srmp":
+        return [cfg.prune.rate]
+    if cfg.prune.method == "mrmp":
+        seen = sorted(cfg.prune.rates)
+        return sorted({seen[0], seen[len(seen) // 2], seen[-1]})
+    return []
+
+
+def fit(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: Data | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Train the model described by ``cfg``; write config, log and checkpoints into ``out``.
+
+    Args:
+        cfg: The run's configuration (ignored in favour of the stored one when resuming).
+        out: Run directory: ``config.json``, ``log.jsonl``, ``checkpoint.pt``, ``metrics.json``.
+        resume: Continue from ``out/checkpoint.pt``.
+        data: Pre-loaded data (tests, benchmarks); loaded from ``cfg`` when None.
+        progress: Show a progress bar.
+        on_epoch_end: Called with (epoch, log record) after each epoch (and its checkpoint).
+    """
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    payload = None
+    if resume:
+        payload = load_checkpoint(ckpt_path)
+        cfg = RunConfig.from_dict(payload["config"])
+    tc, pc = cfg.train, cfg.prune
+    ctx = dist.context(tc.device)
+    torch.manual_seed(tc.seed)
+    data = data or load_data(cfg)
+    bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(tc.seed))
+    if pc.method == "mp" and payload is None:
+        if not pc.source:
+            raise ConfigError("method mp needs --from DENSE_CHECKPOINT")
+        _init_from_source(bundle, pc.source)
+    model = bundle.model.to(ctx.device)
+    objective = ctx.wrap(Objective(model, bundle.pruner, pc, tc.label_smoothing))
+    opt = torch.optim.Adam(_param_groups(bundle, tc.lr), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
+    start_epoch = 0
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        sched.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        start_epoch = int(payload["epoch"])
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", cfg.to_dict())
+        _truncate_log(out / "log.jsonl", start_epoch)
+
+    n = len(data.train)
+    steps_per_epoch = math.ceil(n / tc.batch_size)
+    total_steps = max(tc.epochs * steps_per_epoch, 1)
+    pruner = bundle.pruner
+    if pruner is not None and pc.method == "srmp":
+        pruner.set_rate(pc.rate)
+    metrics: dict[str, Any] = {}
+    bar = tqdm(range(start_epoch, tc.epochs), initial=start_epoch, total=tc.epochs,
+               disable=not (progress and ctx.is_main), desc=f"{pc.method} {cfg.data.dataset}", unit="ep")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        gen = _epoch_generator(tc.seed, epoch)
+        torch.manual_seed(tc.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=gen)
+        sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "correct": 0.0, "count": 0}
+        for b in range(steps_per_epoch):
+            batch = order[b * tc.batch_size : (b + 1) * tc.batch_size]
+            x = data.train(batch, gen)  # augment the global batch: same draws on every rank
+            idx = ctx.local(torch.arange(len(batch)))
+            x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
+            step = epoch * steps_per_epoch + b
+            rates = _step_rates(pc, gen)
+            if pruner is not None:
+                pruner.set_sigma(sigma_at(step / total_steps, *pc.sigma))
+            loss, ce, kl, logits = objective(x, y, rates, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += float(loss.detach()) * len(idx)
+            sums["ce"] += float(ce.detach()) * len(idx)
+            sums["kl"] += float(kl.detach()) * len(idx)
+            sums["correct"] += float((logits.argmax(1) == y).sum())
+            sums["count"] += len(idx)
+        sched.step()
+        count = max(sums["count"], 1)
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": sums["loss"] / count,
+            "ce": sums["ce"] / count,
+            "kl": sums["kl"] / count,
+            "train_accuracy": sums["correct"] / count,
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+        if pruner is not None:
+            record["sigma"] = pruner.masks[bundle.names[0]].sigma
+        last = epoch + 1 == tc.epochs
+        if ctx.is_main and (last or (epoch + 1) % tc.eval_every == 0):
+            record.update(_evaluate(bundle, data, cfg))
+            model.train()
+        if ctx.is_main:
+            _append_log(out / "log.jsonl", record)
+            if last or (epoch + 1) % tc.save_every == 0:
+                _save(ckpt_path, cfg, bundle, opt, sched, epoch + 1, record)
+            bar.set_postfix({k: round(v, 3) for k, v in record.items() if k in ("loss", "test_accuracy")})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, record)
+        metrics = record
+    if payload is not None and start_epoch >= tc.epochs:
+        metrics = dict(payload.get("metrics", {}))
+    if pruner is not None:
+        pruner.set_hard(True)
+        if pc.method == "srmp":
+            pruner.set_rate(pc.rate)
+    model.eval()
+    if ctx.is_main:
+        _write_json(out / "metrics.json", metrics)
+    return FitResult(bundle, metrics, ckpt_path)
+
+
+def _param_groups(bundle: Bundle, lr: float) -> list[dict[str, Any]]:
+    """Adam groups: a latent Ŵ with scale s gets lr / s, so that W = s·Ŵ moves as a dense
+    weight would under ``lr`` (Adam's steps are invariant to the gradient's scale)."""
+    if bundle.pruner is None:
+        return [{"params": list(bundle.model.parameters())}]
+    latents = {id(bundle.pruner.latent(n)): n for n in bundle.names}
+    groups = [{"params": [bundle.pruner.latent(n)], "lr": lr / bundle.pruner.masks[n].scale}
+              for n in bundle.names]
+    rest = [p for p in bundle.model.parameters() if id(p) not in latents]
+    return groups + [{"params": rest}]
+
+
+def _step_rates(pc: Any, gen: torch.Generator) -> list[float]:
+    if pc.method == "srmp":
+        return [pc.rate]
+    if pc.method == "mrmp":
+        return sample_rates(pc.rates, pc.rates_per_step, gen)
+    return []
+
+
+def _evaluate(bundle: Bundle, data: Data, cfg: RunConfig) -> dict[str, Any]:
+    bundle.model.eval()
+    rates = _eval_rates(cfg)
+    if not rates:
+        return {"test_accuracy": accuracy(bundle.model, data.test, data.test_labels)}
+    out: dict[str, Any] = {}
+    for r in rates:
+        model = pruned_view(bundle, r)
+        out[f"test_accuracy@{r:g}"] = accuracy(model, data.test, data.test_labels)
+        out[f"observed_rate@{r:g}"] = bundle.pruner.observed_rate()
+    out["test_accuracy"] = out[f"test_accuracy@{rates[-1 if cfg.prune.method == 'srmp' else 0]:g}"]
+    if cfg.prune.method == "srmp":
+        bundle.pruner.set_rate(cfg.prune.rate)
+    return out
+
+
+def _save(path: Path, cfg: RunConfig, bundle: Bundle, opt: Any, sched: Any, epoch: int,
+          metrics: dict[str, Any]) -> None:
+    save_checkpoint(path, {
+        "config": cfg.to_dict(),
+        "meta": bundle.meta.to_dict(),
+        "model": bundle.model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "epoch": epoch,
+        "rng": {"torch": torch.get_rng_state()},
+        "metrics": metrics,
+    })
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Keep the log records of the first ``epochs`` epochs (those the checkpoint holds)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("epoch", 0) <= epochs]
+    atomic_write_bytes(path, lambda fh: fh.write("".join(k + "\n" for k in keep).encode()))

@@ -1,0 +1,240 @@
+"""Make chosen weights of any ``nn.Module`` latent and rate-switchable.
+
+>>> import torch
+>>> from torch import nn
+>>> net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+>>> mr = multirate(net, prior="gaussian", generator=torch.Generator().manual_seed(0))
+>>> mr.set_rate(0.9)
+>>> round(mr.observed_rate(), 1)
+0.9
+>>> net(torch.randn(4, 8)).shape
+torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from mrmp.config import check_rate
+from mrmp.errors import ConfigError
+from mrmp.pruning.kl import kl_divergence
+from mrmp.pruning.parametrizations import BandStop, FixedMask
+from mrmp.pruning.priors import Prior, get_prior
+from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolve, select_weights
+
+__all__ = ["MultiRate", "multirate", "magnitude_prune", "THRESHOLDS"]
+
+THRESHOLDS = ("prior", "exact")
+
+
+def _fan_in(weight: Tensor) -> int:
+    return int(weight[0].numel()) if weight.dim() > 1 else int(weight.numel())
+
+
+class MultiRate:
+    """Handle over the band-stop parametrised weights of one model.
+
+    Args:
+        model: The module to modify in place.
+        prior: Prior Q (or its name) of the latent weights.
+        include: Which weights (see :func:`mrmp.pruning.select.select_weights`).
+        exclude: Qualified names to leave dense.
+        grouping: ``global``: one KL over all latents; ``layer``: the mean of per-layer KLs.
+        init: ``prior``: draw Ŵ from Q (P = Q at step 0); ``weights``: keep the current weights.
+        generator: RNG for the prior draws.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        prior: Prior | str = "gaussian",
+        include: Include = None,
+        exclude: Sequence[str] = (),
+        grouping: str = "global",
+        init: str = "prior",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if grouping not in ("global", "layer"):
+            raise ConfigError(f"unknown grouping {grouping!r}; choose global or layer")
+        if init not in ("prior", "weights"):
+            raise ConfigError(f"unknown init {init!r}; choose prior or weights")
+        self.model = model
+        self.prior = get_prior(prior) if isinstance(prior, str) else prior
+        self.grouping = grouping
+        self.names = select_weights(model, include, exclude)
+        self.masks: dict[str, BandStop] = {}
+        for name in self.names:
+            module, tensor = resolve(model, name)
+            weight = getattr(module, tensor)
+            scale = 1.0 / (math.sqrt(_fan_in(weight)) * self.prior.std)
+            band = BandStop(scale)
+            parametrize.register_parametrization(module, tensor, band)
+            if init == "prior":
+                with torch.no_grad():
+                    latent = self.prior.sample(tuple(weight.shape), generator)
+                    self.latent(name).copy_(latent.to(weight.device, weight.dtype))
+            self.masks[name] = band
+        self.rate = 0.0
+        self.set_rate(0.0)
+
+    # -- state ---------------------------------------------------------------------------
+    def latent(self, name: str) -> nn.Parameter:
+        """The latent tensor Ŵ behind the weight ``name``."""
+        module, tensor = resolve(self.model, name)
+        return module.parametrizations[tensor].original
+
+    def latents(self) -> list[nn.Parameter]:
+        return [self.latent(n) for n in self.names]
+
+    def set_rate(self, rate: float, threshold: str = "prior", scope: str = "layer") -> None:
+        """Switch every mask to pruning rate ``rate``.
+
+        Args:
+            rate: Target fraction of pruned weights, in [0, 1).
+            threshold: ``prior``: a(r) from the prior's quantile (instant, observed ≈ r);
+                ``exact``: the empirical quantile of |Ŵ| (observed = r to one weight).
+            scope: For ``exact``: rank within each ``layer`` or over all weights (``global``).
+        """
+        rate = check_rate(rate)
+        if threshold == "prior":
+            a = self.prior.threshold(rate)
+            for band in self.masks.values():
+                band.threshold, band.override = a, None
+        elif threshold == "exact":
+            with torch.no_grad():
+                masks = magnitude_masks({n: self.latent(n) for n in self.names}, rate, scope)
+            for name, band in self.masks.items():
+                band.override = masks[name]
+        else:
+            raise ConfigError(f"unknown threshold mode {threshold!r}; choose one of {THRESHOLDS}")
+        self.rate = rate
+
+    def set_sigma(self, sigma: float) -> None:
+        """Soft masks of crispness σ (training); ``math.inf`` for hard masks."""
+        for band in self.masks.values():
+            band.sigma, band.hard = float(sigma), math.isinf(sigma)
+
+    def set_hard(self, hard: bool = True) -> None:
+        """Use the hard 0/1 masks (evaluation, export) or the soft ones (training)."""
+        for band in self.masks.values():
+            band.hard = hard
+
+    @contextlib.contextmanager
+    def at_rate(self, rate: float, threshold: str = "prior", scope: str = "layer") -> Iterator[None]:
+        """Temporarily evaluate at another rate with hard masks."""
+        saved = [(b.threshold, b.override, b.hard) for b in self.masks.values()]
+        old_rate = self.rate
+        try:
+            self.set_rate(rate, threshold, scope)
+            self.set_hard(True)
+            yield
+        finally:
+            for band, (a, override, hard) in zip(self.masks.values(), saved):
+                band.threshold, band.override, band.hard = a, override, hard
+            self.rate = old_rate
+
+    # -- losses --------------------------------------------------------------------------
+    def kl(self, samples: int = 0, generator: torch.Generator | None = None) -> Tensor:
+        """D_KL(P‖Q) of the latent weights, differentiable.
+
+        Args:
+            samples: Estimate from this many weights drawn uniformly without regard to layer
+                (0: use all weights).
+            generator: RNG for the draw.
+        """
+        latents = [t.reshape(-1) for t in self.latents()]
+        if self.grouping == "layer":
+            return torch.stack([kl_divergence(_subsample(t, samples, generator), self.prior)
+                                for t in latents]).mean()
+        total = sum(t.numel() for t in latents)
+        if samples and samples < total:
+            parts = [_subsample(t, max(1, round(samples * t.numel() / total)), generator)
+                     for t in latents]
+        else:
+            parts = latents
+        return kl_divergence(torch.cat(parts), self.prior)
+
+    # -- reporting -----------------------------------------------------------------------
+    def layer_rates(self) -> dict[str, float]:
+        """Observed pruned fraction of each weight under the current (hard) masks."""
+        with self._hard():
+            return {n: z / t for n, (z, t) in layer_sparsity(self.model, self.names).items()}
+
+    def counts(self) -> tuple[int, int]:
+        """(nonzero, total) prunable weights under the current (hard) masks."""
+        with self._hard():
+            stats = layer_sparsity(self.model, self.names).values()
+        total = sum(t for _, t in stats)
+        return total - sum(z for z, _ in stats), total
+
+    def observed_rate(self) -> float:
+        """Observed pruned fraction over all prunable weights (hard masks)."""
+        nonzero, total = self.counts()
+        return 1.0 - nonzero / total
+
+    @contextlib.contextmanager
+    def _hard(self) -> Iterator[None]:
+        saved = [b.hard for b in self.masks.values()]
+        self.set_hard(True)
+        try:
+            yield
+        finally:
+            for band, hard in zip(self.masks.values(), saved):
+                band.hard = hard
+
+    def remove(self) -> nn.Module:
+        """Bake the current hard masks into plain dense weights (exact zeros); returns the model."""
+        self.set_hard(True)
+        for name in self.names:
+            module, tensor = resolve(self.model, name)
+            parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
+        self.masks = {}
+        return self.model
+
+
+def _subsample(t: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    if not k or k >= t.numel():
+        return t
+    idx = torch.randint(t.numel(), (k,), generator=generator).to(t.device)
+    return t[idx]
+
+
+def multirate(model: nn.Module, prior: Prior | str = "gaussian", include: Include = None, **kwargs) -> MultiRate:
+    """Make ``model``'s chosen weights latent and rate-switchable; see :class:`MultiRate`."""
+    return MultiRate(model, prior=prior, include=include, **kwargs)
+
+
+def magnitude_prune(
+    model: nn.Module,
+    rate: float,
+    scope: str = "layer",
+    include: Include = None,
+    exclude: Sequence[str] = (),
+) -> dict[str, Tensor]:
+    """Keep the largest-magnitude weights at ``rate`` with fixed masks (the MP baseline).
+
+    Weights already masked keep their zeros (their magnitude is 0). Returns the masks.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> lin = nn.Linear(10, 10)
+    >>> _ = magnitude_prune(lin, 0.7)
+    >>> int((lin.weight == 0).sum())
+    70
+    """
+    names = select_weights(model, include, exclude)
+    with torch.no_grad():
+        weights = {n: getattr(*resolve(model, n)).detach().clone() for n in names}
+    masks = magnitude_masks(weights, rate, scope)
+    for n in names:
+        module, tensor = resolve(model, n)
+        if parametrize.is_parametrized(module, tensor):
+            parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
+        parametrize.register_parametrization(module, tensor, FixedMask(masks[n]))
+    return masks

@@ -1,0 +1,112 @@
+"""Accuracy vs pruning rate for one or more checkpoints: CSV rows and a plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mrmp.engine.checkpoint import atomic_write_bytes
+from mrmp.engine.evaluate import rate_report
+from mrmp.engine.setup import Bundle, Data
+
+__all__ = ["SweepRow", "sweep", "is_seen", "write_csv", "plot_sweep", "label_of"]
+
+_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One (checkpoint, rate) evaluation."""
+
+    label: str
+    method: str
+    rate: float
+    seen: bool
+    accuracy: float
+    observed_rate: float
+    nonzero: int
+    total: int
+
+
+def is_seen(bundle: Bundle, rate: float) -> bool:
+    """Whether ``rate`` was trained: a seen rate of MRMP, the rate of SRMP / MP, 0 for dense."""
+    pc = bundle.cfg.prune
+    trained = {"mrmp": pc.rates, "srmp": (pc.rate,), "mp": (pc.rate,)}.get(pc.method, (0.0,))
+    return any(abs(rate - r) < _TOL for r in trained)
+
+
+def label_of(bundle: Bundle) -> str:
+    """Short curve label, e.g. ``MRMP (gaussian)``, ``SRMP r=0.9``, ``MP (no FT)``."""
+    pc = bundle.cfg.prune
+    return {
+        "mrmp": f"MRMP ({pc.prior})",
+        "srmp": f"SRMP r={pc.rate:g} ({pc.prior})",
+        "mp": f"MP+FT r={pc.rate:g}",
+        "dense": "MP (no FT)",
+    }[pc.method]
+
+
+def sweep(
+    bundles: Sequence[tuple[str, Bundle]],
+    data: Data,
+    rates: Sequence[float],
+    threshold: str = "prior",
+    progress: bool = True,
+) -> list[SweepRow]:
+    """Evaluate every (label, bundle) at every rate on ``data``'s test split."""
+    rows = []
+    jobs = [(label, b, r) for label, b in bundles for r in rates]
+    for label, bundle, rate in tqdm(jobs, desc="sweep", unit="rate", disable=not progress):
+        rep = rate_report(bundle, data, rate, threshold)
+        rows.append(SweepRow(label, bundle.cfg.prune.method, rate, is_seen(bundle, rate),
+                             rep["accuracy"], rep["observed_rate"], rep["nonzero"], rep["total"]))
+    return rows
+
+
+def write_csv(rows: Sequence[SweepRow], path: str | Path) -> None:
+    """Columns: rate, seen, accuracy, observed_rate, nonzero, total, label, method."""
+    fields = ["rate", "seen", "accuracy", "observed_rate", "nonzero", "total", "label", "method"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        d = asdict(row)
+        d["seen"] = int(d["seen"])
+        writer.writerow({k: d[k] for k in fields})
+    atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
+
+
+def plot_sweep(rows: Sequence[SweepRow], path: str | Path, dense_accuracy: float | None = None,
+               title: str = "") -> None:
+    """Accuracy (%) vs rate, one curve per label, seen rates marked, dense as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label in dict.fromkeys(r.label for r in rows):
+        mine = sorted((r for r in rows if r.label == label), key=lambda r: r.rate)
+        line, = ax.plot([r.rate for r in mine], [100 * r.accuracy for r in mine], label=label, lw=1.5)
+        seen = [r for r in mine if r.seen]
+        if seen:
+            ax.plot([r.rate for r in seen], [100 * r.accuracy for r in seen], "o", ms=5,
+                    color=line.get_color(), mfc="white")
+    if dense_accuracy is not None:
+        ax.axhline(100 * dense_accuracy, color="k", ls="--", lw=1, label="dense")
+    ax.plot([], [], "o", color="gray", mfc="white", label="seen in training")
+    ax.set_xlabel("pruning rate")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue()))

@@ -1,0 +1,122 @@
+"""Backbone, training loop, checkpoints and resume on the synthetic set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mrmp.config import ModelConfig, RunConfig
+from mrmp.engine import fit, load_bundle, load_data
+from mrmp.engine.checkpoint import load_checkpoint
+from mrmp.errors import CheckpointError
+from mrmp.models import AttentionGCN, skeleton_adjacency
+
+TINY = RunConfig().replace(
+    data={"dataset": "synthetic"},
+    model={"hidden": 32, "heads": 2, "att_dim": 8, "head_dim": 8, "embed": 16},
+    train={"epochs": 3, "batch_size": 32, "eval_every": 2, "save_every": 1},
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data(TINY)
+
+
+def test_gcn_shapes_gradients_and_finite() -> None:
+    adj = skeleton_adjacency([(0, 1), (1, 2), (2, 3)], 5)
+    net = AttentionGCN(ModelConfig(), adj, in_features=24, num_classes=7)
+    x = torch.randn(4, 5, 24)
+    out = net(x)
+    assert out.shape == (4, 7) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_adjacency_is_symmetric_normalised() -> None:
+    adj = skeleton_adjacency([(0, 1), (1, 2)], 3)
+    torch.testing.assert_close(adj, adj.T)
+    assert torch.all(adj.diagonal() > 0)
+    assert float(torch.linalg.eigvalsh(adj).max()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_inputs_have_expected_layout(data) -> None:
+    x = data.train(torch.arange(5))
+    v = data.dataset.num_joints
+    assert x.shape == (5, v, data.meta.in_features)
+    g = torch.Generator().manual_seed(0)
+    assert not torch.equal(data.train(torch.arange(5), g), x)  # augmentation changes inputs
+    torch.testing.assert_close(data.train(torch.arange(5)), x)  # evaluation inputs are fixed
+
+
+@pytest.mark.parametrize("method", ["dense", "srmp", "mrmp"])
+def test_same_seed_same_metrics(tmp_path: Path, data, method: str) -> None:
+    cfg = TINY.replace(prune={"method": method, "rate": 0.8, "rates_per_step": 2})
+    a = fit(cfg, tmp_path / "a", data=data, progress=False)
+    b = fit(cfg, tmp_path / "b", data=data, progress=False)
+    assert a.metrics["loss"] == b.metrics["loss"]
+    assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
+    for (k, va), vb in zip(a.bundle.model.state_dict().items(), b.bundle.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+@pytest.mark.parametrize("method", ["dense", "mrmp"])
+def test_resume_equals_uninterrupted(tmp_path: Path, data, method: str) -> None:
+    cfg = TINY.replace(train={"epochs": 4}, prune={"method": method, "rates_per_step": 2})
+    full = fit(cfg, tmp_path / "full", data=data, progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch: int, record: dict) -> None:
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(cfg, tmp_path / "cut", data=data, progress=False, on_epoch_end=kill)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 2
+    resumed = fit(cfg, tmp_path / "cut", resume=True, data=data, progress=False)
+    assert resumed.metrics["loss"] == full.metrics["loss"]
+    assert resumed.metrics["test_accuracy"] == full.metrics["test_accuracy"]
+    log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+
+
+def test_checkpoint_round_trip_and_config(tmp_path: Path, data) -> None:
+    cfg = TINY.replace(prune={"method": "srmp", "rate": 0.7})
+    res = fit(cfg, tmp_path / "run", data=data, progress=False)
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert RunConfig.from_dict(stored) == cfg
+    bundle, payload = load_bundle(res.checkpoint)
+    assert payload["epoch"] == 3
+    x = data.test(torch.arange(6))
+    res.bundle.model.eval()
+    torch.testing.assert_close(bundle.model(x), res.bundle.model(x))
+
+
+def test_damaged_checkpoint_gives_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_bundle(bad)
+    with pytest.raises(CheckpointError, match="no such"):
+        load_bundle(tmp_path / "missing.pt")
+    torch.save({"model": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an mrmp checkpoint"):
+        load_bundle(tmp_path / "other.pt")
+
+
+def test_mp_fine_tunes_from_dense(tmp_path: Path, data) -> None:
+    dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
+    cfg = TINY.replace(prune={"method": "mp", "rate": 0.9, "source": str(dense.checkpoint), "scope": "layer"},
+                       train={"epochs": 2})
+    mp = fit(cfg, tmp_path / "mp", data=data, progress=False)
+    from mrmp.pruning import layer_sparsity
+
+    for name, (zeros, total) in layer_sparsity(mp.bundle.model, mp.bundle.names).items():
+        assert zeros >= round(0.9 * total), name
