@@ -120,3 +120,16 @@ def test_mp_fine_tunes_from_dense(tmp_path: Path, data) -> None:
 
     for name, (zeros, total) in layer_sparsity(mp.bundle.model, mp.bundle.names).items():
         assert zeros >= round(0.9 * total), name
+
+
+def test_mp_checkpoint_evaluates_at_several_rates(tmp_path: Path, data) -> None:
+    """pruned_view copies MP models; the bundle's own model must stay usable afterwards."""
+    from mrmp.engine import rate_report
+
+    dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
+    cfg = TINY.replace(prune={"method": "mp", "rate": 0.5, "source": str(dense.checkpoint)}, train={"epochs": 1})
+    mp = fit(cfg, tmp_path / "mp", data=data, progress=False)
+    bundle, _ = load_bundle(mp.checkpoint)
+    observed = [rate_report(bundle, data, r)["observed_rate"] for r in (0.6, 0.9, None)]
+    assert observed[0] == pytest.approx(0.6, abs=0.01) and observed[1] == pytest.approx(0.9, abs=0.01)
+    assert observed[2] == pytest.approx(0.5, abs=0.01)

@@ -255,3 +255,15 @@ def test_include_predicate_and_custom_parameter() -> None:
     mr.set_rate(0.5)
     assert m(torch.randn(2, 2, 5)).shape == (2, 4)
     assert 0.3 < mr.observed_rate() < 0.7
+
+
+def test_soft_band_stop_matches_autograd_reference() -> None:
+    from mrmp.pruning import BandStop
+
+    latent = torch.randn(50, 40, dtype=torch.float64, requires_grad=True)
+    band = BandStop(scale=0.3)
+    band.threshold, band.sigma, band.hard = 0.8, 7.0, False
+    out = band(latent)
+    ref = 0.3 * latent * torch.sigmoid(7.0 * (latent.abs() - 0.8))
+    torch.testing.assert_close(out, ref)
+    assert torch.autograd.gradcheck(lambda t: band(t), (latent[:5, :5].detach().clone().requires_grad_(),))

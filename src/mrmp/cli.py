@@ -91,8 +91,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from mrmp.engine import load_bundle, load_data, rate_report
+    from mrmp.engine.distributed import resolve_device
 
-    bundle, _ = load_bundle(args.checkpoint)
+    bundle, _ = load_bundle(args.checkpoint, device=str(resolve_device(args.device)))
     rate = None if args.rate is None else check_rate(args.rate)
     data = load_data(bundle.cfg, args.data, scale=bundle.meta.scale)
     report = rate_report(bundle, data, rate, args.threshold, args.scope)
@@ -107,10 +108,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mrmp.engine import load_bundle, load_data
+    from mrmp.engine.distributed import resolve_device
     from mrmp.sweep import label_of, plot_sweep, sweep, write_csv
 
-    bundle, _ = load_bundle(args.checkpoint)
-    others = [load_bundle(path)[0] for path in args.compare]
+    device = str(resolve_device(args.device))
+    bundle, _ = load_bundle(args.checkpoint, device=device)
+    others = [load_bundle(path, device=device)[0] for path in args.compare]
     data = load_data(bundle.cfg, args.data, scale=bundle.meta.scale)
     for path, other in zip(args.compare, others):
         if other.cfg.data.dataset != bundle.cfg.data.dataset or other.cfg.data.split != bundle.cfg.data.split:
@@ -144,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mrmp import __version__
+    from mrmp.cli_deploy import register as register_deploy
 
     parser = argparse.ArgumentParser(prog="mrmp", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mrmp {__version__}")
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact / magnitude ranking scope")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sweep", help="accuracy vs rate of one or more checkpoints (CSV + PNG)")
@@ -200,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("demo", help="dense + MRMP on the built-in synthetic set, then a sweep")
@@ -208,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
+    register_deploy(sub)
     return parser
 
 

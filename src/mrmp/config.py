@@ -117,9 +117,9 @@ class FeatureConfig:
     rotate_deg: float = 10.0
     rotate_axes: str = "xyz"
     swap_persons: float = 0.0
-    scale: float = 0.1
-    crop: float = 0.2
-    noise: float = 0.02
+    scale: float = 0.2
+    crop: float = 0.4
+    noise: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,8 @@ class ModelConfig:
     head_dim: int = 16
     hidden: int = 256
     dropout: float = 0.3
+    input_dropout: float = 0.0
+    norm: bool = False
     stgcn_channels: tuple[int, ...] = (32, 64, 64)
 
 
@@ -148,27 +150,37 @@ class PruneConfig:
         rates: Seen rates of ``mrmp``.
         rates_per_step: Rates trained per ``mrmp`` step (smallest, largest, random others).
         grouping: ``global``: one KL over all prunable weights; ``layer``: one KL per layer.
+        scale: ``global``: one latent scale for all weights (small layers keep more weights);
+            ``layer``: one per layer (every layer pruned at about the rate).
+        kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
+            ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.
         source: Dense checkpoint that ``mp`` starts from.
-        distill: ``mrmp``: distil the lowest rate's predictions into the other rates.
+        distill: ``mrmp``: distil the lowest rate's predictions into the other rates
+            (every rate then sees the whole batch).
+        split_batch: ``mrmp``: give each rate of a step its own share of the batch, so that a
+            step costs about one backbone pass; else every rate sees the whole batch.
         kl_samples: Latent weights sampled per step for the KL estimate (0: all).
     """
 
     method: Method = "dense"
     prior: PriorName = "gaussian"
-    kl_weight: float = 1.0
+    kl_weight: float = 10.0
     rate: float = 0.9
     rates: tuple[float, ...] = DEFAULT_SEEN_RATES
     rates_per_step: int = 4
     grouping: Literal["global", "layer"] = "global"
+    scale: Literal["global", "layer"] = "global"
+    kl_estimator: Literal["quantile", "value"] = "value"
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
     scope: Literal["layer", "global"] = "layer"
     source: str | None = None
     distill: bool = False
-    kl_samples: int = 65536
+    split_batch: bool = True
+    kl_samples: int = 32768
 
     def __post_init__(self) -> None:
         if self.method not in ("dense", "mp", "srmp", "mrmp"):

@@ -112,7 +112,7 @@ def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None =
     pruner = None
     if cfg.prune.method in ("srmp", "mrmp"):
         pruner = MultiRate(model, cfg.prune.prior, include=names, grouping=cfg.prune.grouping,
-                           generator=generator)
+                           scale=cfg.prune.scale, estimator=cfg.prune.kl_estimator, generator=generator)
     elif cfg.prune.method == "mp":
         for n in names:
             module, tensor = n.rpartition(".")[0], n.rpartition(".")[2]

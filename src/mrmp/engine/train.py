@@ -117,6 +117,9 @@ def fit(
         data: Pre-loaded data (tests, benchmarks); loaded from ``cfg`` when None.
         progress: Show a progress bar.
         on_epoch_end: Called with (epoch, log record) after each epoch (and its checkpoint).
+
+    Under ``torchrun`` every rank calls ``fit``; rank 0 alone evaluates, writes files and
+    returns metrics (the other ranks return an empty dict). See :mod:`mrmp.engine.distributed`.
     """
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -135,7 +138,8 @@ def fit(
         _init_from_source(bundle, pc.source)
     model = bundle.model.to(ctx.device)
     objective = ctx.wrap(Objective(model, bundle.pruner, pc, tc.label_smoothing))
-    opt = torch.optim.Adam(_param_groups(bundle, tc.lr), lr=tc.lr, weight_decay=tc.weight_decay)
+    groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
+    opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
     start_epoch = 0
     if payload is not None:
@@ -144,6 +148,7 @@ def fit(
         sched.load_state_dict(payload["scheduler"])
         torch.set_rng_state(payload["rng"]["torch"])
         start_epoch = int(payload["epoch"])
+    ctx.check_same(start_epoch, "epoch to resume from")
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / "config.json", cfg.to_dict())
@@ -162,13 +167,14 @@ def fit(
         t0 = time.perf_counter()
         model.train()
         gen = _epoch_generator(tc.seed, epoch)
-        torch.manual_seed(tc.seed * 1_000_003 + epoch)
+        torch.manual_seed(tc.seed * 1_000_003 + epoch + 100_003 * ctx.rank)  # dropout: own draws per rank
         order = torch.randperm(n, generator=gen)
         sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "correct": 0.0, "count": 0}
         for b in range(steps_per_epoch):
             batch = order[b * tc.batch_size : (b + 1) * tc.batch_size]
             x = data.train(batch, gen)  # augment the global batch: same draws on every rank
-            idx = ctx.local(torch.arange(len(batch)))
+            share = ctx.share(len(batch))
+            idx, k = share.index, share.count
             x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
             step = epoch * steps_per_epoch + b
             rates = _step_rates(pc, gen)
@@ -176,13 +182,14 @@ def fit(
                 pruner.set_sigma(sigma_at(step / total_steps, *pc.sigma))
             loss, ce, kl, logits = objective(x, y, rates, gen)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share.weight).backward()  # DDP's average of these = grad of the global mean
             opt.step()
-            sums["loss"] += float(loss.detach()) * len(idx)
-            sums["ce"] += float(ce.detach()) * len(idx)
-            sums["kl"] += float(kl.detach()) * len(idx)
-            sums["correct"] += float((logits.argmax(1) == y).sum())
-            sums["count"] += len(idx)
+            sums["loss"] += float(loss.detach()) * k
+            sums["ce"] += float(ce.detach()) * k
+            sums["kl"] += float(kl.detach()) * k
+            sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
+            sums["count"] += k
+        sums = ctx.sum(sums)  # over ranks: every rank holds the global epoch metrics
         sched.step()
         count = max(sums["count"], 1)
         record: dict[str, Any] = {
@@ -210,6 +217,8 @@ def fit(
         metrics = record
     if payload is not None and start_epoch >= tc.epochs:
         metrics = dict(payload.get("metrics", {}))
+    if not ctx.is_main:
+        metrics = {}  # under DDP only rank 0 reports (and evaluates)
     if pruner is not None:
         pruner.set_hard(True)
         if pc.method == "srmp":
@@ -217,19 +226,8 @@ def fit(
     model.eval()
     if ctx.is_main:
         _write_json(out / "metrics.json", metrics)
+    ctx.close()  # every rank waits for rank 0's evaluation and files
     return FitResult(bundle, metrics, ckpt_path)
-
-
-def _param_groups(bundle: Bundle, lr: float) -> list[dict[str, Any]]:
-    """Adam groups: a latent Ŵ with scale s gets lr / s, so that W = s·Ŵ moves as a dense
-    weight would under ``lr`` (Adam's steps are invariant to the gradient's scale)."""
-    if bundle.pruner is None:
-        return [{"params": list(bundle.model.parameters())}]
-    latents = {id(bundle.pruner.latent(n)): n for n in bundle.names}
-    groups = [{"params": [bundle.pruner.latent(n)], "lr": lr / bundle.pruner.masks[n].scale}
-              for n in bundle.names]
-    rest = [p for p in bundle.model.parameters() if id(p) not in latents]
-    return groups + [{"params": rest}]
 
 
 def _step_rates(pc: Any, gen: torch.Generator) -> list[float]:

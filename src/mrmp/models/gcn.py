@@ -50,11 +50,13 @@ class AttentionGCN(nn.Module):
         self.fc = nn.Linear(v * (cfg.heads + 1) * cfg.head_dim, cfg.hidden)
         self.classifier = nn.Linear(cfg.hidden, num_classes)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.norm = nn.LayerNorm(cfg.embed) if cfg.norm else nn.Identity()
+        self.in_dropout = nn.Dropout(cfg.input_dropout) if cfg.input_dropout > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, classes) from node descriptors ``x`` of layout (N, V, F)."""
         n, v, _ = x.shape
-        h = F.relu(self.embed(x))  # (N, V, D)
+        h = self.norm(F.relu(self.embed(self.in_dropout(x))))  # (N, V, D)
         q = self.query(h).view(n, v, self.heads, self.att_dim).transpose(1, 2)  # (N, H, V, d)
         k = self.key(h).view(n, v, self.heads, self.att_dim).transpose(1, 2)
         att = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(self.att_dim), dim=-1)  # (N, H, V, V)

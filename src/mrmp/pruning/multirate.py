@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +24,7 @@ from torch.nn.utils import parametrize
 
 from mrmp.config import check_rate
 from mrmp.errors import ConfigError
-from mrmp.pruning.kl import kl_divergence
+from mrmp.pruning.kl import KL_ESTIMATORS
 from mrmp.pruning.parametrizations import BandStop, FixedMask
 from mrmp.pruning.priors import Prior, get_prior
 from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolve, select_weights
@@ -46,6 +47,12 @@ class MultiRate:
         include: Which weights (see :func:`mrmp.pruning.select.select_weights`).
         exclude: Qualified names to leave dense.
         grouping: ``global``: one KL over all latents; ``layer``: the mean of per-layer KLs.
+        scale: ``global``: one scale s for all tensors (that of the largest), so the latents of
+            small layers start — and stay — large and few of their weights are pruned, while
+            the big layers take most of the pruning; ``layer``: s_l = 1/(√fan_in · std_Q) per
+            tensor, so every layer starts at the prior and is pruned at about the same rate.
+            Either way W = s · Ŵ starts at the usual 1/√fan_in initialisation scale.
+        estimator: KL estimate, ``quantile`` or ``value`` (see :mod:`mrmp.pruning.kl`).
         init: ``prior``: draw Ŵ from Q (P = Q at step 0); ``weights``: keep the current weights.
         generator: RNG for the prior draws.
     """
@@ -57,11 +64,18 @@ class MultiRate:
         include: Include = None,
         exclude: Sequence[str] = (),
         grouping: str = "global",
+        scale: str = "global",
+        estimator: str = "value",
         init: str = "prior",
         generator: torch.Generator | None = None,
     ) -> None:
         if grouping not in ("global", "layer"):
             raise ConfigError(f"unknown grouping {grouping!r}; choose global or layer")
+        if scale not in ("global", "layer"):
+            raise ConfigError(f"unknown scale {scale!r}; choose global or layer")
+        if estimator not in KL_ESTIMATORS:
+            raise ConfigError(f"unknown KL estimator {estimator!r}; choose one of {sorted(KL_ESTIMATORS)}")
+        self.estimator = KL_ESTIMATORS[estimator]
         if init not in ("prior", "weights"):
             raise ConfigError(f"unknown init {init!r}; choose prior or weights")
         self.model = model
@@ -69,15 +83,17 @@ class MultiRate:
         self.grouping = grouping
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
+        weights = {n: getattr(*resolve(model, n)) for n in self.names}
+        natural = {n: 1.0 / (math.sqrt(_fan_in(w)) * self.prior.std) for n, w in weights.items()}
+        largest = max(self.names, key=lambda n: weights[n].numel())
         for name in self.names:
             module, tensor = resolve(model, name)
-            weight = getattr(module, tensor)
-            scale = 1.0 / (math.sqrt(_fan_in(weight)) * self.prior.std)
-            band = BandStop(scale)
+            weight = weights[name]
+            band = BandStop(natural[largest] if scale == "global" else natural[name])
             parametrize.register_parametrization(module, tensor, band)
             if init == "prior":
                 with torch.no_grad():
-                    latent = self.prior.sample(tuple(weight.shape), generator)
+                    latent = self.prior.sample(tuple(weight.shape), generator) * (natural[name] / band.scale)
                     self.latent(name).copy_(latent.to(weight.device, weight.dtype))
             self.masks[name] = band
         self.rate = 0.0
@@ -139,6 +155,24 @@ class MultiRate:
                 band.threshold, band.override, band.hard = a, override, hard
             self.rate = old_rate
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimizer groups for the whole model: each latent Ŵ (scale s) gets ``lr / s``, so
+        that W = s·Ŵ moves as a dense weight would under ``lr`` (Adam's steps do not depend
+        on the gradient's scale); every other parameter gets ``lr``.
+
+        >>> import torch
+        >>> net = torch.nn.Linear(4, 2)
+        >>> opt = torch.optim.Adam(multirate(net).param_groups(1e-3), lr=1e-3)
+        >>> round(opt.param_groups[0]["lr"], 4)
+        0.002
+        """
+        latents = {id(self.latent(n)) for n in self.names}
+        groups: list[dict[str, Any]] = [
+            {"params": [self.latent(n)], "lr": lr / self.masks[n].scale} for n in self.names
+        ]
+        rest = [p for p in self.model.parameters() if id(p) not in latents]
+        return groups + ([{"params": rest, "lr": lr}] if rest else [])
+
     # -- losses --------------------------------------------------------------------------
     def kl(self, samples: int = 0, generator: torch.Generator | None = None) -> Tensor:
         """D_KL(P‖Q) of the latent weights, differentiable.
@@ -150,7 +184,7 @@ class MultiRate:
         """
         latents = [t.reshape(-1) for t in self.latents()]
         if self.grouping == "layer":
-            return torch.stack([kl_divergence(_subsample(t, samples, generator), self.prior)
+            return torch.stack([self.estimator(_subsample(t, samples, generator), self.prior)
                                 for t in latents]).mean()
         total = sum(t.numel() for t in latents)
         if samples and samples < total:
@@ -158,7 +192,7 @@ class MultiRate:
                      for t in latents]
         else:
             parts = latents
-        return kl_divergence(torch.cat(parts), self.prior)
+        return self.estimator(torch.cat(parts), self.prior)
 
     # -- reporting -----------------------------------------------------------------------
     def layer_rates(self) -> dict[str, float]:
@@ -234,7 +268,10 @@ def magnitude_prune(
     masks = magnitude_masks(weights, rate, scope)
     for n in names:
         module, tensor = resolve(model, n)
-        if parametrize.is_parametrized(module, tensor):
-            parametrize.remove_parametrizations(module, tensor, leave_parametrized=True)
-        parametrize.register_parametrization(module, tensor, FixedMask(masks[n]))
+        existing = module.parametrizations[tensor] if parametrize.is_parametrized(module, tensor) else []
+        fixed = [p for p in existing if isinstance(p, FixedMask)]
+        if fixed:  # already masked: narrow the mask in place (no re-registration)
+            fixed[0].mask.mul_(masks[n])
+        else:
+            parametrize.register_parametrization(module, tensor, FixedMask(masks[n]))
     return masks

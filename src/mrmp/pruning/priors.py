@@ -48,6 +48,14 @@ class Prior:
     def _icdf_tensor(self, u: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def abs_cdf(self, w: Tensor) -> Tensor:
+        """P_Q(|X| ≤ |w|) = 2 F_Q(|w|) − 1: the rate at which ``w`` is pruned in prior mode."""
+        return 2 * self.cdf(w.abs()) - 1
+
+    def support_penalty(self, w: Tensor) -> Tensor:
+        """Mean penalty for mass outside the support (0 for priors on the whole line)."""
+        return w.new_zeros(())
+
     def threshold(self, rate: float) -> float:
         """a(r) = F_Q⁻¹((1 + r)/2): the magnitude under which a fraction r of Q lies.
 
@@ -100,6 +108,9 @@ class Laplace(Prior):
     def _icdf_tensor(self, u: Tensor) -> Tensor:
         return -self.b * torch.sign(u - 0.5) * torch.log1p(-2 * (u - 0.5).abs())
 
+    def abs_cdf(self, w: Tensor) -> Tensor:
+        return -torch.expm1(-w.abs() / self.b)
+
 
 @dataclass(frozen=True)
 class Uniform(Prior):
@@ -116,6 +127,9 @@ class Uniform(Prior):
 
     def log_prob(self, w: Tensor) -> Tensor:
         return -math.log(2.0) - self.wall * torch.relu(w.abs() - 1) ** 2
+
+    def support_penalty(self, w: Tensor) -> Tensor:
+        return self.wall * (torch.relu(w.abs() - 1) ** 2).mean()
 
     def cdf(self, x: Tensor) -> Tensor:
         return ((x + 1) / 2).clamp(0, 1)

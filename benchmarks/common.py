@@ -1,0 +1,96 @@
+"""Shared helpers of the benchmark scripts: cached runs, parallel jobs, machine description.
+
+Every training run lives in its own folder under ``--out``; a folder that already holds
+``bench.json`` is reused, so an interrupted benchmark continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mrmp.config import RunConfig
+from mrmp.engine import fit, load_bundle, load_data, rate_report
+
+SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
+
+
+def data_root(dataset: str, data: str | None) -> str | None:
+    """Folder of a real dataset under ``data`` (or $MRMP_DATA, or ../shared/data)."""
+    if dataset == "synthetic":
+        return None
+    base = data or os.environ.get("MRMP_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    return str(Path(base) / dataset)
+
+
+def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
+    return RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
+
+
+def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
+    """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, metrics}."""
+    done = out / "bench.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    result = fit(cfg, out, progress=False)
+    info = {"checkpoint": str(result.checkpoint), "seconds": time.perf_counter() - t0,
+            "metrics": result.metrics}
+    done.write_text(json.dumps(info))
+    return info
+
+
+def _call(job: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    torch.set_num_threads(1)
+    fn, args = job
+    return fn(*args)
+
+
+def run_jobs(fn: Callable[..., Any], arg_list: Iterable[tuple[Any, ...]], jobs: int) -> list[Any]:
+    """``[fn(*args) for args in arg_list]``, on ``jobs`` single-threaded worker processes."""
+    work = [(fn, args) for args in arg_list]
+    if jobs <= 1:
+        return [_call(w) for w in work]
+    with ProcessPoolExecutor(jobs) as pool:
+        return list(pool.map(_call, work))
+
+
+def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str = "prior",
+                   scope: str = "layer") -> list[dict[str, Any]]:
+    """``rate_report`` of a checkpoint at each rate (layer details dropped)."""
+    torch.set_num_threads(1)
+    bundle, _ = load_bundle(checkpoint)
+    data = load_data(bundle.cfg, scale=bundle.meta.scale)
+    out = []
+    for r in rates:
+        rep = rate_report(bundle, data, r, threshold, scope)
+        rep.pop("layers")
+        out.append(rep)
+    return out
+
+
+def machine() -> str:
+    """CPU model, core count and torch version, for the results' header."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, 1 thread per run"
+
+
+def mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals)

@@ -1,0 +1,111 @@
+"""Cost of one training step per method, measured in one run (interleaved, median of repeats).
+
+    python benchmarks/step_cost.py --dataset sbu --split fold0
+
+Reports dense, SRMP without KL, SRMP with KL and MRMP (K rates) steps, and the KL's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import base_config, machine  # noqa: E402
+
+from mrmp.engine import build_bundle, load_data, sample_rates  # noqa: E402
+from mrmp.engine.objective import Objective  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="sbu")
+    p.add_argument("--split", default="fold0")
+    p.add_argument("--data")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    base = base_config(args.dataset, args.split, args.data)
+    data = load_data(base)
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.arange(min(args.batch, len(data.train)))
+    x, y = data.train(idx, gen), data.train_labels[idx]
+    variants = {
+        "dense": base,
+        "srmp, λ=0": base.replace(prune={"method": "srmp", "kl_weight": 0.0}),
+        "srmp, λ>0": base.replace(prune={"method": "srmp"}),
+        "mrmp": base.replace(prune={"method": "mrmp"}),
+    }
+    steps = {}
+    for name, cfg in variants.items():
+        bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
+        obj = Objective(bundle.model, bundle.pruner, cfg.prune)
+        opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
+        if bundle.pruner is not None:
+            bundle.pruner.set_sigma(20.0)
+
+        def step(obj: Objective = obj, opt: torch.optim.Optimizer = opt, cfg=cfg) -> None:
+            rates = {"srmp": [cfg.prune.rate], "mrmp": sample_rates(cfg.prune.rates, cfg.prune.rates_per_step, gen)}
+            out = obj(x, y, rates.get(cfg.prune.method, []), gen)
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+
+        steps[name] = step
+    times: dict[str, list[float]] = {n: [] for n in steps}
+    for _ in range(3):
+        for f in steps.values():
+            f()
+    for _ in range(args.repeats):
+        for name, f in steps.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    med = {n: 1000 * statistics.median(v) for n, v in times.items()}
+    print(f"Machine: {machine()}; {args.dataset} {args.split}, batch {len(idx)}, {args.threads} thread(s)\n")
+    print("| step | median ms | ratio to dense |\n|---|---|---|")
+    for n, v in med.items():
+        print(f"| {n} | {v:.1f} | {v / med['dense']:.2f} |")
+    kl_share = med["srmp, λ>0"] / med["srmp, λ=0"] - 1
+    print(f"\nKL term adds {100 * kl_share:.1f} % to an SRMP step; MRMP step / SRMP step = "
+          f"{med['mrmp'] / med['srmp, λ>0']:.2f}")
+    rate_switch(variants["mrmp"], data, args.repeats)
+
+
+def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
+    """Time of ``set_rate`` on a whole MRMP model (prior and exact thresholds), and of the first
+    batch-1 forward after it (masks are applied inside the forward)."""
+    bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
+    model, pruner = bundle.model.eval(), bundle.pruner
+    pruner.set_hard(True)
+    x1 = data.test(torch.arange(1))
+    rates = [0.5, 0.93, 0.77, 0.98, 0.61]
+    out = {}
+    for mode in ("prior", "exact"):
+        switch, forward = [], []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            pruner.set_rate(rates[i % len(rates)], threshold=mode)
+            t1 = time.perf_counter()
+            with torch.no_grad():
+                model(x1)
+            t2 = time.perf_counter()
+            switch.append(t1 - t0)
+            forward.append(t2 - t1)
+        out[mode] = (1000 * statistics.median(switch), 1000 * statistics.median(forward))
+    print("\n| rate switch (whole model) | set_rate ms | next batch-1 forward ms |\n|---|---|---|")
+    for mode, (sw, fw) in out.items():
+        print(f"| {mode} threshold | {sw:.3f} | {fw:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Deployment subcommands ``mrmp export`` and ``mrmp bench`` (registered by :func:`register`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mrmp.config import check_rate, parse_rates
+from mrmp.errors import ConfigError
+
+__all__ = ["cmd_bench", "cmd_export", "register"]
+
+
+def _add_rate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", choices=["prior", "exact"], default="prior",
+                   help="band-stop threshold rule (MRMP / SRMP)")
+    p.add_argument("--scope", choices=["layer", "global"], default="layer",
+                   help="exact / magnitude ranking scope")
+
+
+def _format_of(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    return "onnx" if Path(args.out).suffix.lower() == ".onnx" else "pt"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint at one rate as a compact ``.pt`` or an ONNX model."""
+    from mrmp.engine import load_bundle
+    from mrmp.engine.setup import default_rate
+    from mrmp.export import export_onnx, export_pt
+
+    bundle, _ = load_bundle(args.checkpoint)
+    rate = default_rate(bundle.cfg) if args.rate is None else check_rate(args.rate)
+    if _format_of(args) == "onnx":
+        summary: dict[str, Any] = export_onnx(bundle, rate, args.out, args.threshold, args.scope)
+        diff = summary["max_abs_diff"]
+        text = f"parity with PyTorch {diff:.2g}" if diff is not None else "not verified (no onnxruntime)"
+    else:
+        summary = export_pt(bundle, rate, args.out, args.threshold, args.scope)
+        text = (f"{summary['nonzero']}/{summary['total']} prunable weights kept "
+                f"(observed rate {summary['observed_rate']:.4f})")
+    summary = {"format": _format_of(args), "rate": rate, **summary}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {args.out} ({summary['bytes'] / 1024:.1f} KB) at rate {rate:g}: {text}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Latency / MACs / size of a checkpoint exported at several rates."""
+    from mrmp.bench import bench, format_markdown, machine_info, parse_batches
+    from mrmp.engine import load_bundle
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
+    bundle, _ = load_bundle(args.checkpoint)
+    rows = bench(bundle, parse_rates(args.rates), parse_batches(args.batch), args.threshold, args.scope,
+                 repeats=args.repeats, sparse=args.sparse)
+    machine = machine_info()
+    if args.json:
+        print(json.dumps({"checkpoint": str(args.checkpoint), "method": bundle.cfg.prune.method,
+                          "machine": machine, "rows": rows}))
+    else:
+        print(f"{args.checkpoint} ({bundle.cfg.prune.method}, {bundle.cfg.data.dataset}) on "
+              f"{machine['cpu']}, torch {machine['torch']}, {machine['threads']} threads")
+        print(format_markdown(rows))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``export`` and ``bench`` to the ``mrmp`` subparsers ``sub``."""
+    p = sub.add_parser("export", help="export a checkpoint at any rate (.pt with CSR weights, or ONNX)")
+    p.add_argument("checkpoint")
+    p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
+    _add_rate_args(p)
+    p.add_argument("--format", choices=["pt", "onnx"], help="default: from --out (.onnx → onnx, else pt)")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="latency, MACs and file size of dense vs sparse execution per rate")
+    p.add_argument("checkpoint")
+    p.add_argument("--rates", default="0,0.5,0.9,0.95,0.98", help="e.g. 0,0.5,0.9,0.95,0.98")
+    p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
+    _add_rate_args(p)
+    p.add_argument("--repeats", type=int, default=30, help="timed forward passes per model")
+    p.add_argument("--sparse", choices=["auto", "always", "never"], default="auto",
+                   help="sparse path: per-layer timing (auto) or forced")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,262 @@
+"""Deployment: compact export at any rate, plain reload, sparse execution, ONNX, CLI."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+import mrmp
+from mrmp.cli import main
+from mrmp.config import RunConfig
+from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
+from mrmp.errors import CheckpointError
+from mrmp.export import (
+    EXPORT_FORMAT,
+    SparseLinear,
+    example_input,
+    export_onnx,
+    export_pt,
+    load_exported,
+    read_exported,
+)
+
+TINY = RunConfig().replace(
+    data={"dataset": "synthetic"},
+    model={"hidden": 32, "heads": 2, "att_dim": 8, "head_dim": 8, "embed": 16},
+    train={"epochs": 2, "batch_size": 32, "eval_every": 2, "save_every": 2},
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data(TINY)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, data) -> dict[str, Path]:
+    """One tiny checkpoint per method (dense, mp from dense, srmp, mrmp)."""
+    root = tmp_path_factory.mktemp("ckpt")
+    out = {}
+    for method, prune in [("dense", {}), ("srmp", {"rate": 0.8}), ("mrmp", {"rates_per_step": 2})]:
+        cfg = TINY.replace(prune={"method": method, **prune})
+        out[method] = fit(cfg, root / method, data=data, progress=False).checkpoint
+    cfg = TINY.replace(prune={"method": "mp", "rate": 0.9, "source": str(out["dense"])}, train={"epochs": 2})
+    out["mp"] = fit(cfg, root / "mp", data=data, progress=False).checkpoint
+    return out
+
+
+CASES = [("mrmp", 0.9), ("mrmp", 0.63), ("mrmp", 0.97), ("srmp", 0.8), ("dense", 0.7), ("mp", 0.9)]
+
+
+@pytest.mark.parametrize(("method", "rate"), CASES)
+@pytest.mark.parametrize("threshold", ["prior", "exact"])
+def test_export_matches_eval_at_rate(tmp_path: Path, data, checkpoints, method: str, rate: float,
+                                     threshold: str) -> None:
+    bundle, _ = load_bundle(checkpoints[method])
+    path = tmp_path / "m.pt"
+    summary = export_pt(bundle, rate, path, threshold)
+    summary = export_pt(bundle, rate, path, threshold)  # repeated exports leave the bundle intact
+    report = rate_report(bundle, data, rate, threshold)
+    reference = predict(pruned_view(load_bundle(checkpoints[method])[0], rate, threshold), data.test)
+    assert (summary["nonzero"], summary["total"]) == (report["nonzero"], report["total"])
+    for sparse in ("never", "always", "auto"):
+        model = load_exported(path, sparse=sparse, batch=4)
+        preds = predict(model, data.test)
+        assert torch.equal(preds, reference), sparse
+        assert float((preds == data.test_labels).float().mean()) == pytest.approx(report["accuracy"])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # atomic write leaves no temporary
+
+
+def test_exported_model_is_plain(tmp_path: Path, checkpoints) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    export_pt(bundle, 0.9, tmp_path / "m.pt")
+    model = mrmp.load_exported(tmp_path / "m.pt", sparse="always")
+    assert not model.training
+    assert not any(parametrize.is_parametrized(m) for m in model.modules())
+    assert not any(isinstance(m, nn.Dropout) for m in model.modules())
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not any("original" in k or "mask" in k for k in model.state_dict())
+    assert isinstance(model.fc, SparseLinear)
+    payload = read_exported(tmp_path / "m.pt")
+    assert payload["format"] == EXPORT_FORMAT and "fc.weight" in payload["sparse"]
+    entry = payload["sparse"]["fc.weight"]
+    assert entry["col_indices"].dtype == torch.int16  # 360 columns: smallest fitting dtype
+    assert entry["values"].numel() == int(bundle.model.fc.weight.count_nonzero())
+
+
+def test_file_size_shrinks_with_rate(tmp_path: Path, checkpoints) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    dense = export_pt(bundle, 0.0, tmp_path / "dense.pt", storage="dense")["bytes"]
+    sizes = [export_pt(bundle, r, tmp_path / f"{r}.pt")["bytes"] for r in (0.0, 0.5, 0.9, 0.95, 0.98)]
+    assert sizes[0] <= dense
+    assert all(a > b for a, b in itertools.pairwise(sizes)), sizes
+    assert sizes[3] < 0.4 * dense  # tiny model: zip records and dense biases weigh a lot
+
+
+def test_sparse_linear_equals_linear() -> None:
+    g = torch.Generator().manual_seed(0)
+    for bias in (True, False):
+        lin = nn.Linear(40, 24, bias=bias)
+        with torch.no_grad():
+            lin.weight.mul_((torch.rand(lin.weight.shape, generator=g) > 0.9).float())
+        sparse = SparseLinear.from_linear(lin)
+        for shape in [(1, 40), (7, 40), (2, 5, 40), (40,)]:
+            x = torch.randn(shape, generator=g)
+            with torch.no_grad():
+                out = sparse(x)
+                torch.testing.assert_close(out, lin(x), atol=1e-6, rtol=1e-5)
+            assert out.is_contiguous()
+    twin = copy.deepcopy(sparse)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), sparse(x))
+    sparse.double()
+    with torch.no_grad():
+        assert sparse(torch.randn(3, 40, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_sparse_path_equals_dense_model(tmp_path: Path, checkpoints, batch: int) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    export_pt(bundle, 0.95, tmp_path / "m.pt")
+    dense = load_exported(tmp_path / "m.pt", sparse="never")
+    sparse = load_exported(tmp_path / "m.pt", sparse="always")
+    x = example_input(bundle.cfg, bundle.meta, batch, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(sparse(x), dense(x), atol=1e-5, rtol=0)
+        torch.testing.assert_close(dense(x), pruned_view(bundle, 0.95)(x), atol=1e-6, rtol=0)
+
+
+def test_auto_mode_times_only_sparse_enough_layers(tmp_path: Path, checkpoints) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    export_pt(bundle, 0.0, tmp_path / "r0.pt")
+    export_pt(bundle, 0.9, tmp_path / "r9.pt", threshold="exact")  # every layer at 0.9
+    layers = load_exported(tmp_path / "r0.pt", sparse="auto")
+    assert all(e["path"] == "dense" and "sparse_us" not in e for e in layers.export_info["layers"].values())
+    layers = load_exported(tmp_path / "r9.pt", sparse="auto", batch=8).export_info["layers"]
+    assert set(layers) == {"embed", "query", "key", "gconv", "fc", "classifier"}
+    for entry in layers.values():
+        assert entry["dense_us"] > 0 and entry["sparse_us"] > 0
+        assert entry["path"] == ("sparse" if entry["sparse_us"] < 0.95 * entry["dense_us"] else "dense")
+
+
+def test_onnx_parity(tmp_path: Path, checkpoints) -> None:
+    pytest.importorskip("onnx", reason="onnx not installed (pip install 'mrmp[export]')")
+    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    summary = export_onnx(bundle, 0.93, tmp_path / "m.onnx")  # an unseen rate
+    assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
+    export_pt(bundle, 0.93, tmp_path / "m.pt")
+    model = load_exported(tmp_path / "m.pt", sparse="never")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["x"]
+    for batch in (1, 7):  # dynamic batch axis
+        x = example_input(bundle.cfg, bundle.meta, batch, seed=batch)
+        out = session.run(None, {"x": x.numpy()})[0]
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(out), model(x), atol=1e-4, rtol=0)
+
+
+def test_damaged_or_foreign_files_raise(tmp_path: Path, checkpoints) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    good = tmp_path / "good.pt"
+    export_pt(bundle, 0.9, good)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00not a model" * 50)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    for path, match in [(cut, "cut.pt: not a readable"), (garbage, "garbage.pt: not a readable"),
+                        (foreign, "foreign.pt: not an mrmp export"),
+                        (checkpoints["mrmp"], "training checkpoint"), (tmp_path / "none.pt", "no such")]:
+        with pytest.raises(CheckpointError, match=match):
+            load_exported(path)
+
+
+def _tampered(good: Path, out: Path, change) -> Path:
+    payload = torch.load(good, weights_only=True)
+    change(payload)
+    torch.save(payload, out)
+    return out
+
+
+def test_inconsistent_payload_raises(tmp_path: Path, checkpoints) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    good = tmp_path / "good.pt"
+    export_pt(bundle, 0.9, good)
+
+    def bad_index(p):
+        p["sparse"]["fc.weight"]["col_indices"][0] = 10_000
+
+    changes = {
+        "missing": lambda p: p["dense"].pop("embed.bias"),
+        "index": bad_index,
+        "shape": lambda p: p["sparse"]["fc.weight"].__setitem__("shape", [10**6, 10**6]),
+        "rows": lambda p: p["sparse"]["fc.weight"].__setitem__("crow_indices", torch.zeros(3, dtype=torch.int16)),
+        "unknown": lambda p: p["sparse"].__setitem__("nope.weight", p["sparse"]["fc.weight"]),
+        "meta": lambda p: p["meta"].__setitem__("num_joints", 4),
+        "section": lambda p: p.pop("sparse"),
+    }
+    for name, change in changes.items():
+        with pytest.raises(CheckpointError, match="malformed mrmp export"):
+            load_exported(_tampered(good, tmp_path / f"{name}.pt", change))
+
+
+class _Evil:
+    """Unpickling this would create a marker file (it must never happen)."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+class _Custom:
+    pass
+
+
+def test_pickled_objects_are_refused_without_running(tmp_path: Path) -> None:
+    evil = _Evil()
+    evil.marker = tmp_path / "pwned"
+    torch.save({"format": EXPORT_FORMAT, "config": {}, "payload": evil}, tmp_path / "evil.pt")
+    torch.save({"format": EXPORT_FORMAT, "obj": _Custom()}, tmp_path / "custom.pt")
+    for name in ("evil.pt", "custom.pt"):
+        with pytest.raises(CheckpointError, match=f"{name}: not a readable mrmp export"):
+            load_exported(tmp_path / name)
+    assert not evil.marker.exists()
+
+
+def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
+    ckpt = str(checkpoints["mrmp"])
+    out = tmp_path / "m.pt"
+    assert main(["export", ckpt, "--rate", "0.9", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["format"] == "pt" and summary["bytes"] == out.stat().st_size
+    assert load_exported(out).export_info["pruning"]["rate"] == 0.9
+
+    assert main(["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json",
+                 "--threshold", "exact"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["machine"]["threads"] >= 1 and report["machine"]["cpu"]
+    rows = report["rows"]
+    assert [(r["rate"], r["batch"]) for r in rows] == [(0.0, 1), (0.0, 4), (0.9, 1), (0.9, 4)]
+    for r in rows:
+        assert r["dense_ms"] > 0 and r["sparse_ms"] > 0 and r["max_abs_diff"] <= 1e-5
+        kept = r["macs_prunable"] / r["macs_prunable_dense"]
+        assert kept == pytest.approx(1 - r["rate"], abs=0.01)  # exact: every layer at the rate
+        assert r["macs_model_dense"] - r["macs_model"] == r["macs_prunable_dense"] - r["macs_prunable"]
+    assert rows[2]["bytes"] < rows[0]["bytes_dense"] * 0.5
+
+    assert main(["bench", ckpt, "--rates", "1.5"]) == 2
+    assert main(["export", ckpt, "--rate", "0.9", "--out", str(tmp_path / "x.pt"), "--threshold", "exact"]) == 0
+    assert main(["export", str(out), "--out", str(tmp_path / "y.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "rate must be" in err and "m.pt" in err

@@ -1,0 +1,84 @@
+"""ST-GCN backbone: shapes, gradients, batch independence, and an mrmp run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mrmp.cli import main
+from mrmp.config import ModelConfig, RunConfig
+from mrmp.engine import fit, load_bundle, load_data, rate_report
+from mrmp.models import build_model, input_kind, skeleton_adjacency
+from mrmp.models.stgcn import STGCN, distance_partitions
+from mrmp.pruning import select_weights
+
+SMALL = ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0)
+
+
+def _net(joints: int = 6, classes: int = 5) -> STGCN:
+    torch.manual_seed(0)
+    edges = [(i, i + 1) for i in range(joints - 1)]
+    return STGCN(SMALL, skeleton_adjacency(edges, joints), in_channels=3, num_classes=classes)
+
+
+def test_output_shape_finite_and_gradients_reach_every_parameter() -> None:
+    net = _net()
+    x = torch.randn(4, 3, 12, 6, 2)  # (N, C, T, V, M): two persons
+    out = net(x)
+    assert out.shape == (4, 5) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_samples_are_independent_of_their_batch() -> None:
+    """No batch statistics (GroupNorm): a sample's logits do not depend on the other samples,
+    in training mode too, which keeps DDP's per-rank batches exact and every rate consistent."""
+    net = _net().train()
+    x = torch.randn(6, 3, 10, 6, 1)
+    torch.testing.assert_close(net(x)[:2], net(x[:2]), rtol=1e-5, atol=1e-6)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def test_prunable_weights_are_conv_and_linear_matrices() -> None:
+    net = _net()
+    names = select_weights(net)
+    assert "classifier.weight" in names and any(n.endswith("tcn.weight") for n in names)
+    assert all(net.get_parameter(n).dim() >= 2 for n in names)
+    assert not any("norm" in n or "edge_importance" in n for n in names)
+
+
+def test_partitions_and_build_model_for_two_persons() -> None:
+    p = distance_partitions(skeleton_adjacency([(0, 1), (1, 2)], 3))
+    torch.testing.assert_close(p[0], torch.eye(3))
+    assert p[1].diagonal().abs().sum() == 0 and p[1][0, 1] > 0 and p[1][0, 2] == 0
+    model = build_model(SMALL, in_features=3, num_joints=8, num_classes=3,
+                        edges=[(0, 1), (1, 2), (4, 5), (5, 6)], persons=2)
+    assert input_kind(SMALL) == "frames" and model.input_kind == "frames"
+    assert model.partition_matrices.shape == (2, 4, 4)
+    assert model(torch.randn(2, 3, 8, 4, 2)).shape == (2, 3)
+
+
+@pytest.mark.slow
+def test_mrmp_two_epochs_end_to_end(tmp_path: Path) -> None:
+    cfg = RunConfig().replace(
+        data={"dataset": "synthetic"},
+        features={"frames": 16},
+        model={"name": "stgcn", "stgcn_channels": (8, 16), "dropout": 0.0},
+        prune={"method": "mrmp", "rates": (0.5, 0.7, 0.9), "rates_per_step": 2},
+        train={"epochs": 2, "batch_size": 32},
+    )
+    data = load_data(cfg)
+    assert data.train(torch.arange(3)).shape == (3, 3, 16, data.meta.num_joints, 1)
+    res = fit(cfg, tmp_path / "st", data=data, progress=False)
+    assert 0.0 <= res.metrics["test_accuracy"] <= 1.0 and res.metrics["loss"] == res.metrics["loss"]
+    bundle, _ = load_bundle(res.checkpoint)
+    report = rate_report(bundle, data, 0.8)  # an unseen rate
+    assert report["nonzero"] < report["total"] and 0.0 <= report["accuracy"] <= 1.0
+    # the command line on the same checkpoint
+    assert main(["eval", str(res.checkpoint), "--rate", "0.8", "--json", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "st" / "metrics.json").read_text())["test_accuracy"] == res.metrics["test_accuracy"]
