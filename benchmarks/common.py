@@ -65,7 +65,7 @@ def run_jobs(fn: Callable[..., Any], arg_list: Iterable[tuple[Any, ...]], jobs: 
 
 
 def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str = "prior",
-                   scope: str = "layer") -> list[dict[str, Any]]:
+                   scope: str | None = None) -> list[dict[str, Any]]:
     """``rate_report`` of a checkpoint at each rate (layer details dropped)."""
     torch.set_num_threads(1)
     bundle, _ = load_bundle(checkpoint)

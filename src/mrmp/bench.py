@@ -136,7 +136,7 @@ def bench(
     rates: Sequence[float],
     batches: Sequence[int],
     threshold: str = "prior",
-    scope: str = "layer",
+    scope: str | None = None,
     repeats: int = 30,
     warmup: int = 5,
     sparse: str = "auto",

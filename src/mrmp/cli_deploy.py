@@ -18,8 +18,9 @@ __all__ = ["cmd_bench", "cmd_export", "register"]
 def _add_rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", choices=["prior", "exact"], default="prior",
                    help="band-stop threshold rule (MRMP / SRMP)")
-    p.add_argument("--scope", choices=["layer", "global"], default="layer",
-                   help="exact / magnitude ranking scope")
+    p.add_argument("--scope", choices=["layer", "global"],
+                   help="ranking scope of exact thresholds (default layer) and of magnitude pruning "
+                        "of dense/MP checkpoints (default: the run's)")
 
 
 def _format_of(args: argparse.Namespace) -> str:

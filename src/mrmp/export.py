@@ -96,7 +96,7 @@ def example_input(cfg: RunConfig, meta: Meta, batch: int = 1, seed: int = 0) -> 
 
 
 @torch.no_grad()
-def _plain_state(bundle: Bundle, rate: float, threshold: str, scope: str) -> tuple[nn.Module, dict[str, Tensor]]:
+def _plain_state(bundle: Bundle, rate: float, threshold: str, scope: str | None) -> tuple[nn.Module, dict[str, Tensor]]:
     """(plain model, its state at ``rate``): effective (masked) weights under their plain names."""
     view = pruned_view(bundle, check_rate(rate), threshold, scope)
     plain = build_plain(bundle.cfg, bundle.meta)
@@ -160,7 +160,7 @@ def export_pt(
     rate: float,
     path: str | Path,
     threshold: str = "prior",
-    scope: str = "layer",
+    scope: str | None = None,
     storage: str = "auto",
 ) -> dict[str, Any]:
     """Write the model at ``rate`` as a compact file (layout in the module docstring), atomically.
@@ -448,7 +448,7 @@ def export_onnx(
     rate: float,
     path: str | Path,
     threshold: str = "prior",
-    scope: str = "layer",
+    scope: str | None = None,
     opset: int | None = None,
     verify: bool = True,
 ) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def accuracy(model: nn.Module, inputs: InputPipeline, labels: Tensor, batch_size
 
 
 def rate_report(
-    bundle: Bundle, data: Data, rate: float | None, threshold: str = "prior", scope: str = "layer"
+    bundle: Bundle, data: Data, rate: float | None, threshold: str = "prior", scope: str | None = None
 ) -> dict[str, Any]:
     """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: as trained).
 

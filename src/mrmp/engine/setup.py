@@ -147,17 +147,22 @@ def default_rate(cfg: RunConfig) -> float:
     return {"mp": pc.rate, "srmp": pc.rate, "mrmp": min(pc.rates)}.get(pc.method, 0.0)
 
 
-def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: str = "layer") -> nn.Module:
+def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: str | None = None) -> nn.Module:
     """The bundle's model at ``rate`` with hard masks.
 
-    Band-stop models switch their masks in place (no copy; the latent weights are untouched).
-    Dense and MP models are magnitude-pruned on a copy (MP without fine-tuning at ``rate``).
+    Band-stop models switch their masks in place (no copy; the latent weights are untouched);
+    ``scope`` (default ``layer``) only matters for ``exact`` thresholds. Dense and MP models are
+    magnitude-pruned on a copy with ``scope`` (default: the run's ``prune.scope``), i.e. MP
+    without fine-tuning at ``rate``; an MP model at or below its trained rate is returned as
+    trained (its pruned weights cannot come back).
     """
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(rate, threshold, scope)
+        bundle.pruner.set_rate(rate, threshold, scope or "layer")
         bundle.pruner.set_hard(True)
         return bundle.model
+    pc = bundle.cfg.prune
+    if rate == 0 or (pc.method == "mp" and rate <= pc.rate + 1e-12):
+        return bundle.model
     model = copy.deepcopy(bundle.model)
-    if rate > 0:
-        magnitude_prune(model, rate, scope=scope, include=bundle.names)
+    magnitude_prune(model, rate, scope=scope or pc.scope, include=bundle.names)
     return model
