@@ -136,7 +136,7 @@ def test_sparse_path_equals_dense_model(tmp_path: Path, checkpoints, batch: int)
 def test_auto_mode_times_only_sparse_enough_layers(tmp_path: Path, checkpoints) -> None:
     bundle, _ = load_bundle(checkpoints["mrmp"])
     export_pt(bundle, 0.0, tmp_path / "r0.pt")
-    export_pt(bundle, 0.9, tmp_path / "r9.pt", threshold="exact")  # every layer at 0.9
+    export_pt(bundle, 0.9, tmp_path / "r9.pt", threshold="exact", scope="layer")  # every layer at 0.9
     layers = load_exported(tmp_path / "r0.pt", sparse="auto")
     assert all(e["path"] == "dense" and "sparse_us" not in e for e in layers.export_info["layers"].values())
     layers = load_exported(tmp_path / "r9.pt", sparse="auto", batch=8).export_info["layers"]
@@ -242,7 +242,7 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert summary["format"] == "pt" and summary["bytes"] == out.stat().st_size
     assert load_exported(out).export_info["pruning"]["rate"] == 0.9
 
-    assert main(["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json",
+    assert main(["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json", "--scope", "layer",
                  "--threshold", "exact"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["machine"]["threads"] >= 1 and report["machine"]["cpu"]

@@ -191,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
     p.add_argument("--threshold", choices=["prior", "exact"], default="prior")
     p.add_argument("--scope", choices=["layer", "global"],
-                   help="ranking scope of exact thresholds (default layer) and of magnitude pruning "
-                        "of dense/MP checkpoints (default: the run's)")
+                   help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+                        "checkpoints (default: the run's latent scale / MP scope)")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")

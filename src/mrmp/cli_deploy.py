@@ -19,8 +19,8 @@ def _add_rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", choices=["prior", "exact"], default="prior",
                    help="band-stop threshold rule (MRMP / SRMP)")
     p.add_argument("--scope", choices=["layer", "global"],
-                   help="ranking scope of exact thresholds (default layer) and of magnitude pruning "
-                        "of dense/MP checkpoints (default: the run's)")
+                   help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+                        "checkpoints (default: the run's latent scale / MP scope)")
 
 
 def _format_of(args: argparse.Namespace) -> str:

@@ -151,13 +151,15 @@ def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: st
     """The bundle's model at ``rate`` with hard masks.
 
     Band-stop models switch their masks in place (no copy; the latent weights are untouched);
-    ``scope`` (default ``layer``) only matters for ``exact`` thresholds. Dense and MP models are
+    ``scope`` only matters for ``exact`` thresholds and defaults to the model's latent scale
+    (``global`` ranking for one global scale, as small layers are meant to keep more weights;
+    ``layer`` for per-layer scales). Dense and MP models are
     magnitude-pruned on a copy with ``scope`` (default: the run's ``prune.scope``), i.e. MP
     without fine-tuning at ``rate``; an MP model at or below its trained rate is returned as
     trained (its pruned weights cannot come back).
     """
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(rate, threshold, scope or "layer")
+        bundle.pruner.set_rate(rate, threshold, scope or bundle.cfg.prune.scale)
         bundle.pruner.set_hard(True)
         return bundle.model
     pc = bundle.cfg.prune
