@@ -139,8 +139,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from mrmp.demo import format_table, run_demo
 
-    rows = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
-    print(format_table(rows))
+    rows, dense_acc = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    print(format_table(rows, dense_acc))
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'sweep.png'}")
     return 0
 

@@ -15,10 +15,11 @@ UNSEEN_RATES: tuple[float, ...] = (0.52, 0.63, 0.77, 0.87, 0.93, 0.96, 0.99)
 
 
 def run_demo(out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0,
-             progress: bool = True) -> list[SweepRow]:
+             progress: bool = True) -> tuple[list[SweepRow], float]:
     """Train dense and MRMP on the synthetic set, sweep seen and unseen rates.
 
-    Writes ``out/{dense,mrmp}/`` runs, ``out/sweep.csv`` and ``out/sweep.png``.
+    Writes ``out/{dense,mrmp}/`` runs, ``out/sweep.csv`` and ``out/sweep.png``; returns the
+    sweep rows and the dense accuracy.
     """
     out = Path(out)
     base = RunConfig().replace(data={"dataset": "synthetic"},
@@ -32,7 +33,7 @@ def run_demo(out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0,
     write_csv(rows, out / "sweep.csv")
     dense_acc = float(dense.metrics["test_accuracy"])
     plot_sweep(rows, out / "sweep.png", dense_accuracy=dense_acc, title="mrmp demo (synthetic)")
-    return rows
+    return rows, dense_acc
 
 
 def format_table(rows: list[SweepRow], dense_accuracy: float | None = None) -> str:
