@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from mrmp.config import RunConfig
+from mrmp.bench import machine_info
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
@@ -80,15 +80,8 @@ def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str = "pr
 
 def machine() -> str:
     """CPU model, core count and torch version, for the results' header."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, 1 thread per run"
+    info = machine_info()
+    return f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}, 1 thread per run"
 
 
 def mean(values: Iterable[float]) -> float:
