@@ -26,6 +26,7 @@ from mrmp.demo import UNSEEN_RATES  # noqa: E402
 def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """(dense jobs, pruned jobs) as (config, out dir, key) tuples."""
     dense, pruned = [], []
+    lam = {} if args.kl_weight is None else {"kl_weight": args.kl_weight}
     for ds in args.datasets:
         for split in SPLITS[ds][: args.max_splits]:
             base = base_config(ds, split, args.data).replace(train={"eval_every": 10_000})
@@ -37,10 +38,10 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[An
                 mp = base.replace(prune={"method": "mp", "rate": r, "source": src, "scope": args.mp_scope},
                                   train={"epochs": args.mp_epochs, "lr": args.mp_lr})
                 pruned.append((mp, root / f"mp{r:g}", (ds, split, "mp", r)))
-                sr = base.replace(prune={"method": "srmp", "rate": r, "prior": args.prior},
+                sr = base.replace(prune={"method": "srmp", "rate": r, "prior": args.prior, **lam},
                                   train={"epochs": args.srmp_epochs})
                 pruned.append((sr, root / f"srmp{r:g}", (ds, split, "srmp", r)))
-            mr = base.replace(prune={"method": "mrmp", "prior": args.prior}, train={"epochs": args.mrmp_epochs})
+            mr = base.replace(prune={"method": "mrmp", "prior": args.prior, **lam}, train={"epochs": args.mrmp_epochs})
             pruned.append((mr, root / "mrmp", (ds, split, "mrmp", 0.0)))
     return dense, pruned
 
@@ -69,6 +70,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/accuracy"))
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.7,0.9,0.95,0.98"))
     p.add_argument("--prior", default="gaussian")
+    p.add_argument("--kl-weight", type=float, default=None, help="λ of SRMP/MRMP (default: the config's)")
     p.add_argument("--dense-epochs", type=int, default=300)
     p.add_argument("--srmp-epochs", type=int, default=300)
     p.add_argument("--mrmp-epochs", type=int, default=300)

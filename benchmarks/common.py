@@ -38,8 +38,8 @@ def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
     """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, metrics}."""
     done = out / "bench.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    if done.exists():  # the folder may have moved since: the checkpoint is the one beside it
+        return {**json.loads(done.read_text()), "checkpoint": str(out / "checkpoint.pt")}
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     result = fit(cfg, out, progress=False)

@@ -167,7 +167,7 @@ class PruneConfig:
 
     method: Method = "dense"
     prior: PriorName = "gaussian"
-    kl_weight: float = 10.0
+    kl_weight: float = 1.0
     rate: float = 0.9
     rates: tuple[float, ...] = DEFAULT_SEEN_RATES
     rates_per_step: int = 4
