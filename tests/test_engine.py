@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config
 
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import fit, load_bundle, load_data
@@ -14,11 +15,7 @@ from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.errors import CheckpointError
 from mrmp.models import AttentionGCN, skeleton_adjacency
 
-TINY = RunConfig().replace(
-    data={"dataset": "synthetic"},
-    model={"hidden": 32, "heads": 2, "att_dim": 8, "head_dim": 8, "embed": 16},
-    train={"epochs": 3, "batch_size": 32, "eval_every": 2, "save_every": 1},
-)
+TINY = tiny_config(3, train={"eval_every": 2, "save_every": 1})
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config
 from torch import nn
 from torch.nn.utils import parametrize
 
 import mrmp
 from mrmp.cli import main
-from mrmp.config import RunConfig
 from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
 from mrmp.errors import CheckpointError
 from mrmp.export import (
@@ -27,11 +27,7 @@ from mrmp.export import (
     read_exported,
 )
 
-TINY = RunConfig().replace(
-    data={"dataset": "synthetic"},
-    model={"hidden": 32, "heads": 2, "att_dim": 8, "head_dim": 8, "embed": 16},
-    train={"epochs": 2, "batch_size": 32, "eval_every": 2, "save_every": 2},
-)
+TINY = tiny_config(2)
 
 
 @pytest.fixture(scope="module")
