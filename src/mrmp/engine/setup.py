@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from mrmp.config import RunConfig
 from mrmp.data import SkeletonSet, load_dataset
@@ -18,7 +17,7 @@ from mrmp.data.features import InputPipeline
 from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.errors import CheckpointError
 from mrmp.models import build_model, input_kind
-from mrmp.pruning import FixedMask, MultiRate, magnitude_prune, select_weights
+from mrmp.pruning import MultiRate, magnitude_prune, select_weights
 
 __all__ = [
     "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
@@ -114,10 +113,7 @@ def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None =
         pruner = MultiRate(model, cfg.prune.prior, include=names, grouping=cfg.prune.grouping,
                            scale=cfg.prune.scale, estimator=cfg.prune.kl_estimator, generator=generator)
     elif cfg.prune.method == "mp":
-        for n in names:
-            module, tensor = n.rpartition(".")[0], n.rpartition(".")[2]
-            sub = model.get_submodule(module)
-            parametrize.register_parametrization(sub, tensor, FixedMask(torch.ones_like(getattr(sub, tensor))))
+        magnitude_prune(model, 0.0, include=names)  # all-ones fixed masks
     return Bundle(cfg, meta, model, pruner, names)
 
 

@@ -6,11 +6,13 @@ spreads its unit mass over its two nearest bin centres) and differentiable almos
 ``value`` (:func:`kl_divergence`): D_KL(P‖Q) = −H(P) − E_P[log q]; the cross-entropy term is
 exact on the samples, the entropy H(P) comes from the histogram of w on [−edge, edge].
 
-``quantile`` (:func:`kl_quantile`, the default in training): KL is invariant under a bijection,
+``quantile`` (:func:`kl_quantile`, an option): KL is invariant under a bijection,
 so D_KL(P_|w| ‖ Q_|w|) = D_KL(P_v ‖ U[0, 1]) with v = P_Q(|X| ≤ |w|), the rate at which w is
 pruned in prior mode. The histogram of v on equal bins puts equal resolution on every band of
 rates (the tails at 0.95–0.99 included), and the excess or lack of mass it measures in a bin is
-exactly the drift of the observed from the requested rate there.
+exactly the drift of the observed from the requested rate there. Its gradient, though,
+vanishes in the tails (dv/dw ∝ q(w)): optimising it alone did not converge in our tests
+(docs/results.md §6), so ``value`` is the default.
 """
 
 from __future__ import annotations
