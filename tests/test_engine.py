@@ -119,6 +119,38 @@ def test_mp_fine_tunes_from_dense(tmp_path: Path, data) -> None:
         assert zeros >= round(0.9 * total), name
 
 
+def test_mrmp_warm_starts_from_dense(tmp_path: Path, data) -> None:
+    """--from on a band-stop method: the latents are W / s, so rate 0 is the dense model."""
+    from mrmp.engine import rate_report
+
+    dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
+    cfg = TINY.replace(prune={"method": "mrmp", "source": str(dense.checkpoint)}, train={"epochs": 0})
+    warm = fit(cfg, tmp_path / "mrmp", data=data, progress=False)
+    ref, _ = load_bundle(dense.checkpoint)
+    x = data.test(torch.arange(8))
+    view = warm.bundle.pruner
+    view.set_rate(0.0)
+    view.set_hard(True)
+    warm.bundle.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(warm.bundle.model(x), ref.model(x), rtol=1e-5, atol=1e-5)
+    # trained on, it is rate-switchable like any MRMP run
+    cfg = cfg.replace(train={"epochs": 1})
+    trained, _ = load_bundle(fit(cfg, tmp_path / "mrmp1", data=data, progress=False).checkpoint)
+    assert rate_report(trained, data, 0.9, "exact")["observed_rate"] == pytest.approx(0.9, abs=1e-3)
+
+
+def test_from_is_refused_for_dense_and_other_models(tmp_path: Path, data) -> None:
+    from mrmp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not to dense"):
+        TINY.replace(prune={"source": "x.pt"})
+    dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
+    other = TINY.replace(model={"hidden": 16}, prune={"method": "mrmp", "source": str(dense.checkpoint)})
+    with pytest.raises(ConfigError, match="same model settings"):
+        fit(other, tmp_path / "other", data=data, progress=False)
+
+
 def test_mp_checkpoint_evaluates_at_several_rates(tmp_path: Path, data) -> None:
     """pruned_view copies MP models; the bundle's own model must stay usable afterwards."""
     from mrmp.engine import rate_report

@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates-per-step", type=int)
     p.add_argument("--grouping", choices=["global", "layer"], help="KL over all weights or per layer")
     p.add_argument("--scope", choices=["layer", "global"], help="mp ranking scope")
-    p.add_argument("--from", dest="source", help="dense checkpoint that mp starts from")
+    p.add_argument("--from", dest="source", help="dense checkpoint to start from: mp prunes it; srmp/mrmp warm-start their latents from it")
     p.add_argument("--distill", action="store_true", help="mrmp: distil the lowest rate into the others")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

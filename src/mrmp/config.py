@@ -157,7 +157,8 @@ class PruneConfig:
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.
-        source: Dense checkpoint that ``mp`` starts from.
+        source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;
+            ``srmp`` / ``mrmp`` take them as initial latents (warm start) instead of prior draws.
         distill: ``mrmp``: distil the lowest rate's predictions into the other rates
             (every rate then sees the whole batch).
         split_batch: ``mrmp``: give each rate of a step its own share of the batch, so that a
@@ -194,6 +195,8 @@ class PruneConfig:
             raise ConfigError("rates_per_step must be >= 1")
         if self.kl_weight < 0:
             raise ConfigError("kl_weight must be >= 0")
+        if self.source and self.method == "dense":
+            raise ConfigError("--from applies to mp, srmp and mrmp, not to dense training")
 
 
 @dataclass(frozen=True)

@@ -64,22 +64,31 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _init_from_source(bundle: Bundle, source: str) -> None:
-    """MP: copy the dense source weights, then mask them by magnitude."""
+    """Start from a dense checkpoint.
+
+    MP copies the dense weights and masks them by magnitude at its rate. SRMP / MRMP copy
+    them as latents, Ŵ = W / s (a warm start: rate 0 reproduces the dense model), and the
+    KL term then draws the latents towards the prior while the rates are trained.
+    """
     from mrmp.pruning.select import magnitude_masks, resolve
 
     src, _ = load_bundle(source)
     if src.pruner is not None or src.cfg.prune.method != "dense":
         raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
+    if src.cfg.model != bundle.cfg.model:
+        raise ConfigError(f"{source}: --from needs the same model settings, got {src.cfg.model}")
     state = src.model.state_dict()
+    scales = {} if bundle.pruner is None else {n: m.scale for n, m in bundle.pruner.masks.items()}
     with torch.no_grad():
-        dense = {n: state[n] for n in bundle.names}
-        masks = magnitude_masks(dense, bundle.cfg.prune.rate, bundle.cfg.prune.scope)
         for name, param in bundle.model.named_parameters():
             plain = name.replace("parametrizations.", "").replace(".original", "")
-            param.copy_(state[plain])
-        for n in bundle.names:
-            module, tensor = resolve(bundle.model, n)
-            module.parametrizations[tensor][0].mask.copy_(masks[n])
+            param.copy_(state[plain] / scales.get(plain, 1.0))
+        if bundle.cfg.prune.method == "mp":
+            dense = {n: state[n] for n in bundle.names}
+            masks = magnitude_masks(dense, bundle.cfg.prune.rate, bundle.cfg.prune.scope)
+            for n in bundle.names:
+                module, tensor = resolve(bundle.model, n)
+                module.parametrizations[tensor][0].mask.copy_(masks[n])
 
 
 def _eval_rates(cfg: RunConfig) -> list[float]:
@@ -124,9 +133,9 @@ def fit(
     torch.manual_seed(tc.seed)
     data = data or load_data(cfg)
     bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(tc.seed))
-    if pc.method == "mp" and payload is None:
-        if not pc.source:
-            raise ConfigError("method mp needs --from DENSE_CHECKPOINT")
+    if pc.method == "mp" and not pc.source:
+        raise ConfigError("method mp needs --from DENSE_CHECKPOINT")
+    if pc.source and payload is None:
         _init_from_source(bundle, pc.source)
     model = bundle.model.to(ctx.device)
     objective = ctx.wrap(Objective(model, bundle.pruner, pc, tc.label_smoothing))
