@@ -72,6 +72,32 @@ def test_exact_global_scope_prunes_round_rn_overall() -> None:
     assert total - nonzero == round(0.83 * total)
 
 
+@pytest.mark.parametrize("scope", ["layer", "global"])
+@pytest.mark.parametrize("rate", [0.0, 0.37, 0.9, 0.99])
+def test_empirical_threshold_prunes_round_rn_with_the_exact_masks(rate: float, scope: str) -> None:
+    """``empirical`` keeps the band-stop rule (soft in training) with observed = requested: its hard
+    masks are the ``exact`` ones, and under one latent scale its global cut-off is one threshold."""
+    mr = multirate(_net(), scale="layer", generator=_gen())
+    mr.set_rate(rate, threshold="empirical", scope=scope)
+    assert all(band.override is None for band in mr.masks.values())
+    thresholds = {band.threshold for band in mr.masks.values()}
+    assert len(thresholds) == (1 if scope == "global" else len(mr.names)) or rate == 0
+    empirical = mr.layer_rates()
+    mr.set_rate(rate, threshold="exact", scope=scope)
+    assert mr.layer_rates() == empirical  # continuous latents: no ties
+
+
+def test_empirical_threshold_tracks_moved_latents() -> None:
+    mr = multirate(_net(), generator=_gen())
+    with torch.no_grad():
+        for t in mr.latents():
+            t.mul_(3.0)  # far from the prior: the prior's a(r) now prunes much less than r
+    mr.set_rate(0.8)
+    assert mr.observed_rate() < 0.5
+    mr.set_rate(0.8, threshold="empirical", scope="global")
+    assert mr.observed_rate() == pytest.approx(0.8, abs=1e-3)
+
+
 def test_rate_zero_prior_mask_is_identity() -> None:
     net = _net()
     x = torch.randn(5, 6)

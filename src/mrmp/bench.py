@@ -135,7 +135,7 @@ def bench(
     bundle: Bundle,
     rates: Sequence[float],
     batches: Sequence[int],
-    threshold: str = "prior",
+    threshold: str | None = None,
     scope: str | None = None,
     repeats: int = 30,
     warmup: int = 5,
@@ -169,7 +169,8 @@ def bench(
             info = dense_model.export_info
             macs = count_macs(dense_model, example_input(info["config"], info["meta"], 1), info["prunable"])
             common = {
-                "file": path.name, "rate": float(rate), "observed_rate": summary["observed_rate"], "threshold": threshold,
+                "file": path.name, "rate": float(rate), "observed_rate": summary["observed_rate"],
+                "threshold": threshold or bundle.cfg.prune.threshold,
                 "nonzero": summary["nonzero"], "total": summary["total"],
                 "macs_model": macs["model"], "macs_model_dense": macs["model_dense"],
                 "macs_prunable": macs["prunable"], "macs_prunable_dense": macs["prunable_dense"],

@@ -18,6 +18,7 @@ import torch
 
 from mrmp.config import RunConfig, check_rate, parse_rates
 from mrmp.errors import ConfigError, MrmpError
+from mrmp.pruning.multirate import THRESHOLDS
 
 __all__ = ["main", "build_parser"]
 
@@ -48,7 +49,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         "prune": {"method": args.method, "prior": args.prior, "kl_weight": args.kl_weight,
                   "rate": args.rate, "rates": parse_rates(args.rates) if args.rates else None,
                   "rates_per_step": args.rates_per_step, "grouping": args.grouping,
-                  "scope": args.scope, "source": args.source, "distill": args.distill or None},
+                  "scope": args.scope, "source": args.source, "distill": args.distill or None,
+                  "scale": args.scale, "threshold": args.threshold},
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                   "seed": args.seed, "device": args.device},
     }
@@ -173,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates-per-step", type=int)
     p.add_argument("--grouping", choices=["global", "layer"], help="KL over all weights or per layer")
     p.add_argument("--scope", choices=["layer", "global"], help="mp ranking scope")
+    p.add_argument("--scale", choices=["global", "layer"],
+                   help="srmp/mrmp latent scale: one for all weights (small layers keep more) or one per layer")
+    p.add_argument("--threshold", choices=["prior", "empirical"],
+                   help="srmp/mrmp cut-off in training: the prior's quantile (paper) or the empirical one "
+                        "of |latent| (observed rate = requested)")
     p.add_argument("--from", dest="source", help="dense checkpoint to start from: mp prunes it; srmp/mrmp warm-start their latents from it")
     p.add_argument("--distill", action="store_true", help="mrmp: distil the lowest rate into the others")
     p.add_argument("--epochs", type=int)
@@ -189,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
-    p.add_argument("--threshold", choices=["prior", "exact"], default="prior")
+    p.add_argument("--threshold", choices=THRESHOLDS,
+                   help="band-stop threshold rule (default: the one the run was trained with)")
     p.add_argument("--scope", choices=["layer", "global"],
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")
@@ -202,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--rates", default="0.5:0.99:0.01", help="e.g. 0.5:0.99:0.01 or 0.5,0.9,0.98")
     p.add_argument("--compare", nargs="*", default=[], help="more checkpoints drawn as extra curves")
-    p.add_argument("--threshold", choices=["prior", "exact"], default="prior")
+    p.add_argument("--threshold", choices=THRESHOLDS,
+                   help="band-stop threshold rule (default: the one the run was trained with)")
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--no-progress", action="store_true")

@@ -11,13 +11,14 @@ import torch
 
 from mrmp.config import check_rate, parse_rates
 from mrmp.errors import ConfigError
+from mrmp.pruning.multirate import THRESHOLDS
 
 __all__ = ["cmd_bench", "cmd_export", "register"]
 
 
 def _add_rate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", choices=["prior", "exact"], default="prior",
-                   help="band-stop threshold rule (MRMP / SRMP)")
+    p.add_argument("--threshold", choices=THRESHOLDS,
+                   help="band-stop threshold rule of MRMP / SRMP (default: the one it was trained with)")
     p.add_argument("--scope", choices=["layer", "global"],
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")

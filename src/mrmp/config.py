@@ -154,6 +154,10 @@ class PruneConfig:
             ``layer``: one per layer (every layer pruned at about the rate).
         kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
             ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
+        threshold: How a rate's cut-off is set in training (and, by default, at evaluation):
+            ``prior``, the paper's a(r) from the prior's quantile (the observed rate drifts
+            from r as far as the latents differ from the prior); ``empirical``, the r-quantile
+            of the current |Ŵ| over the ``scale`` scope (observed = r at every step).
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.
@@ -175,6 +179,7 @@ class PruneConfig:
     grouping: Literal["global", "layer"] = "global"
     scale: Literal["global", "layer"] = "global"
     kl_estimator: Literal["quantile", "value"] = "value"
+    threshold: Literal["prior", "empirical"] = "prior"
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
     scope: Literal["layer", "global"] = "layer"
@@ -191,6 +196,8 @@ class PruneConfig:
         check_rate(self.rate)
         for r in self.rates:
             check_rate(r, name="seen rate")
+        if self.threshold not in ("prior", "empirical"):
+            raise ConfigError(f"unknown training threshold {self.threshold!r}; choose prior or empirical")
         if self.rates_per_step < 1:
             raise ConfigError("rates_per_step must be >= 1")
         if self.kl_weight < 0:

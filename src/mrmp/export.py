@@ -96,7 +96,7 @@ def example_input(cfg: RunConfig, meta: Meta, batch: int = 1, seed: int = 0) -> 
 
 
 @torch.no_grad()
-def _plain_state(bundle: Bundle, rate: float, threshold: str, scope: str | None) -> tuple[nn.Module, dict[str, Tensor]]:
+def _plain_state(bundle: Bundle, rate: float, threshold: str | None, scope: str | None) -> tuple[nn.Module, dict[str, Tensor]]:
     """(plain model, its state at ``rate``): effective (masked) weights under their plain names."""
     view = pruned_view(bundle, check_rate(rate), threshold, scope)
     plain = build_plain(bundle.cfg, bundle.meta)
@@ -159,7 +159,7 @@ def export_pt(
     bundle: Bundle,
     rate: float,
     path: str | Path,
-    threshold: str = "prior",
+    threshold: str | None = None,
     scope: str | None = None,
     storage: str = "auto",
 ) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def export_pt(
         bundle: From :func:`mrmp.engine.setup.load_bundle` (band-stop masks are switched in place).
         rate: Pruning rate in [0, 1).
         path: Output file.
-        threshold: ``prior`` or ``exact`` (band-stop models).
+        threshold: ``prior``, ``exact`` or ``empirical`` (band-stop models; default: the trained rule).
         scope: ``layer`` or ``global`` ranking (exact thresholds, magnitude pruning).
         storage: ``auto``: CSR for each prunable weight where it is smaller than dense;
             ``csr``: always CSR; ``dense``: no CSR (the uncompressed reference).
@@ -202,7 +202,8 @@ def export_pt(
         "format": EXPORT_FORMAT,
         "config": bundle.cfg.to_dict(),
         "meta": bundle.meta.to_dict(),
-        "pruning": {"method": bundle.cfg.prune.method, "rate": float(rate), "threshold": threshold,
+        "pruning": {"method": bundle.cfg.prune.method, "rate": float(rate),
+                    "threshold": threshold or bundle.cfg.prune.threshold,
                     "scope": scope, "nonzero": nonzero, "total": total},
         "prunable": list(bundle.names),
         "dense": dense,
@@ -447,7 +448,7 @@ def export_onnx(
     bundle: Bundle,
     rate: float,
     path: str | Path,
-    threshold: str = "prior",
+    threshold: str | None = None,
     scope: str | None = None,
     opset: int | None = None,
     verify: bool = True,

@@ -55,7 +55,7 @@ def sweep(
     bundles: Sequence[tuple[str, Bundle]],
     data: Data,
     rates: Sequence[float],
-    threshold: str = "prior",
+    threshold: str | None = None,
     progress: bool = True,
 ) -> list[SweepRow]:
     """Evaluate every (label, bundle) at every rate on ``data``'s test split."""

@@ -35,15 +35,17 @@ def accuracy(model: nn.Module, inputs: InputPipeline, labels: Tensor, batch_size
 
 
 def rate_report(
-    bundle: Bundle, data: Data, rate: float | None, threshold: str = "prior", scope: str | None = None
+    bundle: Bundle, data: Data, rate: float | None, threshold: str | None = None, scope: str | None = None
 ) -> dict[str, Any]:
     """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: as trained).
 
-    Band-stop models switch masks in place; dense and MP models are magnitude-pruned on a copy.
+    Band-stop models switch masks in place (``threshold`` defaults to the trained rule); dense
+    and MP models are magnitude-pruned on a copy.
     """
     from mrmp.engine.setup import default_rate, pruned_view
     from mrmp.pruning import layer_sparsity
 
+    threshold = threshold or bundle.cfg.prune.threshold
     if rate is None:
         rate = default_rate(bundle.cfg)
         model = bundle.model if bundle.pruner is None else pruned_view(bundle, rate, threshold, scope)

@@ -64,7 +64,7 @@ class Objective(nn.Module):
             xk, yk = (x[shares[k]], y[shares[k]]) if shares is not None else (x, y)
             if len(xk) == 0:
                 continue
-            pruner.set_rate(r)
+            pruner.set_rate(r, cfg.threshold, cfg.scale)
             logits = self.model(xk)
             ce = F.cross_entropy(logits, yk, label_smoothing=self.smoothing)
             if cfg.distill and outs:

@@ -131,7 +131,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str
         raise CheckpointError(f"{path}: checkpoint does not match its config ({exc})") from None
     bundle.model.to(device).eval()
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(default_rate(cfg))
+        bundle.pruner.set_rate(default_rate(cfg), cfg.prune.threshold, cfg.prune.scale)
         bundle.pruner.set_hard(True)
     return bundle, payload
 
@@ -143,11 +143,12 @@ def default_rate(cfg: RunConfig) -> float:
     return {"mp": pc.rate, "srmp": pc.rate, "mrmp": min(pc.rates)}.get(pc.method, 0.0)
 
 
-def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: str | None = None) -> nn.Module:
+def pruned_view(bundle: Bundle, rate: float, threshold: str | None = None, scope: str | None = None) -> nn.Module:
     """The bundle's model at ``rate`` with hard masks.
 
     Band-stop models switch their masks in place (no copy; the latent weights are untouched);
-    ``scope`` only matters for ``exact`` thresholds and defaults to the model's latent scale
+    ``threshold`` defaults to the rule the run was trained with (``prune.threshold``);
+    ``scope`` only matters for ``exact`` / ``empirical`` thresholds and defaults to the model's latent scale
     (``global`` ranking for one global scale, as small layers are meant to keep more weights;
     ``layer`` for per-layer scales). Dense and MP models are
     magnitude-pruned on a copy with ``scope`` (default: the run's ``prune.scope``), i.e. MP
@@ -155,7 +156,7 @@ def pruned_view(bundle: Bundle, rate: float, threshold: str = "prior", scope: st
     trained (its pruned weights cannot come back).
     """
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(rate, threshold, scope or bundle.cfg.prune.scale)
+        bundle.pruner.set_rate(rate, threshold or bundle.cfg.prune.threshold, scope or bundle.cfg.prune.scale)
         bundle.pruner.set_hard(True)
         return bundle.model
     pc = bundle.cfg.prune

@@ -160,7 +160,7 @@ def fit(
     total_steps = max(tc.epochs * steps_per_epoch, 1)
     pruner = bundle.pruner
     if pruner is not None and pc.method == "srmp":
-        pruner.set_rate(pc.rate)
+        pruner.set_rate(pc.rate, pc.threshold, pc.scale)
     metrics: dict[str, Any] = {}
     bar = tqdm(range(start_epoch, tc.epochs), initial=start_epoch, total=tc.epochs,
                disable=not (progress and ctx.is_main), desc=f"{pc.method} {cfg.data.dataset}", unit="ep")
@@ -223,7 +223,7 @@ def fit(
     if pruner is not None:
         pruner.set_hard(True)
         if pc.method == "srmp":
-            pruner.set_rate(pc.rate)
+            pruner.set_rate(pc.rate, pc.threshold, pc.scale)
     model.eval()
     if ctx.is_main:
         _write_json(out / "metrics.json", metrics)

@@ -31,7 +31,7 @@ from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolv
 
 __all__ = ["MultiRate", "multirate", "magnitude_prune", "THRESHOLDS"]
 
-THRESHOLDS = ("prior", "exact")
+THRESHOLDS = ("prior", "exact", "empirical")
 
 
 def _fan_in(weight: Tensor) -> int:
@@ -114,8 +114,11 @@ class MultiRate:
         Args:
             rate: Target fraction of pruned weights, in [0, 1).
             threshold: ``prior``: a(r) from the prior's quantile (instant, observed ≈ r);
-                ``exact``: the empirical quantile of |Ŵ| (observed = r to one weight).
-            scope: For ``exact``: rank within each ``layer`` or over all weights (``global``).
+                ``exact``: fixed 0/1 masks of the top |Ŵ| (observed = r to one weight);
+                ``empirical``: a band-stop threshold at the empirical r-quantile of |Ŵ|, so
+                the soft masks of training and the hard ones prune observed = r (ties aside).
+            scope: For ``exact`` / ``empirical``: rank within each ``layer`` or over all
+                weights (``global``).
         """
         rate = check_rate(rate)
         if threshold == "prior":
@@ -127,9 +130,27 @@ class MultiRate:
                 masks = magnitude_masks({n: self.latent(n) for n in self.names}, rate, scope)
             for name, band in self.masks.items():
                 band.override = masks[name]
+        elif threshold == "empirical":
+            for name, a in self._quantiles(rate, scope).items():
+                self.masks[name].threshold, self.masks[name].override = a, None
         else:
             raise ConfigError(f"unknown threshold mode {threshold!r}; choose one of {THRESHOLDS}")
         self.rate = rate
+
+    @torch.no_grad()
+    def _quantiles(self, rate: float, scope: str) -> dict[str, float]:
+        """Cut-off a with exactly round(rate · n) of the |Ŵ| at or below it, per tensor or overall."""
+        def kth(values: Tensor) -> float:
+            k = round(rate * values.numel())
+            return 0.0 if k == 0 else float(values.kthvalue(k).values)
+
+        flat = {n: self.latent(n).detach().abs().reshape(-1) for n in self.names}
+        if scope == "layer":
+            return {n: kth(v) for n, v in flat.items()}
+        if scope != "global":
+            raise ConfigError(f"unknown scope {scope!r}; choose layer or global")
+        a = kth(torch.cat(list(flat.values())))
+        return dict.fromkeys(self.names, a)
 
     def set_sigma(self, sigma: float) -> None:
         """Soft masks of crispness σ (training); ``math.inf`` for hard masks."""
