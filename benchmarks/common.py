@@ -64,7 +64,7 @@ def run_jobs(fn: Callable[..., Any], arg_list: Iterable[tuple[Any, ...]], jobs: 
         return list(pool.map(_call, work))
 
 
-def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str = "prior",
+def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str | None = "prior",
                    scope: str | None = None) -> list[dict[str, Any]]:
     """``rate_report`` of a checkpoint at each rate (layer details dropped)."""
     torch.set_num_threads(1)

@@ -67,6 +67,20 @@ def test_train_writes_run_files(runs: dict[str, Path]) -> None:
         assert json.loads((run / "config.json").read_text())["prune"]["method"] == method
 
 
+def test_train_flags_warm_start_empirical_mrmp(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = runs["root"] / "warm"
+    assert main(["train", "--dataset", "synthetic", "--config", str(runs["root"] / "tiny.toml"), "--method", "mrmp",
+                 "--from", str(runs["dense"] / "checkpoint.pt"), "--threshold", "empirical", "--scale", "layer",
+                 "--dropout", "0.2", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["prune"]["threshold"] == "empirical" and cfg["prune"]["scale"] == "layer"
+    assert cfg["prune"]["source"].endswith("checkpoint.pt") and cfg["model"]["dropout"] == 0.2
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.pt"), "--rate", "0.87", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["threshold"] == "empirical" and report["observed_rate"] == pytest.approx(0.87, abs=1e-3)
+
+
 def test_eval_json_at_unseen_rate_keeps_latents(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = runs["mrmp"] / "checkpoint.pt"
     before = {k: v.clone() for k, v in torch.load(ckpt, weights_only=True)["model"].items()}

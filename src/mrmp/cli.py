@@ -45,7 +45,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     changes: dict[str, dict[str, Any]] = {
         "data": {"dataset": args.dataset, "root": args.data, "split": split,
                  "skip_bad": args.skip_bad or None},
-        "model": {"name": args.model},
+        "model": {"name": args.model, "dropout": args.dropout},
         "prune": {"method": args.method, "prior": args.prior, "kl_weight": args.kl_weight,
                   "rate": args.rate, "rates": parse_rates(args.rates) if args.rates else None,
                   "rates_per_step": args.rates_per_step, "grouping": args.grouping,
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="protocol split (fold0..fold4 for SBU, default for FPHA)")
     p.add_argument("--fold", type=int, help="shorthand for --split foldN")
     p.add_argument("--model", choices=["gcn", "stgcn"])
+    p.add_argument("--dropout", type=float, help="dropout before the classifier")
     p.add_argument("--method", choices=["dense", "mp", "srmp", "mrmp"])
     p.add_argument("--prior", choices=["gaussian", "laplace", "uniform"])
     p.add_argument("--kl-weight", type=float, help="λ of the KL term")
@@ -180,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", choices=["prior", "empirical"],
                    help="srmp/mrmp cut-off in training: the prior's quantile (paper) or the empirical one "
                         "of |latent| (observed rate = requested)")
-    p.add_argument("--from", dest="source", help="dense checkpoint to start from: mp prunes it; srmp/mrmp warm-start their latents from it")
+    p.add_argument("--from", dest="source",
+                   help="dense checkpoint to start from: mp prunes it; srmp/mrmp warm-start their latents from it")
     p.add_argument("--distill", action="store_true", help="mrmp: distil the lowest rate into the others")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

@@ -96,7 +96,9 @@ def example_input(cfg: RunConfig, meta: Meta, batch: int = 1, seed: int = 0) -> 
 
 
 @torch.no_grad()
-def _plain_state(bundle: Bundle, rate: float, threshold: str | None, scope: str | None) -> tuple[nn.Module, dict[str, Tensor]]:
+def _plain_state(
+    bundle: Bundle, rate: float, threshold: str | None, scope: str | None
+) -> tuple[nn.Module, dict[str, Tensor]]:
     """(plain model, its state at ``rate``): effective (masked) weights under their plain names."""
     view = pruned_view(bundle, check_rate(rate), threshold, scope)
     plain = build_plain(bundle.cfg, bundle.meta)

@@ -11,14 +11,14 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from mrmp.config import RunConfig
+from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
 from mrmp.engine.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
@@ -63,6 +63,11 @@ def _write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
 
 
+def _architecture(model: ModelConfig) -> ModelConfig:
+    """The model settings that shape the weights (dropout rates do not)."""
+    return replace(model, dropout=0.0, input_dropout=0.0)
+
+
 def _init_from_source(bundle: Bundle, source: str) -> None:
     """Start from a dense checkpoint.
 
@@ -75,8 +80,8 @@ def _init_from_source(bundle: Bundle, source: str) -> None:
     src, _ = load_bundle(source)
     if src.pruner is not None or src.cfg.prune.method != "dense":
         raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
-    if src.cfg.model != bundle.cfg.model:
-        raise ConfigError(f"{source}: --from needs the same model settings, got {src.cfg.model}")
+    if _architecture(src.cfg.model) != _architecture(bundle.cfg.model):
+        raise ConfigError(f"{source}: --from needs the same model settings (dropout aside), got {src.cfg.model}")
     state = src.model.state_dict()
     scales = {} if bundle.pruner is None else {n: m.scale for n, m in bundle.pruner.masks.items()}
     with torch.no_grad():
