@@ -38,10 +38,19 @@ def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str,
         mrmp_cfg = base.replace(prune={**prune, "source": str(Path(dense["checkpoint"]).resolve())},
                                 train={"epochs": args.mrmp_epochs, "lr": args.mrmp_lr})
     mrmp = train_cached(mrmp_cfg, out / ("mrmp_scratch" if args.scratch else "mrmp"))
+    src = str(Path(dense["checkpoint"]).resolve())
+    mp = {}
+    for r in args.mp_rates:  # the baseline: magnitude pruning of the dense run + fine-tuning, per rate
+        cfg = base.replace(prune={"method": "mp", "rate": r, "source": src, "scope": "global"},
+                           train={"epochs": args.mp_epochs, "lr": args.mrmp_lr})
+        run = train_cached(cfg, out / f"mp{r:g}")
+        mp[r] = {"seconds": run["seconds"], "eval": evaluate_rates(run["checkpoint"], [r])[0]}
     params = sum(p.numel() for p in load_bundle(dense["checkpoint"])[0].model.parameters())
     return (dataset, split), {
         "params": params,
-        "dense": {"seconds": dense["seconds"], "eval": evaluate_rates(dense["checkpoint"], [0.0])[0]},
+        "dense": {"seconds": dense["seconds"], "eval": evaluate_rates(dense["checkpoint"], [0.0])[0],
+                  "no_ft": evaluate_rates(dense["checkpoint"], RATES, scope="global")},
+        "mp": mp,
         "mrmp": {"seconds": mrmp["seconds"],
                  "trained": evaluate_rates(mrmp["checkpoint"], RATES, None),
                  "exact": evaluate_rates(mrmp["checkpoint"], RATES, "exact")},
@@ -51,21 +60,29 @@ def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str,
 def _table(args: argparse.Namespace, dataset: str, splits: list[str], res: dict[Any, Any]) -> list[str]:
     rows = [res[(dataset, s)] for s in splits]
     head = " | ".join(f"{r:g}{' (unseen)' if r == UNSEEN else ''}" for r in RATES)
+    mp_head = " | ".join(f"MP + FT {r:g}" for r in args.mp_rates)
     lines = [f"**{dataset}** ({rows[0]['params']:,} parameters, {rows[0]['dense']['eval']['total']:,} "
              "prunable): "
              f"MRMP accuracy % with `{args.threshold}` thresholds (observed rate) / with `exact` thresholds", "",
-             f"| split | dense | {head} | s dense / MRMP |", "|---" * (len(RATES) + 3) + "|"]
+             f"| split | dense | {head} | {mp_head} | s dense / MRMP |",
+             "|---" * (len(RATES) + len(args.mp_rates) + 3) + "|"]
     for s, row in zip(splits, rows, strict=True):
         cells = " | ".join(f"{100 * p['accuracy']:.1f} ({p['observed_rate']:.3f}) / {100 * e['accuracy']:.1f}"
                            for p, e in zip(row["mrmp"]["trained"], row["mrmp"]["exact"], strict=True))
-        lines.append(f"| {s} | {100 * row['dense']['eval']['accuracy']:.1f} | {cells} | "
+        mp_cells = " | ".join(f"{100 * row['mp'][r]['eval']['accuracy']:.1f}" for r in args.mp_rates)
+        lines.append(f"| {s} | {100 * row['dense']['eval']['accuracy']:.1f} | {cells} | {mp_cells} | "
                      f"{row['dense']['seconds']:.0f} / {row['mrmp']['seconds']:.0f} |")
     if len(rows) > 1:
         cells = " | ".join(
             f"{100 * mean(r['mrmp']['trained'][i]['accuracy'] for r in rows):.1f} / "
             f"{100 * mean(r['mrmp']['exact'][i]['accuracy'] for r in rows):.1f}" for i in range(len(RATES)))
-        lines.append(f"| mean | {100 * mean(r['dense']['eval']['accuracy'] for r in rows):.1f} | {cells} | |")
-    return [*lines, ""]
+        mp_cells = " | ".join(f"{100 * mean(x['mp'][r]['eval']['accuracy'] for x in rows):.1f}" for r in args.mp_rates)
+        lines.append(f"| mean | {100 * mean(r['dense']['eval']['accuracy'] for r in rows):.1f} | {cells} | "
+                     f"{mp_cells} | |")
+    no_ft = " / ".join(f"{100 * mean(x['dense']['no_ft'][i]['accuracy'] for x in rows):.1f}" for i in range(len(RATES)))
+    return [*lines, "", f"Magnitude pruning of the dense runs without fine-tuning (global ranking), mean at "
+            f"{' / '.join(f'{r:g}' for r in RATES)}: {no_ft}. MP + FT: {args.mp_epochs} epochs at lr "
+            f"{args.mrmp_lr:g} per rate.", ""]
 
 
 def main() -> None:
@@ -77,6 +94,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="dense (and --scratch MRMP) learning rate")
     p.add_argument("--mrmp-epochs", type=int, default=100, help="warm-started MRMP epochs")
     p.add_argument("--mrmp-lr", type=float, default=1e-3, help="warm-started MRMP learning rate")
+    p.add_argument("--mp-rates", type=lambda s: [float(r) for r in s.split(",") if r], default=[0.9, 0.95],
+                   help="rates of the magnitude pruning + fine-tuning baseline (empty: none)")
+    p.add_argument("--mp-epochs", type=int, default=50, help="fine-tuning epochs of each MP run")
     p.add_argument("--scratch", action="store_true", help="MRMP from prior draws instead of the dense run")
     p.add_argument("--kl-weight", type=float, default=1.0)
     p.add_argument("--threshold", default="empirical", choices=["prior", "empirical"],
