@@ -78,7 +78,7 @@ def test_train_flags_warm_start_empirical_mrmp(runs: dict[str, Path], capsys: py
     capsys.readouterr()
     assert main(["eval", str(out / "checkpoint.pt"), "--rate", "0.87", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["threshold"] == "empirical" and report["observed_rate"] == pytest.approx(0.87, abs=1e-3)
+    assert report["threshold"] == "exact" and report["observed_rate"] == pytest.approx(0.87, abs=1e-3)
 
 
 def test_eval_json_at_unseen_rate_keeps_latents(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,19 @@ def test_empirical_threshold_prunes_round_rn_with_the_exact_masks(rate: float, s
     assert mr.layer_rates() == empirical  # continuous latents: no ties
 
 
+def test_empirical_threshold_of_a_large_layer_comes_from_a_fixed_sample() -> None:
+    from mrmp.pruning.multirate import QUANTILE_SAMPLES
+
+    net = nn.Linear(500, 400)  # 200,000 weights > QUANTILE_SAMPLES
+    mr = multirate(net, generator=_gen())
+    mr.set_rate(0.9, threshold="empirical", scope="layer")
+    first = mr.masks["weight"].threshold
+    assert mr.observed_rate() == pytest.approx(0.9, abs=3 * math.sqrt(0.09 / QUANTILE_SAMPLES))
+    mr.set_rate(0.5)
+    mr.set_rate(0.9, threshold="empirical", scope="layer")
+    assert mr.masks["weight"].threshold == first  # the same sample every time (and on every rank)
+
+
 def test_empirical_threshold_tracks_moved_latents() -> None:
     mr = multirate(_net(), generator=_gen())
     with torch.no_grad():

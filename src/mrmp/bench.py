@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mrmp.engine.setup import Bundle
+from mrmp.engine.setup import Bundle, default_threshold
 from mrmp.errors import ConfigError
 from mrmp.export import (
     capture_inputs,
@@ -170,7 +170,7 @@ def bench(
             macs = count_macs(dense_model, example_input(info["config"], info["meta"], 1), info["prunable"])
             common = {
                 "file": path.name, "rate": float(rate), "observed_rate": summary["observed_rate"],
-                "threshold": threshold or bundle.cfg.prune.threshold,
+                "threshold": threshold or default_threshold(bundle.cfg),
                 "nonzero": summary["nonzero"], "total": summary["total"],
                 "macs_model": macs["model"], "macs_model_dense": macs["model_dense"],
                 "macs_prunable": macs["prunable"], "macs_prunable_dense": macs["prunable_dense"],

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
     p.add_argument("--threshold", choices=THRESHOLDS,
-                   help="band-stop threshold rule (default: the one the run was trained with)")
+                   help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
     p.add_argument("--scope", choices=["layer", "global"],
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", default="0.5:0.99:0.01", help="e.g. 0.5:0.99:0.01 or 0.5,0.9,0.98")
     p.add_argument("--compare", nargs="*", default=[], help="more checkpoints drawn as extra curves")
     p.add_argument("--threshold", choices=THRESHOLDS,
-                   help="band-stop threshold rule (default: the one the run was trained with)")
+                   help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--no-progress", action="store_true")

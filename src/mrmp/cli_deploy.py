@@ -18,7 +18,7 @@ __all__ = ["cmd_bench", "cmd_export", "register"]
 
 def _add_rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", choices=THRESHOLDS,
-                   help="band-stop threshold rule of MRMP / SRMP (default: the one it was trained with)")
+                   help="band-stop threshold rule of MRMP / SRMP (default: prior, or exact after empirical training)")
     p.add_argument("--scope", choices=["layer", "global"],
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")

@@ -154,10 +154,11 @@ class PruneConfig:
             ``layer``: one per layer (every layer pruned at about the rate).
         kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
             ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
-        threshold: How a rate's cut-off is set in training (and, by default, at evaluation):
-            ``prior``, the paper's a(r) from the prior's quantile (the observed rate drifts
-            from r as far as the latents differ from the prior); ``empirical``, the r-quantile
-            of the current |Ŵ| over the ``scale`` scope (observed = r at every step).
+        threshold: How a rate's cut-off is set in training: ``prior``, the paper's a(r) from
+            the prior's quantile (the observed rate drifts from r as far as the latents differ
+            from the prior); ``empirical``, the r-quantile of the current |Ŵ| over the
+            ``scale`` scope (observed ≈ r at every step). Evaluation defaults to ``prior`` and
+            to ``exact`` respectively (see :func:`mrmp.engine.setup.default_threshold`).
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.

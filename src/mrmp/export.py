@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from mrmp.config import RunConfig, check_rate
 from mrmp.engine.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from mrmp.engine.checkpoint import atomic_write_bytes
-from mrmp.engine.setup import Bundle, Meta, pruned_view
+from mrmp.engine.setup import Bundle, Meta, default_threshold, pruned_view
 from mrmp.errors import CheckpointError, ConfigError
 from mrmp.models import build_model, input_kind
 from mrmp.pruning.select import resolve
@@ -205,7 +205,7 @@ def export_pt(
         "config": bundle.cfg.to_dict(),
         "meta": bundle.meta.to_dict(),
         "pruning": {"method": bundle.cfg.prune.method, "rate": float(rate),
-                    "threshold": threshold or bundle.cfg.prune.threshold,
+                    "threshold": threshold or default_threshold(bundle.cfg),
                     "scope": scope, "nonzero": nonzero, "total": total},
         "prunable": list(bundle.names),
         "dense": dense,

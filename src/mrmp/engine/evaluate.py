@@ -42,10 +42,10 @@ def rate_report(
     Band-stop models switch masks in place (``threshold`` defaults to the trained rule); dense
     and MP models are magnitude-pruned on a copy.
     """
-    from mrmp.engine.setup import default_rate, pruned_view
+    from mrmp.engine.setup import default_rate, default_threshold, pruned_view
     from mrmp.pruning import layer_sparsity
 
-    threshold = threshold or bundle.cfg.prune.threshold
+    threshold = threshold or default_threshold(bundle.cfg)
     if rate is None:
         rate = default_rate(bundle.cfg)
         model = bundle.model if bundle.pruner is None else pruned_view(bundle, rate, threshold, scope)

@@ -21,6 +21,7 @@ from mrmp.pruning import MultiRate, magnitude_prune, select_weights
 
 __all__ = [
     "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
+    "default_threshold",
 ]
 
 
@@ -131,9 +132,16 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str
         raise CheckpointError(f"{path}: checkpoint does not match its config ({exc})") from None
     bundle.model.to(device).eval()
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(default_rate(cfg), cfg.prune.threshold, cfg.prune.scale)
+        bundle.pruner.set_rate(default_rate(cfg), default_threshold(cfg), cfg.prune.scale)
         bundle.pruner.set_hard(True)
     return bundle, payload
+
+
+def default_threshold(cfg: RunConfig) -> str:
+    """The threshold rule a band-stop checkpoint is evaluated with when none is asked for: the
+    paper's ``prior`` for runs trained with it, ``exact`` (the empirical rule on every latent,
+    not a sample) for runs trained with ``empirical`` cut-offs."""
+    return "exact" if cfg.prune.threshold == "empirical" else "prior"
 
 
 def default_rate(cfg: RunConfig) -> float:
@@ -147,7 +155,7 @@ def pruned_view(bundle: Bundle, rate: float, threshold: str | None = None, scope
     """The bundle's model at ``rate`` with hard masks.
 
     Band-stop models switch their masks in place (no copy; the latent weights are untouched);
-    ``threshold`` defaults to the rule the run was trained with (``prune.threshold``);
+    ``threshold`` defaults to :func:`default_threshold`;
     ``scope`` only matters for ``exact`` / ``empirical`` thresholds and defaults to the model's latent scale
     (``global`` ranking for one global scale, as small layers are meant to keep more weights;
     ``layer`` for per-layer scales). Dense and MP models are
@@ -156,7 +164,7 @@ def pruned_view(bundle: Bundle, rate: float, threshold: str | None = None, scope
     trained (its pruned weights cannot come back).
     """
     if bundle.pruner is not None:
-        bundle.pruner.set_rate(rate, threshold or bundle.cfg.prune.threshold, scope or bundle.cfg.prune.scale)
+        bundle.pruner.set_rate(rate, threshold or default_threshold(bundle.cfg), scope or bundle.cfg.prune.scale)
         bundle.pruner.set_hard(True)
         return bundle.model
     pc = bundle.cfg.prune

@@ -32,6 +32,7 @@ from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolv
 __all__ = ["MultiRate", "multirate", "magnitude_prune", "THRESHOLDS"]
 
 THRESHOLDS = ("prior", "exact", "empirical")
+QUANTILE_SAMPLES = 65_536  # latents an ``empirical`` cut-off is estimated from (at most)
 
 
 def _fan_in(weight: Tensor) -> int:
@@ -83,6 +84,7 @@ class MultiRate:
         self.grouping = grouping
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
+        self._sample_index: dict[str, Tensor] = {}  # fixed subsets for empirical quantiles
         weights = {n: getattr(*resolve(model, n)) for n in self.names}
         natural = {n: 1.0 / (math.sqrt(_fan_in(w)) * self.prior.std) for n, w in weights.items()}
         largest = max(self.names, key=lambda n: weights[n].numel())
@@ -115,8 +117,10 @@ class MultiRate:
             rate: Target fraction of pruned weights, in [0, 1).
             threshold: ``prior``: a(r) from the prior's quantile (instant, observed ≈ r);
                 ``exact``: fixed 0/1 masks of the top |Ŵ| (observed = r to one weight);
-                ``empirical``: a band-stop threshold at the empirical r-quantile of |Ŵ|, so
-                the soft masks of training and the hard ones prune observed = r (ties aside).
+                ``empirical``: a band-stop threshold at the empirical r-quantile of |Ŵ|
+                (of a fixed sample of ``QUANTILE_SAMPLES`` where there are more), so that the
+                soft masks of training and the hard ones prune observed ≈ r (= r on small
+                models, ties aside).
             scope: For ``exact`` / ``empirical``: rank within each ``layer`` or over all
                 weights (``global``).
         """
@@ -139,18 +143,33 @@ class MultiRate:
 
     @torch.no_grad()
     def _quantiles(self, rate: float, scope: str) -> dict[str, float]:
-        """Cut-off a with exactly round(rate · n) of the |Ŵ| at or below it, per tensor or overall."""
-        def kth(values: Tensor) -> float:
+        """Cut-off a with round(rate · m) of m values of |Ŵ| at or below it, per tensor or overall.
+
+        The m values are all of them, or a fixed subset of ``QUANTILE_SAMPLES`` (the same at every
+        call and on every rank) where there are more: the rate is then met to about ±0.3 %.
+        """
+        def kth(key: str, values: Tensor) -> float:
+            values = self._fixed_sample(key, values)
             k = round(rate * values.numel())
             return 0.0 if k == 0 else float(values.kthvalue(k).values)
 
         flat = {n: self.latent(n).detach().abs().reshape(-1) for n in self.names}
         if scope == "layer":
-            return {n: kth(v) for n, v in flat.items()}
+            return {n: kth(n, v) for n, v in flat.items()}
         if scope != "global":
             raise ConfigError(f"unknown scope {scope!r}; choose layer or global")
-        a = kth(torch.cat(list(flat.values())))
-        return dict.fromkeys(self.names, a)
+        return dict.fromkeys(self.names, kth("", torch.cat(list(flat.values()))))
+
+    def _fixed_sample(self, key: str, values: Tensor) -> Tensor:
+        n = values.numel()
+        if n <= QUANTILE_SAMPLES:
+            return values
+        idx = self._sample_index.get(key)
+        if idx is None or idx.device != values.device:
+            g = torch.Generator().manual_seed(n)
+            idx = torch.randperm(n, generator=g)[:QUANTILE_SAMPLES].to(values.device)
+            self._sample_index[key] = idx
+        return values[idx]
 
     def set_sigma(self, sigma: float) -> None:
         """Soft masks of crispness σ (training); ``math.inf`` for hard masks."""
