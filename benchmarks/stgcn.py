@@ -57,28 +57,37 @@ def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str,
     }
 
 
+def _cell(trained: list[dict[str, Any]], exact: list[dict[str, Any]], i: int, prior: bool) -> str:
+    """MRMP accuracy at RATES[i] over splits: ``exact`` only after empirical training (the two
+    rules then prune alike), else the trained rule with its observed rate, then ``exact``."""
+    e = 100 * mean(x[i]["accuracy"] for x in exact)
+    if not prior:
+        return f"{e:.1f}"
+    t, obs = 100 * mean(x[i]["accuracy"] for x in trained), mean(x[i]["observed_rate"] for x in trained)
+    return f"{t:.1f} ({obs:.3f}) / {e:.1f}"
+
+
 def _table(args: argparse.Namespace, dataset: str, splits: list[str], res: dict[Any, Any]) -> list[str]:
     rows = [res[(dataset, s)] for s in splits]
+    prior = args.threshold == "prior"
     head = " | ".join(f"{r:g}{' (unseen)' if r == UNSEEN else ''}" for r in RATES)
     mp_head = " | ".join(f"MP + FT {r:g}" for r in args.mp_rates)
+    what = ("`prior` thresholds (observed rate) / `exact` thresholds" if prior
+            else "`exact` thresholds (observed = requested)")
     lines = [f"**{dataset}** ({rows[0]['params']:,} parameters, {rows[0]['dense']['eval']['total']:,} "
-             "prunable): "
-             f"MRMP accuracy % with `{args.threshold}` thresholds (observed rate) / with `exact` thresholds", "",
+             f"prunable): accuracy %, MRMP with {what}", "",
              f"| split | dense | {head} | {mp_head} | s dense / MRMP |",
              "|---" * (len(RATES) + len(args.mp_rates) + 3) + "|"]
-    for s, row in zip(splits, rows, strict=True):
-        cells = " | ".join(f"{100 * p['accuracy']:.1f} ({p['observed_rate']:.3f}) / {100 * e['accuracy']:.1f}"
-                           for p, e in zip(row["mrmp"]["trained"], row["mrmp"]["exact"], strict=True))
-        mp_cells = " | ".join(f"{100 * row['mp'][r]['eval']['accuracy']:.1f}" for r in args.mp_rates)
-        lines.append(f"| {s} | {100 * row['dense']['eval']['accuracy']:.1f} | {cells} | {mp_cells} | "
-                     f"{row['dense']['seconds']:.0f} / {row['mrmp']['seconds']:.0f} |")
+    groups = [(s, [row]) for s, row in zip(splits, rows, strict=True)]
     if len(rows) > 1:
-        cells = " | ".join(
-            f"{100 * mean(r['mrmp']['trained'][i]['accuracy'] for r in rows):.1f} / "
-            f"{100 * mean(r['mrmp']['exact'][i]['accuracy'] for r in rows):.1f}" for i in range(len(RATES)))
-        mp_cells = " | ".join(f"{100 * mean(x['mp'][r]['eval']['accuracy'] for x in rows):.1f}" for r in args.mp_rates)
-        lines.append(f"| mean | {100 * mean(r['dense']['eval']['accuracy'] for r in rows):.1f} | {cells} | "
-                     f"{mp_cells} | |")
+        groups.append(("mean", rows))
+    for name, group in groups:
+        cells = " | ".join(_cell([g["mrmp"]["trained"] for g in group], [g["mrmp"]["exact"] for g in group], i, prior)
+                           for i in range(len(RATES)))
+        mp_cells = " | ".join(f"{100 * mean(g['mp'][r]['eval']['accuracy'] for g in group):.1f}" for r in args.mp_rates)
+        secs = (f"{mean(g['dense']['seconds'] for g in group):.0f} / {mean(g['mrmp']['seconds'] for g in group):.0f}")
+        lines.append(f"| {name} | {100 * mean(g['dense']['eval']['accuracy'] for g in group):.1f} | {cells} | "
+                     f"{mp_cells} | {secs} |")
     no_ft = " / ".join(f"{100 * mean(x['dense']['no_ft'][i]['accuracy'] for x in rows):.1f}" for i in range(len(RATES)))
     return [*lines, "", f"Magnitude pruning of the dense runs without fine-tuning (global ranking), mean at "
             f"{' / '.join(f'{r:g}' for r in RATES)}: {no_ft}. MP + FT: {args.mp_epochs} epochs at lr "
