@@ -41,19 +41,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kl-weight", type=float, default=1.0)
     p.add_argument("--threshold", default="prior", choices=["prior", "empirical"], help="training cut-off rule")
+    p.add_argument("--srmp-rates", type=lambda s: [float(r) for r in s.split(",") if r], default=SRMP_RATES,
+                   help="SRMP runs per fold (empty: none)")
     p.add_argument("--data")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/lam"))
     args = p.parse_args()
     common = (args.kl_weight, args.threshold, args.data, args.out)
     jobs = [(s, "mrmp", 0.9, *common) for s in SPLITS["sbu"]]
-    jobs += [(s, "srmp", r, *common) for r in SRMP_RATES for s in SPLITS["sbu"]]
+    jobs += [(s, "srmp", r, *common) for r in args.srmp_rates for s in SPLITS["sbu"]]
     res = run_jobs(_job, jobs, args.jobs)
     print(f"Machine: {machine()}; SBU 5 folds, λ = {args.kl_weight:g}, `{args.threshold}` thresholds in "
           "training, 300 epochs\n")
     print(f"| method | rate | {args.threshold}: accuracy % (observed) | exact: accuracy % | s per run |\n"
           "|---|---|---|---|---|")
-    for method, rates in (("mrmp", MRMP_RATES), ("srmp", SRMP_RATES)):
+    for method, rates in (("mrmp", MRMP_RATES), ("srmp", args.srmp_rates)):
         for rate in rates:
             rows = [row for r in res if r["method"] == method for row in r["rows"] if row[0] == rate]
             secs = mean(r["seconds"] for r in res if r["method"] == method and (method == "mrmp" or r["rate"] == rate))

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
 
+from mrmp.config import DEFAULT_SEEN_RATES, parse_rates
 from mrmp.engine import load_bundle
 
-RATES = [0.5, 0.9, 0.93, 0.95, 0.98]
-UNSEEN = 0.93
+RATES = [0.5, 0.9, 0.93, 0.935, 0.95, 0.965, 0.98]
 
 
 def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str, str], dict[str, Any]]:
@@ -31,13 +31,15 @@ def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str,
         model={"name": "stgcn", "dropout": args.dropout}, train={"eval_every": 10_000})
     dense_cfg = base.replace(train={"epochs": args.epochs, "lr": args.lr})
     dense = train_cached(dense_cfg, out / "dense")
-    prune = {"method": "mrmp", "scale": args.scale, "kl_weight": args.kl_weight, "threshold": args.threshold}
+    prune = {"method": "mrmp", "scale": args.scale, "kl_weight": args.kl_weight, "threshold": args.threshold,
+             "rates": args.rates}
     if args.scratch:
         mrmp_cfg = base.replace(prune=prune, train={"epochs": args.epochs, "lr": args.lr})
     else:
         mrmp_cfg = base.replace(prune={**prune, "source": str(Path(dense["checkpoint"]).resolve())},
                                 train={"epochs": args.mrmp_epochs, "lr": args.mrmp_lr})
-    mrmp = train_cached(mrmp_cfg, out / ("mrmp_scratch" if args.scratch else "mrmp"))
+    name = ("mrmp_scratch" if args.scratch else "mrmp") + _rates_tag(args.rates)
+    mrmp = train_cached(mrmp_cfg, out / name)
     src = str(Path(dense["checkpoint"]).resolve())
     mp = {}
     for r in args.mp_rates:  # the baseline: magnitude pruning of the dense run + fine-tuning, per rate
@@ -57,6 +59,11 @@ def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str,
     }
 
 
+def _rates_tag(rates: tuple[float, ...]) -> str:
+    """Run-folder suffix of non-default seen rates."""
+    return "" if rates == DEFAULT_SEEN_RATES else f"_{len(rates)}rates"
+
+
 def _cell(trained: list[dict[str, Any]], exact: list[dict[str, Any]], i: int, prior: bool) -> str:
     """MRMP accuracy at RATES[i] over splits: ``exact`` only after empirical training (the two
     rules then prune alike), else the trained rule with its observed rate, then ``exact``."""
@@ -70,7 +77,8 @@ def _cell(trained: list[dict[str, Any]], exact: list[dict[str, Any]], i: int, pr
 def _table(args: argparse.Namespace, dataset: str, splits: list[str], res: dict[Any, Any]) -> list[str]:
     rows = [res[(dataset, s)] for s in splits]
     prior = args.threshold == "prior"
-    head = " | ".join(f"{r:g}{' (unseen)' if r == UNSEEN else ''}" for r in RATES)
+    seen = lambda r: any(abs(r - s) < 1e-9 for s in args.rates)  # noqa: E731
+    head = " | ".join(f"{r:g}{'' if seen(r) else ' (unseen)'}" for r in RATES)
     mp_head = " | ".join(f"MP + FT {r:g}" for r in args.mp_rates)
     what = ("`prior` thresholds (observed rate) / `exact` thresholds" if prior
             else "`exact` thresholds (observed = requested)")
@@ -108,6 +116,8 @@ def main() -> None:
     p.add_argument("--mp-epochs", type=int, default=50, help="fine-tuning epochs of each MP run")
     p.add_argument("--scratch", action="store_true", help="MRMP from prior draws instead of the dense run")
     p.add_argument("--kl-weight", type=float, default=1.0)
+    p.add_argument("--rates", type=parse_rates, default=DEFAULT_SEEN_RATES,
+                   help="MRMP seen rates, e.g. 0.5:0.98:0.01 (default: the paper's 0.5:0.95:0.05,0.98)")
     p.add_argument("--threshold", default="empirical", choices=["prior", "empirical"],
                    help="MRMP training cut-off rule (prior: the paper's a(r))")
     p.add_argument("--dropout", type=float, default=0.1)
@@ -122,7 +132,8 @@ def main() -> None:
              f"warm-started from the dense run, {args.mrmp_epochs} epochs at lr {args.mrmp_lr:g}")
     lines = [f"Machine: {machine()}. ST-GCN, dropout {args.dropout}; dense {args.epochs} epochs at lr "
              f"{args.lr:g}; MRMP {start}, λ = {args.kl_weight:g}, latent scale {args.scale}, "
-             f"`{args.threshold}` thresholds in training.", ""]
+             f"`{args.threshold}` thresholds in training, {len(args.rates)} seen rates "
+             f"{min(args.rates):g} … {max(args.rates):g}.", ""]
     for ds in args.datasets:
         lines += _table(args, ds, args.splits or SPLITS[ds], res)
     md = "\n".join(lines)
