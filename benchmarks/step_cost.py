@@ -22,6 +22,7 @@ from common import base_config, machine  # noqa: E402
 
 from mrmp.engine import build_bundle, load_data, sample_rates  # noqa: E402
 from mrmp.engine.objective import Objective  # noqa: E402
+from mrmp.pruning import THRESHOLDS  # noqa: E402
 
 
 def main() -> None:
@@ -85,7 +86,8 @@ def main() -> None:
 
 
 def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
-    """Time of ``set_rate`` on a whole MRMP model (prior and exact thresholds), and of the first
+    """Time of ``set_rate`` on a whole MRMP model (prior, exact and empirical thresholds, ranked
+    over the model's latent-scale scope), and of the first
     batch-1 forward after it (masks are applied inside the forward)."""
     bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
     model, pruner = bundle.model.eval(), bundle.pruner
@@ -93,11 +95,11 @@ def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
     x1 = data.test(torch.arange(1))
     rates = [0.5, 0.93, 0.77, 0.98, 0.61]
     out = {}
-    for mode in ("prior", "exact"):
+    for mode in THRESHOLDS:
         switch, forward = [], []
         for i in range(repeats):
             t0 = time.perf_counter()
-            pruner.set_rate(rates[i % len(rates)], threshold=mode)
+            pruner.set_rate(rates[i % len(rates)], threshold=mode, scope=cfg.prune.scale)
             t1 = time.perf_counter()
             with torch.no_grad():
                 model(x1)

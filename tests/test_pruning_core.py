@@ -97,7 +97,7 @@ def test_empirical_threshold_of_large_layers_comes_from_a_fixed_sample(scope: st
     first = [band.threshold for band in mr.masks.values()]
     rates = mr.layer_rates().values() if scope == "layer" else [mr.observed_rate()]
     for observed in rates:
-        assert observed == pytest.approx(0.9, abs=4 * math.sqrt(0.09 / min(QUANTILE_SAMPLES, 12_000)))
+        assert observed == pytest.approx(0.9, abs=5 * math.sqrt(0.09 / QUANTILE_SAMPLES))  # 5 sd of the sample
     mr.set_rate(0.5)
     mr.set_rate(0.9, threshold="empirical", scope=scope)
     assert [band.threshold for band in mr.masks.values()] == first  # the same sample every call and rank

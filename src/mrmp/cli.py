@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mrmp.config import RunConfig, check_rate, parse_rates
+from mrmp.config import TRAIN_THRESHOLDS, RunConfig, check_rate, parse_rates
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.pruning.multirate import THRESHOLDS
 
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", choices=["layer", "global"], help="mp ranking scope")
     p.add_argument("--scale", choices=["global", "layer"],
                    help="srmp/mrmp latent scale: one for all weights (small layers keep more) or one per layer")
-    p.add_argument("--threshold", choices=["prior", "empirical"],
+    p.add_argument("--threshold", choices=TRAIN_THRESHOLDS,
                    help="srmp/mrmp cut-off in training: the prior's quantile (paper) or the empirical one "
                         "of |latent| (observed rate = requested)")
     p.add_argument("--from", dest="source",

@@ -21,12 +21,16 @@ __all__ = [
     "TrainConfig",
     "RunConfig",
     "DEFAULT_SEEN_RATES",
+    "TRAIN_THRESHOLDS",
     "check_rate",
     "parse_rates",
 ]
 
 #: Seen rates of the paper: 0.50, 0.55, …, 0.95 and 0.98.
 DEFAULT_SEEN_RATES: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.98,)
+
+#: How a rate's cut-off may be set while training SRMP / MRMP (see ``PruneConfig.threshold``).
+TRAIN_THRESHOLDS = ("prior", "empirical")
 
 Method = Literal["dense", "mp", "srmp", "mrmp"]
 PriorName = Literal["gaussian", "laplace", "uniform"]
@@ -197,8 +201,8 @@ class PruneConfig:
         check_rate(self.rate)
         for r in self.rates:
             check_rate(r, name="seen rate")
-        if self.threshold not in ("prior", "empirical"):
-            raise ConfigError(f"unknown training threshold {self.threshold!r}; choose prior or empirical")
+        if self.threshold not in TRAIN_THRESHOLDS:
+            raise ConfigError(f"unknown training threshold {self.threshold!r}; choose one of {TRAIN_THRESHOLDS}")
         if self.rates_per_step < 1:
             raise ConfigError("rates_per_step must be >= 1")
         if self.kl_weight < 0:
