@@ -89,7 +89,7 @@ def test_empirical_threshold_prunes_round_rn_with_the_exact_masks(rate: float, s
 
 @pytest.mark.parametrize("scope", ["layer", "global"])
 def test_empirical_threshold_of_large_layers_comes_from_a_fixed_sample(scope: str) -> None:
-    from mrmp.pruning.multirate import QUANTILE_SAMPLES
+    from mrmp.pruning.thresholds import QUANTILE_SAMPLES
 
     net = nn.Sequential(nn.Linear(500, 400), nn.Linear(400, 30))  # 212,000 weights > QUANTILE_SAMPLES
     mr = multirate(net, scale="layer", generator=_gen())

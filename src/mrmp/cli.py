@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
-from mrmp.config import TRAIN_THRESHOLDS, RunConfig, check_rate, parse_rates
+from mrmp.config import RunConfig
 from mrmp.errors import ConfigError, MrmpError
-from mrmp.pruning.multirate import THRESHOLDS
+from mrmp.methods import get_method, method_names
+from mrmp.pruning import Scope, check_rate, parse_rates, threshold_names
 
 __all__ = ["main", "build_parser"]
 
@@ -122,7 +123,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ConfigError(f"{path}: trained on another dataset or split than {args.checkpoint}")
     entries = [(label_of(b), b) for b in [bundle, *others]]
     rows = sweep(entries, data, parse_rates(args.rates), args.threshold, progress=not args.no_progress)
-    dense = [b for b in others if b.cfg.prune.method == "dense"]
+    dense = [b for b in others if get_method(b.cfg.prune.method).plain]
     dense_acc = None
     if dense:
         from mrmp.engine import accuracy
@@ -168,17 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, help="shorthand for --split foldN")
     p.add_argument("--model", choices=["gcn", "stgcn"])
     p.add_argument("--dropout", type=float, help="dropout before the classifier")
-    p.add_argument("--method", choices=["dense", "mp", "srmp", "mrmp"])
+    p.add_argument("--method", choices=method_names())
     p.add_argument("--prior", choices=["gaussian", "laplace", "uniform"])
     p.add_argument("--kl-weight", type=float, help="λ of the KL term")
     p.add_argument("--rate", type=float, help="target rate of mp / srmp")
     p.add_argument("--rates", help="seen rates of mrmp, e.g. 0.5:0.95:0.05,0.98")
     p.add_argument("--rates-per-step", type=int)
-    p.add_argument("--grouping", choices=["global", "layer"], help="KL over all weights or per layer")
-    p.add_argument("--scope", choices=["layer", "global"], help="mp ranking scope")
-    p.add_argument("--scale", choices=["global", "layer"],
+    p.add_argument("--grouping", choices=Scope.names(), help="KL over all weights or per layer")
+    p.add_argument("--scope", choices=Scope.names(), help="mp ranking scope")
+    p.add_argument("--scale", choices=Scope.names(),
                    help="srmp/mrmp latent scale: one for all weights (small layers keep more) or one per layer")
-    p.add_argument("--threshold", choices=TRAIN_THRESHOLDS,
+    p.add_argument("--threshold", choices=threshold_names(trainable=True),
                    help="srmp/mrmp cut-off in training: the prior's quantile (paper) or the empirical one "
                         "of |latent| (observed rate = requested)")
     p.add_argument("--from", dest="source",
@@ -198,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
-    p.add_argument("--threshold", choices=THRESHOLDS,
+    p.add_argument("--threshold", choices=threshold_names(),
                    help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
-    p.add_argument("--scope", choices=["layer", "global"],
+    p.add_argument("--scope", choices=Scope.names(),
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")
     _add_data_args(p, with_dataset=False)
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--rates", default="0.5:0.99:0.01", help="e.g. 0.5:0.99:0.01 or 0.5,0.9,0.98")
     p.add_argument("--compare", nargs="*", default=[], help="more checkpoints drawn as extra curves")
-    p.add_argument("--threshold", choices=THRESHOLDS,
+    p.add_argument("--threshold", choices=threshold_names(),
                    help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)

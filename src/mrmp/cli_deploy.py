@@ -11,15 +11,15 @@ import torch
 
 from mrmp.config import check_rate, parse_rates
 from mrmp.errors import ConfigError
-from mrmp.pruning.multirate import THRESHOLDS
+from mrmp.pruning import Scope, threshold_names
 
 __all__ = ["cmd_bench", "cmd_export", "register"]
 
 
 def _add_rate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", choices=THRESHOLDS,
+    p.add_argument("--threshold", choices=threshold_names(),
                    help="band-stop threshold rule of MRMP / SRMP (default: prior, or exact after empirical training)")
-    p.add_argument("--scope", choices=["layer", "global"],
+    p.add_argument("--scope", choices=Scope.names(),
                    help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
                         "checkpoints (default: the run's latent scale / MP scope)")
 

@@ -7,11 +7,14 @@ inside every checkpoint, so a checkpoint alone is enough to rebuild its model.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from mrmp.errors import ConfigError
+from mrmp.pruning.rates import DEFAULT_SEEN_RATES, check_rate, parse_rates
+from mrmp.pruning.scope import Scope
+from mrmp.pruning.thresholds import get_threshold
 
 __all__ = [
     "DataConfig",
@@ -21,70 +24,11 @@ __all__ = [
     "TrainConfig",
     "RunConfig",
     "DEFAULT_SEEN_RATES",
-    "TRAIN_THRESHOLDS",
     "check_rate",
     "parse_rates",
 ]
 
-#: Seen rates of the paper: 0.50, 0.55, …, 0.95 and 0.98.
-DEFAULT_SEEN_RATES: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.98,)
-
-#: How a rate's cut-off may be set while training SRMP / MRMP (see ``PruneConfig.threshold``).
-TRAIN_THRESHOLDS = ("prior", "empirical")
-
-Method = Literal["dense", "mp", "srmp", "mrmp"]
 PriorName = Literal["gaussian", "laplace", "uniform"]
-
-
-def check_rate(rate: float, *, name: str = "rate") -> float:
-    """Validate a pruning rate in [0, 1).
-
-    >>> check_rate(0.9)
-    0.9
-    >>> check_rate(1.0)
-    Traceback (most recent call last):
-    ...
-    mrmp.errors.ConfigError: rate must be a number in [0, 1), got 1.0
-    """
-    try:
-        value = float(rate)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in [0, 1), got {rate!r}") from None
-    if not math.isfinite(value) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"{name} must be a number in [0, 1), got {rate!r}")
-    return value
-
-
-def parse_rates(text: str) -> tuple[float, ...]:
-    """Parse a rate list: comma-separated values and ``start:stop:step`` ranges (stop included).
-
-    >>> parse_rates("0.5:0.6:0.05,0.98")
-    (0.5, 0.55, 0.6, 0.98)
-    """
-    rates: list[float] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if ":" in part:
-            pieces = part.split(":")
-            if len(pieces) != 3:
-                raise ConfigError(f"rate range must be start:stop:step, got {part!r}")
-            try:
-                start, stop, step = (float(p) for p in pieces)
-            except ValueError:
-                raise ConfigError(f"rate range must hold numbers, got {part!r}") from None
-            if step <= 0:
-                raise ConfigError(f"rate range step must be > 0, got {part!r}")
-            count = int(math.floor((stop - start) / step + 1e-9)) + 1
-            rates.extend(round(start + i * step, 6) for i in range(max(count, 0)))
-        else:
-            try:
-                rates.append(float(part))
-            except ValueError:
-                raise ConfigError(f"rate must be a number, got {part!r}") from None
-    if not rates:
-        raise ConfigError(f"no rate in {text!r}")
-    return tuple(sorted({check_rate(r) for r in rates}))
 
 
 @dataclass(frozen=True)
@@ -147,7 +91,8 @@ class PruneConfig:
     """Pruning method and its settings.
 
     Attributes:
-        method: ``dense``, ``mp`` (magnitude + fine-tune), ``srmp`` or ``mrmp``.
+        method: A name in :data:`mrmp.methods.METHODS`: ``dense``, ``mp`` (magnitude + fine-tune),
+            ``srmp`` or ``mrmp``.
         prior: Prior Q of the latent weights.
         kl_weight: λ in front of D_KL(P‖Q).
         rate: Target rate of ``mp`` / ``srmp``.
@@ -158,11 +103,12 @@ class PruneConfig:
             ``layer``: one per layer (every layer pruned at about the rate).
         kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
             ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
-        threshold: How a rate's cut-off is set in training: ``prior``, the paper's a(r) from
-            the prior's quantile (the observed rate drifts from r as far as the latents differ
-            from the prior); ``empirical``, the r-quantile of the current |Ŵ| over the
-            ``scale`` scope (observed ≈ r at every step). Evaluation defaults to ``prior`` and
-            to ``exact`` respectively (see :func:`mrmp.engine.setup.default_threshold`).
+        threshold: How a rate's cut-off is set in training, a trainable rule of
+            :mod:`mrmp.pruning.thresholds`: ``prior``, the paper's a(r) from the prior's
+            quantile (the observed rate drifts from r as far as the latents differ from the
+            prior); ``empirical``, the r-quantile of the current |Ŵ| over the ``scale`` scope
+            (observed ≈ r at every step). Evaluation defaults to the rule's ``evaluated_with``
+            (``prior`` and ``exact`` respectively).
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.
@@ -175,40 +121,41 @@ class PruneConfig:
         kl_samples: Latent weights sampled per step for the KL estimate (0: all).
     """
 
-    method: Method = "dense"
+    method: str = "dense"
     prior: PriorName = "gaussian"
     kl_weight: float = 1.0
     rate: float = 0.9
     rates: tuple[float, ...] = DEFAULT_SEEN_RATES
     rates_per_step: int = 4
-    grouping: Literal["global", "layer"] = "global"
-    scale: Literal["global", "layer"] = "global"
+    grouping: Scope = Scope.GLOBAL
+    scale: Scope = Scope.GLOBAL
     kl_estimator: Literal["quantile", "value"] = "value"
-    threshold: Literal["prior", "empirical"] = "prior"
+    threshold: str = "prior"
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
-    scope: Literal["layer", "global"] = "layer"
+    scope: Scope = Scope.LAYER
     source: str | None = None
     distill: bool = False
     split_batch: bool = True
     kl_samples: int = 32768
 
     def __post_init__(self) -> None:
-        if self.method not in ("dense", "mp", "srmp", "mrmp"):
-            raise ConfigError(f"unknown method {self.method!r}; choose dense, mp, srmp or mrmp")
+        from mrmp.methods import get_method  # lazily: the methods read this config
+
+        for name in ("grouping", "scale", "scope"):
+            object.__setattr__(self, name, Scope.parse(getattr(self, name), name))
+        method = get_method(self.method)
         if self.prior not in ("gaussian", "laplace", "uniform"):
             raise ConfigError(f"unknown prior {self.prior!r}; choose gaussian, laplace or uniform")
         check_rate(self.rate)
         for r in self.rates:
             check_rate(r, name="seen rate")
-        if self.threshold not in TRAIN_THRESHOLDS:
-            raise ConfigError(f"unknown training threshold {self.threshold!r}; choose one of {TRAIN_THRESHOLDS}")
+        get_threshold(self.threshold, training=True)
         if self.rates_per_step < 1:
             raise ConfigError("rates_per_step must be >= 1")
         if self.kl_weight < 0:
             raise ConfigError("kl_weight must be >= 0")
-        if self.source and self.method == "dense":
-            raise ConfigError("--from applies to mp, srmp and mrmp, not to dense training")
+        method.check(self)
 
 
 @dataclass(frozen=True)
@@ -238,8 +185,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (tuples become lists)."""
-        return dataclasses.asdict(self)
+        """Plain dict of plain values (enums become their strings), ready for JSON and checkpoints."""
+        return dataclasses.asdict(self, dict_factory=_plain_dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -266,6 +213,10 @@ _SECTIONS = {
 }
 
 T = TypeVar("T")
+
+
+def _plain_dict(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, Enum) else v for k, v in items}
 
 
 def _build(kind: type[T], values: dict[str, Any]) -> T:

@@ -100,9 +100,9 @@ def _plain_state(
     bundle: Bundle, rate: float, threshold: str | None, scope: str | None
 ) -> tuple[nn.Module, dict[str, Tensor]]:
     """(plain model, its state at ``rate``): effective (masked) weights under their plain names."""
-    view = pruned_view(bundle, check_rate(rate), threshold, scope)
     plain = build_plain(bundle.cfg, bundle.meta)
-    state = {k: getattr(*resolve(view, k)).detach().clone() for k in plain.state_dict()}
+    with pruned_view(bundle, check_rate(rate), threshold, scope) as view:
+        state = {k: getattr(*resolve(view, k)).detach().clone() for k in plain.state_dict()}
     plain.load_state_dict(state)
     return plain.requires_grad_(False), state
 

@@ -16,8 +16,6 @@ from mrmp.engine.setup import Bundle, Data
 
 __all__ = ["SweepRow", "sweep", "is_seen", "write_csv", "plot_sweep", "label_of"]
 
-_TOL = 1e-6
-
 
 @dataclass(frozen=True)
 class SweepRow:
@@ -35,20 +33,12 @@ class SweepRow:
 
 def is_seen(bundle: Bundle, rate: float) -> bool:
     """Whether ``rate`` was trained: a seen rate of MRMP, the rate of SRMP / MP, 0 for dense."""
-    pc = bundle.cfg.prune
-    trained = {"mrmp": pc.rates, "srmp": (pc.rate,), "mp": (pc.rate,)}.get(pc.method, (0.0,))
-    return any(abs(rate - r) < _TOL for r in trained)
+    return bundle.method.is_seen(bundle.cfg.prune, rate)
 
 
 def label_of(bundle: Bundle) -> str:
     """Short curve label, e.g. ``MRMP (gaussian)``, ``SRMP r=0.9``, ``MP (no FT)``."""
-    pc = bundle.cfg.prune
-    return {
-        "mrmp": f"MRMP ({pc.prior})",
-        "srmp": f"SRMP r={pc.rate:g} ({pc.prior})",
-        "mp": f"MP+FT r={pc.rate:g}",
-        "dense": "MP (no FT)",
-    }[pc.method]
+    return bundle.method.label(bundle.cfg.prune)
 
 
 def sweep(

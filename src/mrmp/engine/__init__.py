@@ -5,11 +5,13 @@ from __future__ import annotations
 from mrmp.engine.checkpoint import load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy, predict, rate_report
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view
-from mrmp.engine.train import FitResult, fit, sample_rates, sigma_at
+from mrmp.engine.train import FitResult, Run, build_objective, fit
 
 __all__ = [
     "fit",
     "FitResult",
+    "Run",
+    "build_objective",
     "accuracy",
     "predict",
     "rate_report",
@@ -22,6 +24,4 @@ __all__ = [
     "pruned_view",
     "load_checkpoint",
     "save_checkpoint",
-    "sample_rates",
-    "sigma_at",
 ]

@@ -12,7 +12,7 @@ trajectory as one process with batch B (up to floating-point summation order):
   world size (a rank whose share is empty runs one sample with weight 0, so the collective
   still matches across ranks);
 * all forwards of one multi-rate step and the KL term run inside one forward of the wrapped
-  :class:`~mrmp.engine.objective.Objective`, so DDP sees exactly one forward per backward and
+  :class:`~mrmp.pruning.objective.MultiRateLoss`, so DDP sees exactly one forward per backward and
   every latent weight receives its (summed) gradient once per step;
 * epoch metrics are summed over ranks, so rank 0 logs global values.
 

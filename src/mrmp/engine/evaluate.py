@@ -37,25 +37,23 @@ def accuracy(model: nn.Module, inputs: InputPipeline, labels: Tensor, batch_size
 def rate_report(
     bundle: Bundle, data: Data, rate: float | None, threshold: str | None = None, scope: str | None = None
 ) -> dict[str, Any]:
-    """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: as trained).
+    """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: its default rate).
 
-    Band-stop models switch masks in place (``threshold`` defaults to the trained rule); dense
-    and MP models are magnitude-pruned on a copy.
+    Evaluated through :func:`~mrmp.engine.setup.pruned_view` (``threshold`` defaults to the
+    trained rule), so the bundle is left as it was.
     """
     from mrmp.engine.setup import default_rate, default_threshold, pruned_view
     from mrmp.pruning import layer_sparsity
 
     threshold = threshold or default_threshold(bundle.cfg)
-    if rate is None:
-        rate = default_rate(bundle.cfg)
-        model = bundle.model if bundle.pruner is None else pruned_view(bundle, rate, threshold, scope)
-    else:
-        model = pruned_view(bundle, rate, threshold, scope)
-    stats = layer_sparsity(model, bundle.names)
+    rate = default_rate(bundle.cfg) if rate is None else rate
+    with pruned_view(bundle, rate, threshold, scope) as model:
+        stats = layer_sparsity(model, bundle.names)
+        acc = accuracy(model, data.test, data.test_labels)
     zeros = sum(z for z, _ in stats.values())
     total = sum(t for _, t in stats.values())
     return {
-        "accuracy": accuracy(model, data.test, data.test_labels),
+        "accuracy": acc,
         "n": len(data.test),
         "rate": rate,
         "threshold": threshold if bundle.pruner is not None else "magnitude",

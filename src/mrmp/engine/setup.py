@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from mrmp.data import SkeletonSet, load_dataset
 from mrmp.data.features import InputPipeline
 from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.errors import CheckpointError
+from mrmp.methods import Method, get_method
 from mrmp.models import build_model, input_kind
-from mrmp.pruning import MultiRate, magnitude_prune, select_weights
+from mrmp.pruning import MultiRate, Scope, ThresholdRule, select_weights
 
 __all__ = [
     "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
-    "default_threshold",
+    "default_threshold", "use_default_rate",
 ]
 
 
@@ -96,25 +98,33 @@ class Bundle:
     pruner: MultiRate | None
     names: list[str]
 
+    @property
+    def method(self) -> Method:
+        """The training method of this bundle's run (see :mod:`mrmp.methods`)."""
+        return get_method(self.cfg.prune.method)
+
 
 def _exclude(cfg: RunConfig) -> tuple[str, ...]:
     return () if cfg.prune.prune_classifier else ("classifier.weight",)
 
 
-def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None = None) -> Bundle:
+def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None = None,
+                 weights: Mapping[str, Tensor] | None = None) -> Bundle:
     """Fresh model for ``cfg`` with the method's parametrisation attached.
 
-    ``mp`` models get all-ones fixed masks (to be filled by the source weights and masks).
+    Args:
+        generator: RNG of the prior draws of band-stop latents.
+        weights: A dense state dict to load into the plain model before attaching (warm start:
+            band-stop latents become W / s, MP masks are taken from these weights); without it,
+            MP models get all-ones fixed masks (to be filled from a checkpoint).
     """
     model = build_model(cfg.model, in_features=meta.in_features, num_joints=meta.num_joints,
                         num_classes=meta.num_classes, edges=meta.edges, persons=meta.persons)
+    if weights is not None:
+        model.load_state_dict(weights)
     names = select_weights(model, exclude=_exclude(cfg))
-    pruner = None
-    if cfg.prune.method in ("srmp", "mrmp"):
-        pruner = MultiRate(model, cfg.prune.prior, include=names, grouping=cfg.prune.grouping,
-                           scale=cfg.prune.scale, estimator=cfg.prune.kl_estimator, generator=generator)
-    elif cfg.prune.method == "mp":
-        magnitude_prune(model, 0.0, include=names)  # all-ones fixed masks
+    method = get_method(cfg.prune.method)
+    pruner = method.attach(model, names, cfg.prune, generator, warm=weights is not None)
     return Bundle(cfg, meta, model, pruner, names)
 
 
@@ -131,45 +141,40 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str
     except Exception as exc:
         raise CheckpointError(f"{path}: checkpoint does not match its config ({exc})") from None
     bundle.model.to(device).eval()
-    if bundle.pruner is not None:
-        bundle.pruner.set_rate(default_rate(cfg), default_threshold(cfg), cfg.prune.scale)
-        bundle.pruner.set_hard(True)
+    use_default_rate(bundle)
     return bundle, payload
+
+
+def use_default_rate(bundle: Bundle) -> None:
+    """Put a band-stop model at its :func:`default_rate` with its default threshold, hard masks."""
+    if bundle.pruner is not None:
+        bundle.pruner.set_rate(default_rate(bundle.cfg), default_threshold(bundle.cfg))
+        bundle.pruner.set_hard(True)
 
 
 def default_threshold(cfg: RunConfig) -> str:
     """The threshold rule a band-stop checkpoint is evaluated with when none is asked for: the
     paper's ``prior`` for runs trained with it, ``exact`` (the empirical rule on every latent,
     not a sample) for runs trained with ``empirical`` cut-offs."""
-    return "exact" if cfg.prune.threshold == "empirical" else "prior"
+    return get_method(cfg.prune.method).default_threshold(cfg.prune)
 
 
 def default_rate(cfg: RunConfig) -> float:
     """The rate a checkpoint is used at when none is asked for: the trained rate of MP / SRMP,
     the lowest seen rate of MRMP, 0 for dense."""
-    pc = cfg.prune
-    return {"mp": pc.rate, "srmp": pc.rate, "mrmp": min(pc.rates)}.get(pc.method, 0.0)
+    return get_method(cfg.prune.method).default_rate(cfg.prune)
 
 
-def pruned_view(bundle: Bundle, rate: float, threshold: str | None = None, scope: str | None = None) -> nn.Module:
-    """The bundle's model at ``rate`` with hard masks.
+def pruned_view(bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
+                scope: Scope | str | None = None) -> contextlib.AbstractContextManager[nn.Module]:
+    """Context manager: the bundle's model at ``rate`` with hard masks; on exit the bundle is as before.
 
-    Band-stop models switch their masks in place (no copy; the latent weights are untouched);
-    ``threshold`` defaults to :func:`default_threshold`;
-    ``scope`` only matters for ``exact`` / ``empirical`` thresholds and defaults to the model's latent scale
-    (``global`` ranking for one global scale, as small layers are meant to keep more weights;
-    ``layer`` for per-layer scales). Dense and MP models are
-    magnitude-pruned on a copy with ``scope`` (default: the run's ``prune.scope``), i.e. MP
-    without fine-tuning at ``rate``; an MP model at or below its trained rate is returned as
-    trained (its pruned weights cannot come back).
+    Band-stop models switch their masks (no copy; the latent weights are untouched) and switch
+    back on exit; ``threshold`` defaults to :func:`default_threshold`, ``scope`` (``exact`` /
+    ``empirical`` ranking) to the model's latent scale. Dense and MP models yield a copy
+    magnitude-pruned within ``scope`` (default: the run's ``prune.scope``), i.e. MP without
+    fine-tuning at ``rate``; an MP model at or below its trained rate is yielded as trained.
+
+    Usage: ``with pruned_view(bundle, 0.9) as model: accuracy(model, ...)``.
     """
-    if bundle.pruner is not None:
-        bundle.pruner.set_rate(rate, threshold or default_threshold(bundle.cfg), scope or bundle.cfg.prune.scale)
-        bundle.pruner.set_hard(True)
-        return bundle.model
-    pc = bundle.cfg.prune
-    if rate == 0 or (pc.method == "mp" and rate <= pc.rate + 1e-12):
-        return bundle.model
-    model = copy.deepcopy(bundle.model)
-    magnitude_prune(model, rate, scope=scope or pc.scope, include=bundle.names)
-    return model
+    return bundle.method.view(bundle, rate, threshold, scope)

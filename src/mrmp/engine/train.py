@@ -1,5 +1,9 @@
 """Training loop for every method (dense, MP, SRMP, MRMP), resumable and seeded.
 
+:func:`fit` builds a :class:`Run` (model, loss, optimizer, schedule, data, paths, DDP context),
+resumes it from its checkpoint if asked, trains epoch by epoch (evaluating and saving on
+schedule) and finishes with the model at its default rate.
+
 Every epoch draws its randomness (shuffling, augmentation, dropout, MRMP rate draws) from
 generators seeded by (seed, epoch), so a run resumed from a checkpoint at an epoch boundary
 ends with exactly the metrics of an uninterrupted run.
@@ -11,22 +15,24 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
 from mrmp.engine.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
-from mrmp.engine.objective import Objective
-from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view
+from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import ConfigError
+from mrmp.methods import Method, get_method
+from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
-__all__ = ["fit", "sigma_at", "sample_rates", "FitResult"]
+__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights"]
 
 
 @dataclass
@@ -38,71 +44,42 @@ class FitResult:
     checkpoint: Path
 
 
-def sigma_at(progress: float, start: float, end: float) -> float:
-    """Geometric annealing of σ from ``start`` (progress 0) to ``end`` (progress 1)."""
-    return start * (end / start) ** min(max(progress, 0.0), 1.0)
+@dataclass
+class Run:
+    """State of one training run.
 
-
-def sample_rates(seen: tuple[float, ...], k: int, generator: torch.Generator) -> list[float]:
-    """Rates trained in one MRMP step: the smallest, the largest and k − 2 random others."""
-    ordered = sorted(seen)
-    if k >= len(ordered):
-        return ordered
-    if k == 1:
-        return [ordered[int(torch.randint(len(ordered), (1,), generator=generator))]]
-    middle = ordered[1:-1]
-    pick = torch.randperm(len(middle), generator=generator)[: k - 2].tolist()
-    return [ordered[0], *sorted(middle[i] for i in pick), ordered[-1]]
-
-
-def _epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7919 + salt)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
-
-
-def _architecture(model: ModelConfig) -> ModelConfig:
-    """The model settings that shape the weights (dropout rates do not)."""
-    return replace(model, dropout=0.0, input_dropout=0.0)
-
-
-def _init_from_source(bundle: Bundle, source: str) -> None:
-    """Start from a dense checkpoint.
-
-    MP copies the dense weights and masks them by magnitude at its rate. SRMP / MRMP copy
-    them as latents, Ŵ = W / s (a warm start: rate 0 reproduces the dense model), and the
-    KL term then draws the latents towards the prior while the rates are trained.
+    Attributes:
+        objective: The method's loss (:class:`~mrmp.pruning.MultiRateLoss`), DDP-wrapped under torchrun.
+        start_epoch: Epochs already done (resumed from the checkpoint).
+        metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
     """
-    from mrmp.pruning.select import magnitude_masks, resolve
 
-    src, _ = load_bundle(source)
-    if src.pruner is not None or src.cfg.prune.method != "dense":
-        raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
-    if _architecture(src.cfg.model) != _architecture(bundle.cfg.model):
-        raise ConfigError(f"{source}: --from needs the same model settings (dropout aside), got {src.cfg.model}")
-    state = src.model.state_dict()
-    scales = {} if bundle.pruner is None else {n: m.scale for n, m in bundle.pruner.masks.items()}
-    with torch.no_grad():
-        for name, param in bundle.model.named_parameters():
-            plain = name.replace("parametrizations.", "").replace(".original", "")
-            param.copy_(state[plain] / scales.get(plain, 1.0))
-        if bundle.cfg.prune.method == "mp":
-            dense = {n: state[n] for n in bundle.names}
-            masks = magnitude_masks(dense, bundle.cfg.prune.rate, bundle.cfg.prune.scope)
-            for n in bundle.names:
-                module, tensor = resolve(bundle.model, n)
-                module.parametrizations[tensor][0].mask.copy_(masks[n])
+    cfg: RunConfig
+    out: Path
+    data: Data
+    bundle: Bundle
+    objective: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ctx: dist.Context
+    start_epoch: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def method(self) -> Method:
+        return self.bundle.method
 
-def _eval_rates(cfg: RunConfig) -> list[float]:
-    if cfg.prune.method == "srmp":
-        return [cfg.prune.rate]
-    if cfg.prune.method == "mrmp":
-        seen = sorted(cfg.prune.rates)
-        return sorted({seen[0], seen[len(seen) // 2], seen[-1]})
-    return []
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.cfg.train.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return max(self.cfg.train.epochs * self.steps_per_epoch, 1)
 
 
 def fit(
@@ -127,149 +104,218 @@ def fit(
     Under ``torchrun`` every rank calls ``fit``; rank 0 alone evaluates, writes files and
     returns metrics (the other ranks return an empty dict). See :mod:`mrmp.engine.distributed`.
     """
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
-    payload = None
-    if resume:
-        payload = load_checkpoint(ckpt_path)
-        cfg = RunConfig.from_dict(payload["config"])
-    tc, pc = cfg.train, cfg.prune
-    ctx = dist.context(tc.device)
-    torch.manual_seed(tc.seed)
-    data = data or load_data(cfg)
-    bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(tc.seed))
-    if pc.method == "mp" and not pc.source:
-        raise ConfigError("method mp needs --from DENSE_CHECKPOINT")
-    if pc.source and payload is None:
-        _init_from_source(bundle, pc.source)
-    model = bundle.model.to(ctx.device)
-    objective = ctx.wrap(Objective(model, bundle.pruner, pc, tc.label_smoothing))
-    groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
-    opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
-    start_epoch = 0
-    if payload is not None:
-        model.load_state_dict(payload["model"])
-        opt.load_state_dict(payload["optimizer"])
-        sched.load_state_dict(payload["scheduler"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        start_epoch = int(payload["epoch"])
-    ctx.check_same(start_epoch, "epoch to resume from")
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", cfg.to_dict())
-        _truncate_log(out / "log.jsonl", start_epoch)
-
-    n = len(data.train)
-    steps_per_epoch = math.ceil(n / tc.batch_size)
-    total_steps = max(tc.epochs * steps_per_epoch, 1)
-    pruner = bundle.pruner
-    if pruner is not None and pc.method == "srmp":
-        pruner.set_rate(pc.rate, pc.threshold, pc.scale)
-    metrics: dict[str, Any] = {}
-    bar = tqdm(range(start_epoch, tc.epochs), initial=start_epoch, total=tc.epochs,
-               disable=not (progress and ctx.is_main), desc=f"{pc.method} {cfg.data.dataset}", unit="ep")
+    run = setup(cfg, Path(out), resume, data)
+    tc = run.cfg.train
+    bar = tqdm(range(run.start_epoch, tc.epochs), initial=run.start_epoch, total=tc.epochs,
+               disable=not (progress and run.ctx.is_main), unit="ep",
+               desc=f"{run.cfg.prune.method} {run.cfg.data.dataset}")
     for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        gen = _epoch_generator(tc.seed, epoch)
-        torch.manual_seed(tc.seed * 1_000_003 + epoch + 100_003 * ctx.rank)  # dropout: own draws per rank
-        order = torch.randperm(n, generator=gen)
-        sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "correct": 0.0, "count": 0}
-        for b in range(steps_per_epoch):
-            batch = order[b * tc.batch_size : (b + 1) * tc.batch_size]
-            x = data.train(batch, gen)  # augment the global batch: same draws on every rank
-            share = ctx.share(len(batch))
-            idx, k = share.index, share.count
-            x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
-            step = epoch * steps_per_epoch + b
-            rates = _step_rates(pc, gen)
-            if pruner is not None:
-                pruner.set_sigma(sigma_at(step / total_steps, *pc.sigma))
-            loss, ce, kl, logits = objective(x, y, rates, gen)
-            opt.zero_grad(set_to_none=True)
-            (loss * share.weight).backward()  # DDP's average of these = grad of the global mean
-            opt.step()
-            sums["loss"] += float(loss.detach()) * k
-            sums["ce"] += float(ce.detach()) * k
-            sums["kl"] += float(kl.detach()) * k
-            sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
-            sums["count"] += k
-        sums = ctx.sum(sums)  # over ranks: every rank holds the global epoch metrics
-        sched.step()
-        count = max(sums["count"], 1)
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": sums["loss"] / count,
-            "ce": sums["ce"] / count,
-            "kl": sums["kl"] / count,
-            "train_accuracy": sums["correct"] / count,
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - t0,
-        }
-        if pruner is not None:
-            record["sigma"] = pruner.masks[bundle.names[0]].sigma
-        last = epoch + 1 == tc.epochs
-        if ctx.is_main and (last or (epoch + 1) % tc.eval_every == 0):
-            record.update(_evaluate(bundle, data, cfg))
-            model.train()
-        if ctx.is_main:
-            _append_log(out / "log.jsonl", record)
-            if last or (epoch + 1) % tc.save_every == 0:
-                _save(ckpt_path, cfg, bundle, opt, sched, epoch + 1, record)
+        record = train_epoch(run, epoch)
+        end_epoch(run, epoch, record)
+        if run.ctx.is_main:
             bar.set_postfix({k: round(v, 3) for k, v in record.items() if k in ("loss", "test_accuracy")})
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, record)
-        metrics = record
-    if payload is not None and start_epoch >= tc.epochs:
-        metrics = dict(payload.get("metrics", {}))
-    if not ctx.is_main:
-        metrics = {}  # under DDP only rank 0 reports (and evaluates)
-    if pruner is not None:
-        pruner.set_hard(True)
-        if pc.method == "srmp":
-            pruner.set_rate(pc.rate, pc.threshold, pc.scale)
-    model.eval()
+        run.metrics = record
+    return finish(run)
+
+
+# -- setup ------------------------------------------------------------------------------------
+def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = None) -> Run:
+    """Build the run of ``cfg`` in ``out`` (from ``out/checkpoint.pt`` when ``resume``); write its
+    config and trim its log to the epochs done."""
+    payload = load_checkpoint(out / "checkpoint.pt") if resume else None
+    if payload is not None:
+        cfg = RunConfig.from_dict(payload["config"])
+    tc = cfg.train
+    ctx = dist.context(tc.device)
+    torch.manual_seed(tc.seed)
+    data = data or load_data(cfg)
+    bundle = _build(cfg, data, warm=payload is None)
+    model = bundle.model.to(ctx.device)
+    objective = ctx.wrap(build_objective(bundle, cfg))
+    groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
+    opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
+    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx)
+    if payload is not None:
+        resume_from(run, payload)
+    ctx.check_same(run.start_epoch, "epoch to resume from")
     if ctx.is_main:
-        _write_json(out / "metrics.json", metrics)
-    ctx.close()  # every rank waits for rank 0's evaluation and files
-    return FitResult(bundle, metrics, ckpt_path)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "config.json", cfg.to_dict())
+        _truncate_log(out / "log.jsonl", run.start_epoch)
+    return run
 
 
-def _step_rates(pc: Any, gen: torch.Generator) -> list[float]:
-    if pc.method == "srmp":
-        return [pc.rate]
-    if pc.method == "mrmp":
-        return sample_rates(pc.rates, pc.rates_per_step, gen)
-    return []
+def _build(cfg: RunConfig, data: Data, warm: bool) -> Bundle:
+    """The bundle of ``cfg``; ``warm``: start from the dense weights of ``--from`` if given."""
+    pc = cfg.prune
+    method = get_method(pc.method)
+    if method.needs_source and not pc.source:
+        raise ConfigError(f"method {method.name} needs --from DENSE_CHECKPOINT")
+    weights = source_weights(cfg) if pc.source and warm else None
+    return build_bundle(cfg, data.meta, torch.Generator().manual_seed(cfg.train.seed), weights)
 
 
-def _evaluate(bundle: Bundle, data: Data, cfg: RunConfig) -> dict[str, Any]:
+def _architecture(model: ModelConfig) -> ModelConfig:
+    """The model settings that shape the weights (dropout rates do not)."""
+    return replace(model, dropout=0.0, input_dropout=0.0)
+
+
+def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
+    """The dense weights of the checkpoint ``cfg.prune.source`` (a plain model of ``cfg``'s shape).
+
+    Loaded into the fresh model before the method attaches (see :func:`build_bundle`): MP masks
+    them by magnitude at its rate; SRMP / MRMP take them as latents, Ŵ = W / s (a warm start:
+    rate 0 reproduces the dense model), and the KL term then draws the latents towards the
+    prior while the rates are trained.
+    """
+    source = cfg.prune.source
+    src, _ = load_bundle(source)
+    if not src.method.plain:
+        raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
+    if _architecture(src.cfg.model) != _architecture(cfg.model):
+        raise ConfigError(f"{source}: --from needs the same model settings (dropout aside), got {src.cfg.model}")
+    return src.model.state_dict()
+
+
+def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
+    """The training loss of ``cfg`` over the bundle's model and handle."""
+    pc = cfg.prune
+    return MultiRateLoss(bundle.model, bundle.pruner, threshold=pc.threshold, kl_weight=pc.kl_weight,
+                         kl_samples=pc.kl_samples, split_batch=pc.split_batch, distill=pc.distill,
+                         label_smoothing=cfg.train.label_smoothing)
+
+
+def resume_from(run: Run, payload: dict[str, Any]) -> None:
+    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload."""
+    run.bundle.model.load_state_dict(payload["model"])
+    run.optimizer.load_state_dict(payload["optimizer"])
+    run.scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    run.start_epoch = int(payload["epoch"])
+    if run.start_epoch >= run.cfg.train.epochs:
+        run.metrics = dict(payload.get("metrics", {}))
+
+
+# -- one epoch --------------------------------------------------------------------------------
+def _epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7919 + salt)
+
+
+def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
+    """Train one epoch; returns its log record (losses, accuracy, lr, seconds, σ)."""
+    t0 = time.perf_counter()
+    tc, ctx = run.cfg.train, run.ctx
+    run.bundle.model.train()
+    gen = _epoch_generator(tc.seed, epoch)
+    torch.manual_seed(tc.seed * 1_000_003 + epoch + 100_003 * ctx.rank)  # dropout: own draws per rank
+    order = torch.randperm(len(run.data.train), generator=gen)
+    sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "correct": 0.0, "count": 0}
+    for b in range(run.steps_per_epoch):
+        batch = order[b * tc.batch_size : (b + 1) * tc.batch_size]
+        _train_step(run, batch, epoch * run.steps_per_epoch + b, gen, sums)
+    sums = ctx.sum(sums)  # over ranks: every rank holds the global epoch metrics
+    run.scheduler.step()
+    count = max(sums["count"], 1)
+    record: dict[str, Any] = {
+        "epoch": epoch + 1,
+        **{k: sums[k] / count for k in ("loss", "ce", "kl")},
+        "train_accuracy": sums["correct"] / count,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - t0,
+    }
+    if run.bundle.pruner is not None:
+        record["sigma"] = run.bundle.pruner.masks[run.bundle.names[0]].sigma
+    return record
+
+
+def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: dict[str, float]) -> None:
+    """One optimizer step on the global ``batch`` (this rank's share of it); adds to ``sums``."""
+    data, ctx, pc = run.data, run.ctx, run.cfg.prune
+    x = data.train(batch, gen)  # augment the global batch: same draws on every rank
+    share = ctx.share(len(batch))
+    idx, k = share.index, share.count
+    x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
+    rates = run.method.step_rates(pc, gen)
+    if run.bundle.pruner is not None:
+        run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
+    loss, ce, kl, logits = run.objective(x, y, rates, gen)
+    run.optimizer.zero_grad(set_to_none=True)
+    (loss * share.weight).backward()  # DDP's average of these = grad of the global mean
+    run.optimizer.step()
+    sums["loss"] += float(loss.detach()) * k
+    sums["ce"] += float(ce.detach()) * k
+    sums["kl"] += float(kl.detach()) * k
+    sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
+    sums["count"] += k
+
+
+def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
+    """Rank 0: evaluate and checkpoint on schedule (always after the last epoch), log the record."""
+    tc, done = run.cfg.train, epoch + 1
+    last = done == tc.epochs
+    if not run.ctx.is_main:
+        return
+    if last or done % tc.eval_every == 0:
+        record.update(evaluate(run))
+        run.bundle.model.train()
+    _append_log(run.out / "log.jsonl", record)
+    if last or done % tc.save_every == 0:
+        save(run, done, record)
+
+
+def evaluate(run: Run) -> dict[str, Any]:
+    """Test accuracy (and observed rate) at each of the method's evaluation rates, or as it is."""
+    bundle, data = run.bundle, run.data
     bundle.model.eval()
-    rates = _eval_rates(cfg)
+    rates = run.method.eval_rates(run.cfg.prune)
     if not rates:
         return {"test_accuracy": accuracy(bundle.model, data.test, data.test_labels)}
     out: dict[str, Any] = {}
     for r in rates:
-        model = pruned_view(bundle, r)
-        out[f"test_accuracy@{r:g}"] = accuracy(model, data.test, data.test_labels)
-        out[f"observed_rate@{r:g}"] = bundle.pruner.observed_rate()
+        with pruned_view(bundle, r) as model:
+            out[f"test_accuracy@{r:g}"] = accuracy(model, data.test, data.test_labels)
+            out[f"observed_rate@{r:g}"] = _observed_rate(model, bundle.names)
     out["test_accuracy"] = out[f"test_accuracy@{rates[0]:g}"]  # SRMP: its rate; MRMP: the lowest
     return out
 
 
-def _save(path: Path, cfg: RunConfig, bundle: Bundle, opt: Any, sched: Any, epoch: int,
-          metrics: dict[str, Any]) -> None:
-    save_checkpoint(path, {
-        "config": cfg.to_dict(),
-        "meta": bundle.meta.to_dict(),
-        "model": bundle.model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
+def _observed_rate(model: nn.Module, names: list[str]) -> float:
+    stats = layer_sparsity(model, names).values()
+    total = sum(t for _, t in stats)
+    return 1.0 - (total - sum(z for z, _ in stats)) / total
+
+
+def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
+    """Write the resumable checkpoint (config, meta, weights, optimizer, schedule, epoch, RNG)."""
+    save_checkpoint(run.checkpoint, {
+        "config": run.cfg.to_dict(),
+        "meta": run.bundle.meta.to_dict(),
+        "model": run.bundle.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
         "epoch": epoch,
         "rng": {"torch": torch.get_rng_state()},
         "metrics": metrics,
     })
+
+
+def finish(run: Run) -> FitResult:
+    """Put the model at its default rate (eval mode), write ``metrics.json``, release the ranks."""
+    metrics = run.metrics if run.ctx.is_main else {}  # under DDP only rank 0 reports (and evaluates)
+    use_default_rate(run.bundle)
+    run.bundle.model.eval()
+    if run.ctx.is_main:
+        _write_json(run.out / "metrics.json", metrics)
+    run.ctx.close()  # every rank waits for rank 0's evaluation and files
+    return FitResult(run.bundle, metrics, run.checkpoint)
+
+
+# -- files ------------------------------------------------------------------------------------
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:

@@ -22,17 +22,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from mrmp.config import check_rate
 from mrmp.errors import ConfigError
 from mrmp.pruning.kl import KL_ESTIMATORS
 from mrmp.pruning.parametrizations import BandStop, FixedMask
 from mrmp.pruning.priors import Prior, get_prior
+from mrmp.pruning.rates import check_rate
+from mrmp.pruning.scope import Scope
 from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolve, select_weights
+from mrmp.pruning.thresholds import PriorThreshold, ThresholdRule, get_threshold
 
-__all__ = ["MultiRate", "multirate", "magnitude_prune", "THRESHOLDS"]
+__all__ = ["MultiRate", "multirate", "magnitude_prune"]
 
-THRESHOLDS = ("prior", "exact", "empirical")
-QUANTILE_SAMPLES = 32_768  # latents an ``empirical`` cut-off is estimated from (at most)
+_PRIOR_RULE = PriorThreshold()
 
 
 def _fan_in(weight: Tensor) -> int:
@@ -52,7 +53,9 @@ class MultiRate:
             small layers start — and stay — large and few of their weights are pruned, while
             the big layers take most of the pruning; ``layer``: s_l = 1/(√fan_in · std_Q) per
             tensor, so every layer starts at the prior and is pruned at about the same rate.
-            Either way W = s · Ŵ starts at the usual 1/√fan_in initialisation scale.
+            Either way W = s · Ŵ starts at the usual 1/√fan_in initialisation scale. It is also
+            the default ranking scope of :meth:`set_rate` (``global`` ranking lets small layers
+            keep more weights, as one global scale means to).
         estimator: KL estimate, ``quantile`` or ``value`` (see :mod:`mrmp.pruning.kl`).
         init: ``prior``: draw Ŵ from Q (P = Q at step 0); ``weights``: keep the current weights.
         generator: RNG for the prior draws.
@@ -64,16 +67,14 @@ class MultiRate:
         prior: Prior | str = "gaussian",
         include: Include = None,
         exclude: Sequence[str] = (),
-        grouping: str = "global",
-        scale: str = "global",
+        grouping: Scope | str = Scope.GLOBAL,
+        scale: Scope | str = Scope.GLOBAL,
         estimator: str = "value",
         init: str = "prior",
         generator: torch.Generator | None = None,
     ) -> None:
-        if grouping not in ("global", "layer"):
-            raise ConfigError(f"unknown grouping {grouping!r}; choose global or layer")
-        if scale not in ("global", "layer"):
-            raise ConfigError(f"unknown scale {scale!r}; choose global or layer")
+        self.grouping = Scope.parse(grouping, "grouping")
+        self.scale = Scope.parse(scale, "scale")
         if estimator not in KL_ESTIMATORS:
             raise ConfigError(f"unknown KL estimator {estimator!r}; choose one of {sorted(KL_ESTIMATORS)}")
         self.estimator = KL_ESTIMATORS[estimator]
@@ -81,7 +82,6 @@ class MultiRate:
             raise ConfigError(f"unknown init {init!r}; choose prior or weights")
         self.model = model
         self.prior = get_prior(prior) if isinstance(prior, str) else prior
-        self.grouping = grouping
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
         self._sample_index: dict[str, Tensor] = {}  # fixed subsets for empirical quantiles
@@ -91,7 +91,7 @@ class MultiRate:
         for name in self.names:
             module, tensor = resolve(model, name)
             weight = weights[name]
-            band = BandStop(natural[largest] if scale == "global" else natural[name])
+            band = BandStop(natural[largest] if self.scale is Scope.GLOBAL else natural[name])
             parametrize.register_parametrization(module, tensor, band)
             if init == "prior":
                 with torch.no_grad():
@@ -110,60 +110,32 @@ class MultiRate:
     def latents(self) -> list[nn.Parameter]:
         return [self.latent(n) for n in self.names]
 
-    def set_rate(self, rate: float, threshold: str = "prior", scope: str = "layer") -> None:
+    def set_rate(self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE,
+                 scope: Scope | str | None = None) -> None:
         """Switch every mask to pruning rate ``rate``.
 
         Args:
             rate: Target fraction of pruned weights, in [0, 1).
-            threshold: ``prior``: a(r) from the prior's quantile (instant, observed ≈ r);
-                ``exact``: fixed 0/1 masks of the top |Ŵ| (observed = r to one weight);
-                ``empirical``: a band-stop threshold at the empirical r-quantile of |Ŵ|
-                (of a fixed sample of ``QUANTILE_SAMPLES`` where there are more), so that the
-                soft masks of training and the hard ones prune observed ≈ r (= r on small
-                models, ties aside).
-            scope: For ``exact`` / ``empirical``: rank within each ``layer`` or over all
-                weights (``global``).
+            threshold: A rule of :mod:`mrmp.pruning.thresholds` or its name: ``prior``: a(r)
+                from the prior's quantile (instant, observed ≈ r); ``exact``: fixed 0/1 masks of
+                the top |Ŵ| (observed = r to one weight); ``empirical``: a band-stop cut-off at
+                the empirical r-quantile of |Ŵ| (observed ≈ r with soft and hard masks).
+            scope: Ranking scope of ``exact`` / ``empirical``: within each ``layer`` or over all
+                weights (``global``); default: the handle's ``scale``.
         """
         rate = check_rate(rate)
-        if threshold == "prior":
-            a = self.prior.threshold(rate)
-            for band in self.masks.values():
-                band.threshold, band.override = a, None
-        elif threshold == "exact":
-            with torch.no_grad():
-                masks = magnitude_masks({n: self.latent(n) for n in self.names}, rate, scope)
-            for name, band in self.masks.items():
-                band.override = masks[name]
-        elif threshold == "empirical":
-            for name, a in self._quantiles(rate, scope).items():
-                self.masks[name].threshold, self.masks[name].override = a, None
-        else:
-            raise ConfigError(f"unknown threshold mode {threshold!r}; choose one of {THRESHOLDS}")
+        rule = get_threshold(threshold)
+        cuts = rule.compute(self, rate, self.scale if scope is None else Scope.parse(scope))
+        for name, cut in cuts.items():
+            band = self.masks[name]
+            if isinstance(cut, Tensor):
+                band.override = cut
+            else:
+                band.threshold, band.override = cut, None
         self.rate = rate
 
-    @torch.no_grad()
-    def _quantiles(self, rate: float, scope: str) -> dict[str, float]:
-        """Cut-off a with round(rate · m) of m values of |Ŵ| at or below it, per tensor or overall.
-
-        The m values are all of them, or, where there are more than ``QUANTILE_SAMPLES``, that
-        many at fixed positions (the same at every call and on every rank; spread over the
-        tensors in proportion to their sizes): the rate is then met to about ±0.5 %.
-        """
-        def kth(values: Tensor) -> float:
-            k = round(rate * values.numel())
-            return 0.0 if k == 0 else float(values.kthvalue(k).values)
-
-        if scope == "layer":
-            return {n: kth(self._magnitudes(n, QUANTILE_SAMPLES)) for n in self.names}
-        if scope != "global":
-            raise ConfigError(f"unknown scope {scope!r}; choose layer or global")
-        sizes = {n: self.latent(n).numel() for n in self.names}
-        share = min(1.0, QUANTILE_SAMPLES / sum(sizes.values()))
-        values = torch.cat([self._magnitudes(n, math.ceil(share * sizes[n])) for n in self.names])
-        return dict.fromkeys(self.names, kth(values))
-
-    def _magnitudes(self, name: str, count: int) -> Tensor:
-        """|Ŵ| of ``name``: all of them, or ``count`` at fixed random positions."""
+    def magnitudes(self, name: str, count: int) -> Tensor:
+        """|Ŵ| of ``name`` (flat): all of them, or ``count`` at fixed random positions."""
         flat = self.latent(name).detach().reshape(-1)
         if count >= flat.numel():
             return flat.abs()
@@ -185,8 +157,10 @@ class MultiRate:
             band.hard = hard
 
     @contextlib.contextmanager
-    def at_rate(self, rate: float, threshold: str = "prior", scope: str = "layer") -> Iterator[None]:
-        """Temporarily evaluate at another rate with hard masks."""
+    def at_rate(self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE,
+                scope: Scope | str | None = None) -> Iterator[None]:
+        """Temporarily evaluate at another rate with hard masks (arguments as in :meth:`set_rate`);
+        the rate, cut-offs, masks and hard/soft state are restored on exit."""
         saved = [(b.threshold, b.override, b.hard) for b in self.masks.values()]
         old_rate = self.rate
         try:
@@ -226,7 +200,7 @@ class MultiRate:
             generator: RNG for the draw.
         """
         latents = [t.reshape(-1) for t in self.latents()]
-        if self.grouping == "layer":
+        if self.grouping is Scope.LAYER:
             return torch.stack([self.estimator(_subsample(t, samples, generator), self.prior)
                                 for t in latents]).mean()
         total = sum(t.numel() for t in latents)
@@ -290,7 +264,7 @@ def multirate(model: nn.Module, prior: Prior | str = "gaussian", include: Includ
 def magnitude_prune(
     model: nn.Module,
     rate: float,
-    scope: str = "layer",
+    scope: Scope | str = Scope.LAYER,
     include: Include = None,
     exclude: Sequence[str] = (),
 ) -> dict[str, Tensor]:

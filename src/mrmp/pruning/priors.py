@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mrmp.config import check_rate
 from mrmp.errors import ConfigError
+from mrmp.pruning.rates import check_rate
 
 __all__ = ["Prior", "Gaussian", "Laplace", "Uniform", "get_prior", "PRIORS"]
 

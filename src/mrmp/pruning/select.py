@@ -8,8 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from mrmp.config import check_rate
 from mrmp.errors import ConfigError
+from mrmp.pruning.rates import check_rate
+from mrmp.pruning.scope import Scope
 
 __all__ = [
     "Include",
@@ -76,7 +77,7 @@ def effective_weight(model: nn.Module, name: str) -> Tensor:
     return getattr(module, tensor)
 
 
-def magnitude_masks(scores: dict[str, Tensor], rate: float, scope: str = "layer") -> dict[str, Tensor]:
+def magnitude_masks(scores: dict[str, Tensor], rate: float, scope: Scope | str = Scope.LAYER) -> dict[str, Tensor]:
     """0/1 masks that prune the ``rate`` fraction of smallest scores.
 
     ``layer``: exactly round(rate · n_l) entries in each tensor; ``global``: exactly
@@ -87,10 +88,8 @@ def magnitude_masks(scores: dict[str, Tensor], rate: float, scope: str = "layer"
     [1.0, 0.0, 0.0, 1.0]
     """
     rate = check_rate(rate)
-    if scope == "layer":
+    if Scope.parse(scope) is Scope.LAYER:
         return {n: _keep_top(s.abs().reshape(-1), rate).view_as(s) for n, s in scores.items()}
-    if scope != "global":
-        raise ConfigError(f"unknown scope {scope!r}; choose layer or global")
     flat = torch.cat([s.detach().abs().reshape(-1) for s in scores.values()])
     keep = _keep_top(flat, rate)
     out, start = {}, 0

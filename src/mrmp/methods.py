@@ -1,0 +1,254 @@
+"""Training methods as objects behind one registry: dense, MP, SRMP and MRMP.
+
+A :class:`Method` says how a model is made prunable (:meth:`~Method.attach`), which rates a
+step trains and an evaluation reports, which rates count as seen, how a checkpoint is labelled
+and viewed at a rate. The engine, the sweep, the CLI choices, the config validation and the
+benchmarks all ask :data:`METHODS`; a new method is one subclass plus :func:`register_method`.
+
+>>> method_names()
+('dense', 'mp', 'srmp', 'mrmp')
+>>> get_method("srmp").band_stop, get_method("mp").needs_source
+(True, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import nn
+
+from mrmp.errors import ConfigError
+from mrmp.pruning import MultiRate, magnitude_prune, sample_rates
+from mrmp.pruning.scope import Scope
+from mrmp.pruning.thresholds import ThresholdRule, get_threshold
+
+if TYPE_CHECKING:
+    from mrmp.config import PruneConfig
+    from mrmp.engine.setup import Bundle
+
+__all__ = [
+    "Method",
+    "MaskedMethod",
+    "BandStopMethod",
+    "Dense",
+    "MagnitudePruning",
+    "SingleRate",
+    "MultiRateMethod",
+    "METHODS",
+    "register_method",
+    "get_method",
+    "method_names",
+]
+
+_TOL = 1e-6  # two rates closer than this are the same rate
+
+
+class Method:
+    """One training method; subclasses set the class attributes and override the hooks.
+
+    Attributes:
+        name: Registry name (``PruneConfig.method``, CLI choice).
+        plain: The model carries no parametrisation (a valid ``--from`` source).
+        band_stop: The model has a :class:`~mrmp.pruning.MultiRate` handle (rate-switchable).
+        needs_source: Training needs a dense checkpoint (``--from``).
+    """
+
+    name: ClassVar[str]
+    plain: ClassVar[bool] = False
+    band_stop: ClassVar[bool] = False
+    needs_source: ClassVar[bool] = False
+
+    def check(self, pc: PruneConfig) -> None:
+        """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
+
+    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
+               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+        """Make the weights ``names`` of a freshly built ``model`` prunable; returns the handle.
+
+        ``warm``: the model holds the dense weights of ``pc.source`` (start from them).
+        """
+        return None
+
+    def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
+        """The rates the model was trained at (seen rates)."""
+        return (pc.rate,)
+
+    def default_rate(self, pc: PruneConfig) -> float:
+        """The rate a checkpoint is used at when none is asked for: its lowest trained rate."""
+        return min(self.trained_rates(pc))
+
+    def default_threshold(self, pc: PruneConfig) -> str:
+        """The threshold rule a checkpoint is evaluated with when none is asked for."""
+        return get_threshold(pc.threshold).evaluated_with
+
+    def is_seen(self, pc: PruneConfig, rate: float) -> bool:
+        """Whether ``rate`` was trained."""
+        return any(abs(rate - r) < _TOL for r in self.trained_rates(pc))
+
+    def step_rates(self, pc: PruneConfig, generator: torch.Generator) -> list[float]:
+        """The rates one training step trains (none: a plain forward)."""
+        return []
+
+    def eval_rates(self, pc: PruneConfig) -> list[float]:
+        """The rates reported while training (none: the model as it is); the first is the headline."""
+        return []
+
+    def label(self, pc: PruneConfig) -> str:  # pragma: no cover - abstract
+        """Short curve label of a run."""
+        raise NotImplementedError
+
+    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
+             scope: Scope | str | None = None) -> contextlib.AbstractContextManager[nn.Module]:
+        """Context manager yielding the bundle's model at ``rate`` with hard masks; on exit what
+        the bundle holds is as before (see :meth:`MaskedMethod.view`, :meth:`BandStopMethod.view`)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class MaskedMethod(Method):
+    """Plain or fixed-mask models: other rates are magnitude pruning (no fine-tuning) on a copy."""
+
+    def pruned_up_to(self, pc: PruneConfig) -> float:
+        """Rates at or below this one leave the model as trained (pruned weights cannot return)."""
+        return 0.0
+
+    @contextlib.contextmanager
+    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
+             scope: Scope | str | None = None) -> Iterator[nn.Module]:
+        """The model itself at or below :meth:`pruned_up_to`, else a copy magnitude-pruned at
+        ``rate`` within ``scope`` (default: the run's ``prune.scope``); ``threshold`` is unused."""
+        pc = bundle.cfg.prune
+        if rate <= self.pruned_up_to(pc) + 1e-12:
+            yield bundle.model
+            return
+        model = copy.deepcopy(bundle.model)
+        magnitude_prune(model, rate, scope=scope or pc.scope, include=bundle.names)
+        yield model
+
+
+class BandStopMethod(Method):
+    """Models with latent weights behind band-stop masks, switchable to any rate."""
+
+    band_stop = True
+
+    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
+               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+        """A :class:`~mrmp.pruning.MultiRate` handle: latents drawn from the prior, or Ŵ = W / s
+        of the loaded dense weights when ``warm`` (rate 0 then reproduces the dense model)."""
+        return MultiRate(model, pc.prior, include=list(names), grouping=pc.grouping, scale=pc.scale,
+                         estimator=pc.kl_estimator, init="weights" if warm else "prior", generator=generator)
+
+    @contextlib.contextmanager
+    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
+             scope: Scope | str | None = None) -> Iterator[nn.Module]:
+        """The bundle's own model switched to ``rate`` (``threshold`` defaults to
+        :meth:`default_threshold`, ``scope`` to the handle's scale) and restored on exit."""
+        rule = threshold or self.default_threshold(bundle.cfg.prune)
+        with bundle.pruner.at_rate(rate, rule, scope):
+            yield bundle.model
+
+
+def _choice_text(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: add an instance of ``cls`` to :data:`METHODS` under its name."""
+    METHODS[cls.name] = cls()
+    return cls
+
+
+def method_names() -> tuple[str, ...]:
+    """Names of the registered methods, in registration order."""
+    return tuple(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name``."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; choose {_choice_text(method_names())}") from None
+
+
+@register_method
+class Dense(MaskedMethod):
+    """Dense training; other rates are magnitude pruning without fine-tuning."""
+
+    name = "dense"
+    plain = True
+
+    def check(self, pc: PruneConfig) -> None:
+        if pc.source:
+            others = [n for n, m in METHODS.items() if not m.plain]
+            raise ConfigError(f"--from applies to {_choice_text(others)}, not to {self.name} training")
+
+    def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
+        return (0.0,)
+
+    def label(self, pc: PruneConfig) -> str:
+        return "MP (no FT)"
+
+
+@register_method
+class MagnitudePruning(MaskedMethod):
+    """MP: a dense checkpoint magnitude-pruned at ``rate`` within ``scope``, then fine-tuned."""
+
+    name = "mp"
+    needs_source = True
+
+    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
+               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+        """Fixed masks: of the loaded dense weights at ``pc.rate`` when ``warm``, else all-ones
+        (to be filled from a checkpoint)."""
+        magnitude_prune(model, pc.rate if warm else 0.0, scope=pc.scope, include=list(names))
+        return None
+
+    def pruned_up_to(self, pc: PruneConfig) -> float:
+        return pc.rate
+
+    def label(self, pc: PruneConfig) -> str:
+        return f"MP+FT r={pc.rate:g}"
+
+
+@register_method
+class SingleRate(BandStopMethod):
+    """SRMP: band-stop latents trained at one rate."""
+
+    name = "srmp"
+
+    def step_rates(self, pc: PruneConfig, generator: torch.Generator) -> list[float]:
+        return [pc.rate]
+
+    def eval_rates(self, pc: PruneConfig) -> list[float]:
+        return [pc.rate]
+
+    def label(self, pc: PruneConfig) -> str:
+        return f"SRMP r={pc.rate:g} ({pc.prior})"
+
+
+@register_method
+class MultiRateMethod(BandStopMethod):
+    """MRMP: band-stop latents trained at ``rates_per_step`` of the seen rates per step."""
+
+    name = "mrmp"
+
+    def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
+        return tuple(pc.rates)
+
+    def step_rates(self, pc: PruneConfig, generator: torch.Generator) -> list[float]:
+        return sample_rates(pc.rates, pc.rates_per_step, generator)
+
+    def eval_rates(self, pc: PruneConfig) -> list[float]:
+        """The lowest, middle and highest seen rates."""
+        seen = sorted(pc.rates)
+        return sorted({seen[0], seen[len(seen) // 2], seen[-1]})
+
+    def label(self, pc: PruneConfig) -> str:
+        return f"MRMP ({pc.prior})"

@@ -1,0 +1,146 @@
+"""Threshold rules: how a pruning rate becomes the masks of a :class:`~mrmp.pruning.MultiRate`.
+
+Each rule is one object (the analogue of ``compute_mask`` in ``torch.nn.utils.prune``) that maps
+(latents, rate, scope) to one cut for every latent tensor: a cut-off a on |Ŵ| (the band-stop keeps
+|Ŵ| > a, soft in training) or an explicit 0/1 mask of the tensor's shape. Rules are found by name in
+:data:`THRESHOLD_RULES`, which the CLI choices and the config validation ask.
+
+>>> threshold_names(), threshold_names(trainable=True)
+(('prior', 'exact', 'empirical'), ('prior', 'empirical'))
+>>> get_threshold("empirical").evaluated_with
+'exact'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor
+
+from mrmp.errors import ConfigError
+from mrmp.pruning.scope import Scope
+from mrmp.pruning.select import magnitude_masks
+
+if TYPE_CHECKING:
+    from mrmp.pruning.multirate import MultiRate
+
+__all__ = [
+    "Cut",
+    "ThresholdRule",
+    "PriorThreshold",
+    "ExactThreshold",
+    "EmpiricalThreshold",
+    "THRESHOLD_RULES",
+    "QUANTILE_SAMPLES",
+    "register_threshold",
+    "get_threshold",
+    "threshold_names",
+]
+
+#: A cut-off a on |Ŵ|, or an explicit 0/1 mask with the latent's layout.
+Cut = float | Tensor
+
+QUANTILE_SAMPLES = 32_768  # latents an ``empirical`` cut-off is estimated from (at most)
+
+
+class ThresholdRule:
+    """How a rate's cut of every latent tensor is set.
+
+    Attributes:
+        name: Registry name (CLI choice, ``PruneConfig.threshold``).
+        trainable: Usable while training (the soft band-stop follows a cut-off; fixed masks do not).
+        evaluated_with: The rule a model trained with this one is evaluated with by default.
+    """
+
+    name: ClassVar[str]
+    trainable: ClassVar[bool] = True
+    evaluated_with: ClassVar[str]
+
+    def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:  # pragma: no cover
+        """The cut of each of ``handle.names`` at ``rate`` (a checked rate), ranked within ``scope``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class PriorThreshold(ThresholdRule):
+    """The paper's a(r) = F_Q⁻¹((1 + r) / 2) of the prior Q (instant; observed ≈ r as far as P ≈ Q)."""
+
+    name = "prior"
+    evaluated_with = "prior"
+
+    def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
+        return dict.fromkeys(handle.names, handle.prior.threshold(rate))
+
+
+class ExactThreshold(ThresholdRule):
+    """Fixed 0/1 masks of the top |Ŵ| (observed = r to one weight; evaluation only)."""
+
+    name = "exact"
+    trainable = False
+    evaluated_with = "exact"
+
+    @torch.no_grad()
+    def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
+        return dict(magnitude_masks({n: handle.latent(n) for n in handle.names}, rate, scope))
+
+
+class EmpiricalThreshold(ThresholdRule):
+    """A band-stop cut-off at the empirical r-quantile of |Ŵ|.
+
+    The quantile is that of all latents or, where there are more than ``QUANTILE_SAMPLES``, of
+    that many at fixed positions (the same at every call and on every rank, spread over the tensors
+    in proportion to their sizes): the rate is then met to about ±0.5 %, and exactly on small models
+    (ties aside), with soft and hard masks alike. Evaluated with ``exact`` by default.
+    """
+
+    name = "empirical"
+    evaluated_with = "exact"
+
+    @torch.no_grad()
+    def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
+        if scope is Scope.LAYER:
+            return {n: _kth(handle.magnitudes(n, QUANTILE_SAMPLES), rate) for n in handle.names}
+        sizes = {n: handle.latent(n).numel() for n in handle.names}
+        share = min(1.0, QUANTILE_SAMPLES / sum(sizes.values()))
+        values = torch.cat([handle.magnitudes(n, math.ceil(share * sizes[n])) for n in handle.names])
+        return dict.fromkeys(handle.names, _kth(values, rate))
+
+
+def _kth(values: Tensor, rate: float) -> float:
+    """Cut-off a with round(rate · m) of the m ``values`` at or below it."""
+    k = round(rate * values.numel())
+    return 0.0 if k == 0 else float(values.kthvalue(k).values)
+
+
+THRESHOLD_RULES: dict[str, ThresholdRule] = {}
+
+
+def register_threshold(rule: ThresholdRule) -> ThresholdRule:
+    """Add ``rule`` to :data:`THRESHOLD_RULES` under its name; returns it."""
+    THRESHOLD_RULES[rule.name] = rule
+    return rule
+
+
+for _rule in (PriorThreshold(), ExactThreshold(), EmpiricalThreshold()):
+    register_threshold(_rule)
+
+
+def threshold_names(trainable: bool = False) -> tuple[str, ...]:
+    """Names of the registered rules (only those usable in training when ``trainable``)."""
+    return tuple(n for n, r in THRESHOLD_RULES.items() if r.trainable or not trainable)
+
+
+def get_threshold(rule: str | ThresholdRule, *, training: bool = False) -> ThresholdRule:
+    """The rule named ``rule`` (a rule passes through); ``training``: refuse rules not usable in training."""
+    if isinstance(rule, ThresholdRule):
+        found: ThresholdRule | None = rule
+    else:
+        found = THRESHOLD_RULES.get(rule)
+    if found is None or (training and not found.trainable):
+        kind = "training threshold" if training else "threshold rule"
+        raise ConfigError(f"unknown {kind} {rule!r}; choose one of {threshold_names(training)}")
+    return found
