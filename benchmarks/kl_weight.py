@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached  # noqa: E402
 
-from mrmp.config import TRAIN_THRESHOLDS  # noqa: E402
+from mrmp.pruning import threshold_names  # noqa: E402
 
 MRMP_RATES = [0.5, 0.7, 0.9, 0.93, 0.95, 0.98]
 SRMP_RATES = [0.9, 0.98]
@@ -42,7 +42,7 @@ def _job(split: str, method: str, rate: float, lam: float, threshold: str, data:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kl-weight", type=float, default=1.0)
-    p.add_argument("--threshold", default="prior", choices=TRAIN_THRESHOLDS, help="training cut-off rule")
+    p.add_argument("--threshold", default="prior", choices=threshold_names(trainable=True), help="training cut-off rule")
     p.add_argument("--srmp-rates", type=lambda s: [float(r) for r in s.split(",") if r], default=SRMP_RATES,
                    help="SRMP runs per fold (empty: none)")
     p.add_argument("--data")

@@ -20,9 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_config, machine  # noqa: E402
 
-from mrmp.engine import build_bundle, load_data, sample_rates  # noqa: E402
-from mrmp.engine.objective import Objective  # noqa: E402
-from mrmp.pruning import THRESHOLDS  # noqa: E402
+from mrmp.engine import build_bundle, build_objective, load_data  # noqa: E402
+from mrmp.pruning import MultiRateLoss, threshold_names  # noqa: E402
 
 
 def main() -> None:
@@ -51,14 +50,13 @@ def main() -> None:
     steps = {}
     for name, cfg in variants.items():
         bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
-        obj = Objective(bundle.model, bundle.pruner, cfg.prune)
+        obj = build_objective(bundle, cfg)
         opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
         if bundle.pruner is not None:
             bundle.pruner.set_sigma(20.0)
 
-        def step(obj: Objective = obj, opt: torch.optim.Optimizer = opt, cfg=cfg) -> None:
-            rates = {"srmp": [cfg.prune.rate], "mrmp": sample_rates(cfg.prune.rates, cfg.prune.rates_per_step, gen)}
-            out = obj(x, y, rates.get(cfg.prune.method, []), gen)
+        def step(obj: MultiRateLoss = obj, opt: torch.optim.Optimizer = opt, cfg=cfg, method=bundle.method) -> None:
+            out = obj(x, y, method.step_rates(cfg.prune, gen), gen)
             opt.zero_grad()
             out.loss.backward()
             opt.step()
@@ -95,11 +93,11 @@ def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
     x1 = data.test(torch.arange(1))
     rates = [0.5, 0.93, 0.77, 0.98, 0.61]
     out = {}
-    for mode in THRESHOLDS:
+    for mode in threshold_names():
         switch, forward = [], []
         for i in range(repeats):
             t0 = time.perf_counter()
-            pruner.set_rate(rates[i % len(rates)], threshold=mode, scope=cfg.prune.scale)
+            pruner.set_rate(rates[i % len(rates)], threshold=mode)  # ranked within the handle's scale
             t1 = time.perf_counter()
             with torch.no_grad():
                 model(x1)

@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
 
-from mrmp.config import DEFAULT_SEEN_RATES, TRAIN_THRESHOLDS, parse_rates
+from mrmp.config import DEFAULT_SEEN_RATES, parse_rates
 from mrmp.engine import load_bundle
+from mrmp.pruning import threshold_names
 
 RATES = [0.5, 0.9, 0.93, 0.935, 0.95, 0.965, 0.98]
 
@@ -118,7 +119,7 @@ def main() -> None:
     p.add_argument("--kl-weight", type=float, default=1.0)
     p.add_argument("--rates", type=parse_rates, default=DEFAULT_SEEN_RATES,
                    help="MRMP seen rates, e.g. 0.5:0.98:0.01 (default: the paper's 0.5:0.95:0.05,0.98)")
-    p.add_argument("--threshold", default="empirical", choices=TRAIN_THRESHOLDS,
+    p.add_argument("--threshold", default="empirical", choices=threshold_names(trainable=True),
                    help="MRMP training cut-off rule (prior: the paper's a(r))")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--scale", default="global", choices=["layer", "global"],

@@ -60,7 +60,8 @@ def test_export_matches_eval_at_rate(tmp_path: Path, data, checkpoints, method: 
     summary = export_pt(bundle, rate, path, threshold)
     summary = export_pt(bundle, rate, path, threshold)  # repeated exports leave the bundle intact
     report = rate_report(bundle, data, rate, threshold)
-    reference = predict(pruned_view(load_bundle(checkpoints[method])[0], rate, threshold), data.test)
+    with pruned_view(load_bundle(checkpoints[method])[0], rate, threshold) as view:
+        reference = predict(view, data.test)
     assert (summary["nonzero"], summary["total"]) == (report["nonzero"], report["total"])
     for sparse in ("never", "always", "auto"):
         model = load_exported(path, sparse=sparse, batch=4)
@@ -126,7 +127,8 @@ def test_sparse_path_equals_dense_model(tmp_path: Path, checkpoints, batch: int)
     x = example_input(bundle.cfg, bundle.meta, batch, seed=3)
     with torch.no_grad():
         torch.testing.assert_close(sparse(x), dense(x), atol=1e-5, rtol=0)
-        torch.testing.assert_close(dense(x), pruned_view(bundle, 0.95)(x), atol=1e-6, rtol=0)
+        with pruned_view(bundle, 0.95) as view:
+            torch.testing.assert_close(dense(x), view(x), atol=1e-6, rtol=0)
 
 
 def test_auto_mode_times_only_sparse_enough_layers(tmp_path: Path, checkpoints) -> None:

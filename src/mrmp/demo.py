@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
 from mrmp.engine import fit, load_data
+from mrmp.methods import MultiRateMethod
 from mrmp.sweep import SweepRow, plot_sweep, sweep, write_csv
 
 __all__ = ["UNSEEN_RATES", "run_demo", "format_table"]
@@ -26,7 +27,7 @@ def run_demo(out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0,
                                train={"epochs": epochs, "seed": seed, "eval_every": epochs})
     data = load_data(base)
     dense = fit(base, out / "dense", data=data, progress=progress)
-    mrmp_cfg = base.replace(prune={"method": "mrmp"})
+    mrmp_cfg = base.replace(prune={"method": MultiRateMethod.name})
     multi = fit(mrmp_cfg, out / "mrmp", data=data, progress=progress)
     rates = sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES))
     rows = sweep([("MRMP", multi.bundle), ("MP (no FT)", dense.bundle)], data, rates, progress=progress)
