@@ -103,7 +103,7 @@ def test_eval_json_at_unseen_rate_keeps_latents(runs: dict[str, Path], capsys: p
     latents = [bundle.pruner.latent(n).detach().clone() for n in bundle.names]
     for r in (0.5, 0.77, 0.99):
         bundle.pruner.set_rate(r)
-    assert all(torch.equal(a, bundle.pruner.latent(n)) for a, n in zip(latents, bundle.names))
+    assert all(torch.equal(a, bundle.pruner.latent(n)) for a, n in zip(latents, bundle.names, strict=True))
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     rows = list(csv.DictReader((tmp_path / "demo" / "sweep.csv").open()))
     assert {float(r["rate"]) for r in rows} >= {0.52, 0.63, 0.77, 0.87, 0.93, 0.96, 0.99, 0.5, 0.98}
     lines = [line.split() for line in text.splitlines()]
-    table = {cells[0]: cells for cells in lines if re.fullmatch(r"0\.\d\d", cells[0])}  # rate rows
+    table = {cells[0]: cells for cells in lines if cells and re.fullmatch(r"0\.\d\d", cells[0])}  # rate rows
     assert sorted(table) == sorted(f"{float(r['rate']):.2f}" for r in rows if r["label"] == "MRMP")
     by = {(r["label"], r["rate"]): r for r in rows}
     mrmp_row, mp_row = by[("MRMP", "0.93")], by[("MP (no FT)", "0.93")]
