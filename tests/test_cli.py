@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,7 @@ def test_bad_data_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.startswith("mrmp: error:") and "bad.npz" in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_train_writes_run_files(runs: dict[str, Path]) -> None:
     for method in ("dense", "mrmp"):
         run = runs[method]
@@ -67,6 +69,7 @@ def test_train_writes_run_files(runs: dict[str, Path]) -> None:
         assert json.loads((run / "config.json").read_text())["prune"]["method"] == method
 
 
+@pytest.mark.slow
 def test_train_flags_warm_start_empirical_mrmp(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = runs["root"] / "warm"
     assert main(["train", "--dataset", "synthetic", "--config", str(runs["root"] / "tiny.toml"), "--method", "mrmp",
@@ -81,6 +84,7 @@ def test_train_flags_warm_start_empirical_mrmp(runs: dict[str, Path], capsys: py
     assert report["threshold"] == "exact" and report["observed_rate"] == pytest.approx(0.87, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_eval_json_at_unseen_rate_keeps_latents(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = runs["mrmp"] / "checkpoint.pt"
     before = {k: v.clone() for k, v in torch.load(ckpt, weights_only=True)["model"].items()}
@@ -99,14 +103,16 @@ def test_eval_json_at_unseen_rate_keeps_latents(runs: dict[str, Path], capsys: p
     latents = [bundle.pruner.latent(n).detach().clone() for n in bundle.names]
     for r in (0.5, 0.77, 0.99):
         bundle.pruner.set_rate(r)
-    assert all(torch.equal(a, bundle.pruner.latent(n)) for a, n in zip(latents, bundle.names))
+    assert all(torch.equal(a, bundle.pruner.latent(n)) for a, n in zip(latents, bundle.names, strict=True))
 
 
+@pytest.mark.slow
 def test_eval_rejects_bad_rate(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(runs["mrmp"] / "checkpoint.pt"), "--rate", "1.0"]) == 2
     assert "[0, 1)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sweep_csv_marks_seen_rates_and_plots(runs: dict[str, Path]) -> None:
     out = runs["root"] / "sweep"
     assert main(["sweep", str(runs["mrmp"] / "checkpoint.pt"), "--rates", "0.5,0.52,0.9,0.93",
@@ -120,13 +126,22 @@ def test_sweep_csv_marks_seen_rates_and_plots(runs: dict[str, Path]) -> None:
     assert (out / "sweep.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--epochs", "2", "--out", str(tmp_path / "demo"), "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "dense accuracy" in text and "0.93" in text
     rows = list(csv.DictReader((tmp_path / "demo" / "sweep.csv").open()))
     assert {float(r["rate"]) for r in rows} >= {0.52, 0.63, 0.77, 0.87, 0.93, 0.96, 0.99, 0.5, 0.98}
-    assert (tmp_path / "demo" / "sweep.png").is_file()
+    lines = [line.split() for line in text.splitlines()]
+    table = {cells[0]: cells for cells in lines if cells and re.fullmatch(r"0\.\d\d", cells[0])}  # rate rows
+    assert sorted(table) == sorted(f"{float(r['rate']):.2f}" for r in rows if r["label"] == "MRMP")
+    by = {(r["label"], r["rate"]): r for r in rows}
+    mrmp_row, mp_row = by[("MRMP", "0.93")], by[("MP (no FT)", "0.93")]
+    assert table["0.93"] == ["0.93", "no", f"{100 * float(mrmp_row['accuracy']):.1f}%",
+                             f"{100 * float(mp_row['accuracy']):.1f}%", f"{float(mrmp_row['observed_rate']):.3f}"]
+    dense = json.loads((tmp_path / "demo" / "dense" / "metrics.json").read_text())["test_accuracy"]
+    assert f"dense accuracy: {100 * dense:.1f}%" in text.splitlines()
+    assert (tmp_path / "demo" / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow

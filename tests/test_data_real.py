@@ -55,6 +55,7 @@ def test_sbu_folds(sbu: SkeletonSet) -> None:
         assert not set(split.train.tolist()) & set(split.test.tolist())
 
 
+@pytest.mark.slow
 def test_fpha_counts(fpha: SkeletonSet) -> None:
     _check_common(fpha)
     assert len(fpha.sequences) == 1175

@@ -58,7 +58,7 @@ def test_same_seed_same_metrics(tmp_path: Path, data, method: str) -> None:
     b = fit(cfg, tmp_path / "b", data=data, progress=False)
     assert a.metrics["loss"] == b.metrics["loss"]
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
-    for (k, va), vb in zip(a.bundle.model.state_dict().items(), b.bundle.model.state_dict().values()):
+    for (k, va), vb in zip(a.bundle.model.state_dict().items(), b.bundle.model.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
 
 
@@ -99,7 +99,7 @@ def test_checkpoint_round_trip_and_config(tmp_path: Path, data) -> None:
 def test_damaged_checkpoint_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="bad.pt"):
+    with pytest.raises(CheckpointError, match=r"bad\.pt"):
         load_bundle(bad)
     with pytest.raises(CheckpointError, match="no such"):
         load_bundle(tmp_path / "missing.pt")

@@ -255,7 +255,7 @@ def test_bad_rates_are_rejected(bad) -> None:
     mr = multirate(_net(), generator=_gen())
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         mr.set_rate(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
         magnitude_prune(_net(), bad)
 
 
