@@ -25,8 +25,8 @@ from common import base_config, train_cached
 
 from mrmp.bench import bench, format_markdown, machine_info, op_profile, parse_batches
 from mrmp.config import parse_rates
+from mrmp.deploy import example_input, load_exported
 from mrmp.engine import accuracy, load_bundle, load_data
-from mrmp.export import example_input, load_exported
 
 HERE = Path(__file__).resolve().parent
 SPLIT = {"sbu": "fold0", "fpha": "default"}
@@ -49,7 +49,8 @@ def accuracies(checkpoint: str, folder: Path, rows: list[dict[str, Any]]) -> dic
     bundle, _ = load_bundle(checkpoint)
     data = load_data(bundle.cfg, scale=bundle.meta.scale)
     files = {r["rate"]: folder / r["file"] for r in rows}
-    return {rate: accuracy(load_exported(f, sparse="never"), data.test, data.test_labels) for rate, f in files.items()}
+    return {rate: accuracy(load_exported(f, sparse="never").module, data.test, data.test_labels)
+            for rate, f in files.items()}
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
@@ -75,7 +76,7 @@ def section(dataset: str, checkpoint: str, args: argparse.Namespace) -> str:
     acc = accuracies(checkpoint, folder, rows)
     top = max(r["rate"] for r in rows)
     batch = max(r["batch"] for r in rows)
-    sparse = load_exported(folder / next(r["file"] for r in rows if r["rate"] == top), batch=batch)
+    sparse = load_exported(folder / next(r["file"] for r in rows if r["rate"] == top), batch=batch).module
     profile = op_profile(sparse, example_input(bundle.cfg, bundle.meta, batch), repeats=max(args.repeats // 2, 3))
     lines = [format_markdown(rows, f"{dataset} ({SPLIT[dataset]}), {checkpoint}"), "",
              "Test accuracy of the exported file: "

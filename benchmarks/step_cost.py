@@ -9,9 +9,9 @@ steps, and the KL's share.
 from __future__ import annotations
 
 import argparse
-import statistics
+import itertools
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ from common import base_config, machine  # noqa: E402
 
 from mrmp.engine import build_bundle, build_objective, load_data  # noqa: E402
 from mrmp.pruning import MultiRateLoss, threshold_names  # noqa: E402
+from mrmp.timing import median_times  # noqa: E402
 
 
 def main() -> None:
@@ -62,16 +63,7 @@ def main() -> None:
             opt.step()
 
         steps[name] = step
-    times: dict[str, list[float]] = {n: [] for n in steps}
-    for _ in range(3):
-        for f in steps.values():
-            f()
-    for _ in range(args.repeats):
-        for name, f in steps.items():
-            t0 = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t0)
-    med = {n: 1000 * statistics.median(v) for n, v in times.items()}
+    med = {n: 1000 * t for n, t in zip(steps, median_times(list(steps.values()), args.repeats, warmup=3), strict=True)}
     print(f"Machine: {machine()}; {args.dataset} {args.split}, batch {len(idx)}, {args.threads} thread(s)\n")
     print("| step | median ms | ratio to dense |\n|---|---|---|")
     for n, v in med.items():
@@ -91,20 +83,20 @@ def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
     model, pruner = bundle.model.eval(), bundle.pruner
     pruner.set_hard(True)
     x1 = data.test(torch.arange(1))
-    rates = [0.5, 0.93, 0.77, 0.98, 0.61]
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x1)
+
     out = {}
     for mode in threshold_names():
-        switch, forward = [], []
-        for i in range(repeats):
-            t0 = time.perf_counter()
-            pruner.set_rate(rates[i % len(rates)], threshold=mode)  # ranked within the handle's scale
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                model(x1)
-            t2 = time.perf_counter()
-            switch.append(t1 - t0)
-            forward.append(t2 - t1)
-        out[mode] = (1000 * statistics.median(switch), 1000 * statistics.median(forward))
+        rates = itertools.cycle([0.5, 0.93, 0.77, 0.98, 0.61])
+
+        def switch(mode: str = mode, rates: Iterator[float] = rates) -> None:
+            pruner.set_rate(next(rates), threshold=mode)  # ranked within the handle's scale
+
+        sw, fw = median_times([switch, forward], repeats, warmup=0)  # interleaved: each forward follows a switch
+        out[mode] = (1000 * sw, 1000 * fw)
     print("\n| rate switch (whole model) | set_rate ms | next batch-1 forward ms |\n|---|---|---|")
     for mode, (sw, fw) in out.items():
         print(f"| {mode} threshold | {sw:.3f} | {fw:.2f} |")

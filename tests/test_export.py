@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,17 +17,21 @@ from torch.nn.utils import parametrize
 
 import mrmp
 from mrmp.cli import main
-from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
-from mrmp.errors import CheckpointError
-from mrmp.export import (
+from mrmp.deploy import (
     EXPORT_FORMAT,
+    ExportedModel,
+    LayerChoice,
     SparseLinear,
+    build_plain,
     example_input,
     export_onnx,
     export_pt,
     load_exported,
     read_exported,
 )
+from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
+from mrmp.errors import CheckpointError
+from mrmp.meta import Meta
 
 TINY = tiny_config(2)
 
@@ -64,7 +70,7 @@ def test_export_matches_eval_at_rate(tmp_path: Path, data, checkpoints, method: 
         reference = predict(view, data.test)
     assert (summary["nonzero"], summary["total"]) == (report["nonzero"], report["total"])
     for sparse in ("never", "always", "auto"):
-        model = load_exported(path, sparse=sparse, batch=4)
+        model = load_exported(path, sparse=sparse, batch=4).module
         preds = predict(model, data.test)
         assert torch.equal(preds, reference), sparse
         assert float((preds == data.test_labels).float().mean()) == pytest.approx(report["accuracy"])
@@ -76,7 +82,9 @@ def test_exported_model_is_plain(tmp_path: Path, checkpoints) -> None:
     before = bundle.model.fc.weight.detach().clone()
     export_pt(bundle, 0.9, tmp_path / "m.pt")
     assert torch.equal(bundle.model.fc.weight, before)  # exporting at a rate leaves the bundle as it was
-    model = mrmp.load_exported(tmp_path / "m.pt", sparse="always")
+    exported = mrmp.load_exported(tmp_path / "m.pt", sparse="always")
+    assert isinstance(exported, ExportedModel)
+    model = exported.module
     assert not model.training
     assert not any(parametrize.is_parametrized(m) for m in model.modules())
     assert not any(isinstance(m, nn.Dropout) for m in model.modules())
@@ -125,8 +133,8 @@ def test_sparse_linear_equals_linear() -> None:
 def test_sparse_path_equals_dense_model(tmp_path: Path, checkpoints, batch: int) -> None:
     bundle, _ = load_bundle(checkpoints["mrmp"])
     export_pt(bundle, 0.95, tmp_path / "m.pt")
-    dense = load_exported(tmp_path / "m.pt", sparse="never")
-    sparse = load_exported(tmp_path / "m.pt", sparse="always")
+    dense = load_exported(tmp_path / "m.pt", sparse="never").module
+    sparse = load_exported(tmp_path / "m.pt", sparse="always").module
     x = example_input(bundle.cfg, bundle.meta, batch, seed=3)
     with torch.no_grad():
         torch.testing.assert_close(sparse(x), dense(x), atol=1e-5, rtol=0)
@@ -138,13 +146,18 @@ def test_auto_mode_times_only_sparse_enough_layers(tmp_path: Path, checkpoints) 
     bundle, _ = load_bundle(checkpoints["mrmp"])
     export_pt(bundle, 0.0, tmp_path / "r0.pt")
     export_pt(bundle, 0.9, tmp_path / "r9.pt", threshold="exact", scope="layer")  # every layer at 0.9
-    layers = load_exported(tmp_path / "r0.pt", sparse="auto")
-    assert all(e["path"] == "dense" and "sparse_us" not in e for e in layers.export_info["layers"].values())
-    layers = load_exported(tmp_path / "r9.pt", sparse="auto", batch=8).export_info["layers"]
+    layers = load_exported(tmp_path / "r0.pt", sparse="auto").layers
+    assert all(e.path == "dense" and e.sparse_us is None for e in layers.values())
+    exported = load_exported(tmp_path / "r9.pt", sparse="auto", batch=8)
+    layers = exported.layers
     assert set(layers) == {"embed", "query", "key", "gconv", "fc", "classifier"}
     for entry in layers.values():
-        assert entry["dense_us"] > 0 and entry["sparse_us"] > 0
-        assert entry["path"] == ("sparse" if entry["sparse_us"] < 0.95 * entry["dense_us"] else "dense")
+        assert isinstance(entry, LayerChoice) and entry.density == pytest.approx(0.1, abs=0.01)
+        assert entry.dense_us > 0 and entry.sparse_us > 0
+        assert entry.path == ("sparse" if entry.sparse_us < 0.95 * entry.dense_us else "dense")
+    assert exported.sparse_layers == [n for n, e in layers.items() if e.path == "sparse"]
+    sparse_modules = {n for n, m in exported.module.named_modules() if isinstance(m, SparseLinear)}
+    assert sparse_modules == set(exported.sparse_layers)
 
 
 @pytest.mark.slow
@@ -156,7 +169,7 @@ def test_onnx_parity(tmp_path: Path, checkpoints) -> None:
     summary = export_onnx(bundle, 0.93, tmp_path / "m.onnx")  # an unseen rate
     assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
     export_pt(bundle, 0.93, tmp_path / "m.pt")
-    model = load_exported(tmp_path / "m.pt", sparse="never")
+    model = load_exported(tmp_path / "m.pt", sparse="never").module
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["x"]
     for batch in (1, 7):  # dynamic batch axis
@@ -242,7 +255,9 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert main(["export", ckpt, "--rate", "0.9", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["format"] == "pt" and summary["bytes"] == out.stat().st_size
-    assert load_exported(out).export_info["pruning"]["rate"] == 0.9
+    exported = load_exported(out)
+    assert (exported.pruning.rate, exported.pruning.method, exported.pruning.threshold) == (0.9, "mrmp", "prior")
+    assert (exported.pruning.nonzero, exported.pruning.total) == (summary["nonzero"], summary["total"])
 
     assert main(["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json", "--scope", "layer",
                  "--threshold", "exact"]) == 0
@@ -262,3 +277,69 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert main(["export", str(out), "--out", str(tmp_path / "y.pt")]) == 2
     err = capsys.readouterr().err
     assert "rate must be" in err and "m.pt" in err
+
+
+def test_export_file_layout_is_the_documented_one(tmp_path: Path, checkpoints) -> None:
+    """The on-disk layout of ``mrmp-export/1`` (module docstring of mrmp.deploy.format) is unchanged."""
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    summary = export_pt(bundle, None, tmp_path / "m.pt")  # None: the checkpoint's default rate
+    assert summary["rate"] == min(bundle.cfg.prune.rates)
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert list(payload) == ["format", "config", "meta", "pruning", "prunable", "dense", "sparse"]
+    assert payload["format"] == "mrmp-export/1" == EXPORT_FORMAT
+    assert list(payload["pruning"]) == ["method", "rate", "threshold", "scope", "nonzero", "total"]
+    assert payload["prunable"] == list(bundle.names) and set(payload["sparse"]) <= set(bundle.names)
+    for entry in payload["sparse"].values():
+        assert list(entry) == ["shape", "crow_indices", "col_indices", "values"]
+        assert entry["crow_indices"].numel() == entry["shape"][0] + 1
+
+
+def test_hand_written_v1_file_loads(tmp_path: Path, data) -> None:
+    """A file written to the documented layout by other code (int32 / int64 CSR indices, a CSR
+    weight beside dense ones) loads and computes what the plain model with those weights does."""
+    g = torch.Generator().manual_seed(0)
+    reference = build_plain(TINY, data.meta)
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    state["fc.weight"] *= (torch.rand(state["fc.weight"].shape, generator=g) > 0.8).float()
+    reference.load_state_dict(state)
+    csr = state.pop("fc.weight").to_sparse_csr()
+    payload = {
+        "format": "mrmp-export/1", "config": TINY.to_dict(), "meta": data.meta.to_dict(),
+        "pruning": {"method": "mp", "rate": 0.8, "threshold": "prior", "scope": "layer", "nonzero": 1, "total": 2},
+        "prunable": ["fc.weight", "classifier.weight"], "dense": state,
+        "sparse": {"fc.weight": {"shape": list(csr.shape), "crow_indices": csr.crow_indices().to(torch.int32),
+                                 "col_indices": csr.col_indices().to(torch.int64), "values": csr.values()}},
+    }
+    torch.save(payload, tmp_path / "v1.pt")
+    exported = load_exported(tmp_path / "v1.pt", sparse="always")
+    assert exported.pruning.scope == "layer" and exported.prunable == ("fc.weight", "classifier.weight")
+    assert exported.meta == Meta.from_dict(data.meta.to_dict()) and exported.config == TINY
+    assert set(exported.sparse_layers) == {"fc", "classifier"}
+    x = example_input(TINY, data.meta, 5, seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module(x), reference(x), atol=1e-5, rtol=0)
+
+
+_INFERENCE_ONLY = """
+import importlib.util, sys, types
+if {bare}:  # the package without its __init__: what the deploy modules themselves import
+    pkg = types.ModuleType("mrmp")
+    pkg.__path__ = list(importlib.util.find_spec("mrmp").submodule_search_locations)
+    sys.modules["mrmp"] = pkg
+import torch
+from mrmp.deploy import example_input, load_exported
+exported = load_exported(sys.argv[1], sparse="auto", batch=2, repeats=2)
+with torch.no_grad():
+    print(exported.module(example_input(exported.config, exported.meta, 2)).shape)
+print(sorted(m for m in sys.modules if m.startswith(("mrmp.engine", "mrmp.data", "mrmp.cli"))))
+"""
+
+
+@pytest.mark.parametrize("bare", [True, False])
+def test_inference_path_imports_no_trainer(tmp_path: Path, checkpoints, bare: bool) -> None:
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    export_pt(bundle, 0.9, tmp_path / "m.pt")
+    out = subprocess.run([sys.executable, "-c", _INFERENCE_ONLY.format(bare=bare), str(tmp_path / "m.pt")],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == f"torch.Size([2, {bundle.meta.num_classes}])"
+    assert out[1] == "[]"  # neither the engine (trainer, checkpoints) nor the data loaders nor the CLI

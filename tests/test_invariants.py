@@ -17,10 +17,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from mrmp.pruning import MultiRate, magnitude_prune, multirate
+from mrmp.pruning import MultiRate, magnitude_prune, multirate, threshold_names
 
 RATES = (0.0, 0.3, 0.77, 0.9)  # 0.77: a rate no run would train at
-THRESHOLDS = ("prior", "exact", "empirical")
+THRESHOLDS = tuple(threshold_names())
 
 
 def _gen(seed: int = 0) -> torch.Generator:

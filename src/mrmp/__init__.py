@@ -35,7 +35,7 @@ from mrmp.pruning import (  # noqa: E402
 _LAZY = {
     "fit": "mrmp.engine",
     "FitResult": "mrmp.engine",
-    "load_exported": "mrmp.export",
+    "load_exported": "mrmp.deploy",
     "PruneConfig": "mrmp.config",
     "RunConfig": "mrmp.config",
 }

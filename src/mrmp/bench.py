@@ -1,6 +1,6 @@
 """Deployment benchmark: latency, MACs and file size of exported models across pruning rates.
 
-For each rate the checkpoint is exported (:func:`mrmp.export.export_pt`) and loaded twice: the
+For each rate the checkpoint is exported (:func:`mrmp.deploy.export_pt`) and loaded twice: the
 dense-masked model (``sparse="never"``: plain dense weights holding the zeros) and the sparse
 path (``sparse="auto"`` calibrated for the batch, or as asked). Both run on the same random
 input, interleaved, and the median latency after warm-up is reported with their ratio. A
@@ -16,22 +16,18 @@ import platform
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mrmp.engine.setup import Bundle, default_threshold
+from mrmp.deploy import capture_inputs, example_input, export_pt, load_exported, prunable_linears
 from mrmp.errors import ConfigError
-from mrmp.export import (
-    capture_inputs,
-    example_input,
-    export_pt,
-    load_exported,
-    median_times,
-    prunable_linears,
-)
+from mrmp.timing import median_times
+
+if TYPE_CHECKING:
+    from mrmp.engine.setup import Bundle
 
 __all__ = ["bench", "count_macs", "format_markdown", "machine_info", "op_profile", "parse_batches"]
 
@@ -107,13 +103,12 @@ def _layer_ms(dense: nn.Module, sparse: nn.Module, x: Tensor, layers: Sequence[s
 @torch.inference_mode()
 def _bench_one(path: Path, batch: int, sparse: str, repeats: int, warmup: int) -> dict[str, Any]:
     """Timings of one exported file at one batch size."""
-    dense_model = load_exported(path, sparse="never")
-    sparse_model = load_exported(path, sparse=sparse, batch=batch)
-    info = dense_model.export_info
-    x = example_input(info["config"], info["meta"], batch, seed=1)
+    dense, fast = load_exported(path, sparse="never"), load_exported(path, sparse=sparse, batch=batch)
+    dense_model, sparse_model = dense.module, fast.module
+    x = example_input(dense.config, dense.meta, batch, seed=1)
     diff = float((dense_model(x) - sparse_model(x)).abs().max())
     t_dense, t_sparse = median_times([lambda: dense_model(x), lambda: sparse_model(x)], repeats, warmup)
-    layers = prunable_linears(dense_model, info["prunable"])
+    layers = prunable_linears(dense_model, dense.prunable)
     p_dense, p_sparse = _layer_ms(dense_model, sparse_model, x, layers, max(repeats // 2, 5))
     dense_ms, sparse_ms = t_dense * 1e3, t_sparse * 1e3
     rest = max(dense_ms - p_dense, 1e-9)
@@ -126,7 +121,7 @@ def _bench_one(path: Path, batch: int, sparse: str, repeats: int, warmup: int) -
         "prunable_sparse_ms": p_sparse,
         "other_ms": rest,
         "bound": dense_ms / rest,
-        "sparse_layers": [n for n, e in sparse_model.export_info["layers"].items() if e["path"] == "sparse"],
+        "sparse_layers": fast.sparse_layers,
         "max_abs_diff": diff,
     }
 
@@ -148,10 +143,10 @@ def bench(
         bundle: From :func:`mrmp.engine.setup.load_bundle`.
         rates: Pruning rates.
         batches: Batch sizes N of the (N, V, F) inputs.
-        threshold, scope: As in :func:`mrmp.export.export_pt`.
+        threshold, scope: As in :func:`mrmp.deploy.export_pt`.
         repeats: Timed forward passes per model (medians reported).
         warmup: Untimed passes per model first.
-        sparse: Sparse-path mode of :func:`mrmp.export.load_exported`.
+        sparse: Sparse-path mode of :func:`mrmp.deploy.load_exported`.
         workdir: Where the exported files go (a temporary folder when None).
 
     Returns:
@@ -165,12 +160,11 @@ def bench(
         for rate in rates:
             path = folder / f"rate{rate:g}.pt"
             summary = export_pt(bundle, rate, path, threshold, scope)
-            dense_model = load_exported(path, sparse="never")
-            info = dense_model.export_info
-            macs = count_macs(dense_model, example_input(info["config"], info["meta"], 1), info["prunable"])
+            dense = load_exported(path, sparse="never")
+            macs = count_macs(dense.module, example_input(dense.config, dense.meta, 1), dense.prunable)
             common = {
                 "file": path.name, "rate": float(rate), "observed_rate": summary["observed_rate"],
-                "threshold": threshold or default_threshold(bundle.cfg),
+                "threshold": dense.pruning.threshold,
                 "nonzero": summary["nonzero"], "total": summary["total"],
                 "macs_model": macs["model"], "macs_model_dense": macs["model_dense"],
                 "macs_prunable": macs["prunable"], "macs_prunable_dense": macs["prunable_dense"],

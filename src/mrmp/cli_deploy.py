@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from mrmp.config import check_rate, parse_rates
+from mrmp.config import parse_rates
+from mrmp.deploy.sparse import SPARSE_MODES
 from mrmp.errors import ConfigError
 from mrmp.pruning import Scope, threshold_names
 
@@ -32,20 +33,18 @@ def _format_of(args: argparse.Namespace) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint at one rate as a compact ``.pt`` or an ONNX model."""
-    from mrmp.engine import load_bundle
-    from mrmp.engine.setup import default_rate
-    from mrmp.export import export_onnx, export_pt
+    from mrmp.deploy import export_onnx, export_pt, open_checkpoint
 
-    bundle, _ = load_bundle(args.checkpoint)
-    rate = default_rate(bundle.cfg) if args.rate is None else check_rate(args.rate)
+    bundle = open_checkpoint(args.checkpoint)
     if _format_of(args) == "onnx":
-        summary: dict[str, Any] = export_onnx(bundle, rate, args.out, args.threshold, args.scope)
+        summary: dict[str, Any] = export_onnx(bundle, args.rate, args.out, args.threshold, args.scope)
         diff = summary["max_abs_diff"]
         text = f"parity with PyTorch {diff:.2g}" if diff is not None else "not verified (no onnxruntime)"
     else:
-        summary = export_pt(bundle, rate, args.out, args.threshold, args.scope)
+        summary = export_pt(bundle, args.rate, args.out, args.threshold, args.scope)
         text = (f"{summary['nonzero']}/{summary['total']} prunable weights kept "
                 f"(observed rate {summary['observed_rate']:.4f})")
+    rate = summary["rate"]
     summary = {"format": _format_of(args), "rate": rate, **summary}
     if args.json:
         print(json.dumps(summary))
@@ -57,13 +56,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency / MACs / size of a checkpoint exported at several rates."""
     from mrmp.bench import bench, format_markdown, machine_info, parse_batches
-    from mrmp.engine import load_bundle
+    from mrmp.deploy import open_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
-    bundle, _ = load_bundle(args.checkpoint)
+    bundle = open_checkpoint(args.checkpoint)
     rows = bench(bundle, parse_rates(args.rates), parse_batches(args.batch), args.threshold, args.scope,
                  repeats=args.repeats, sparse=args.sparse)
     machine = machine_info()
@@ -94,7 +93,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
     _add_rate_args(p)
     p.add_argument("--repeats", type=int, default=30, help="timed forward passes per model")
-    p.add_argument("--sparse", choices=["auto", "always", "never"], default="auto",
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="sparse path: per-layer timing (auto) or forced")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mrmp.errors import CheckpointError
+from mrmp.io import CHECKPOINT, atomic_write_bytes, read_payload
 
 __all__ = ["FORMAT", "atomic_write_bytes", "save_checkpoint", "load_checkpoint"]
 
-FORMAT = "mrmp-checkpoint/1"
-
-
-def atomic_write_bytes(path: str | Path, write: Any) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    A crash leaves either the old file or the new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+FORMAT = CHECKPOINT.format
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -41,14 +20,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (never executes code from the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged files
-        raise CheckpointError(f"{path}: not a readable mrmp checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an mrmp checkpoint (expected format {FORMAT!r})")
-    return payload
+    """Load a checkpoint with ``weights_only=True`` (never executes code from the file).
+
+    Raises:
+        CheckpointError: Missing, damaged or foreign file (see :func:`mrmp.io.read_payload`).
+    """
+    return read_payload(path, CHECKPOINT, map_location)

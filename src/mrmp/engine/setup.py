@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from mrmp.config import RunConfig
 from mrmp.data import SkeletonSet, load_dataset
 from mrmp.data.features import InputPipeline
 from mrmp.engine.checkpoint import load_checkpoint
+from mrmp.meta import Meta
 from mrmp.errors import CheckpointError
 from mrmp.methods import Method, get_method
 from mrmp.models import build_model, input_kind
@@ -25,27 +25,6 @@ __all__ = [
     "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
     "default_threshold", "use_default_rate",
 ]
-
-
-@dataclass(frozen=True)
-class Meta:
-    """What a model needs from its dataset, stored in every checkpoint."""
-
-    in_features: int
-    num_joints: int
-    num_classes: int
-    persons: int
-    edges: tuple[tuple[int, int], ...]
-    scale: float
-    class_names: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "edges": [list(e) for e in self.edges]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Meta:
-        return cls(**{**d, "edges": tuple(tuple(e) for e in d["edges"]),
-                      "class_names": tuple(d["class_names"])})
 
 
 @dataclass

@@ -1,0 +1,47 @@
+"""Deployment: export a checkpoint at any pruning rate, reload it as a plain inference model.
+
+- :mod:`~mrmp.deploy.format`: the ``.pt`` export file (CSR weights), :func:`export_pt`, :func:`read_exported`.
+- :mod:`~mrmp.deploy.exported`: :func:`load_exported` → :class:`ExportedModel` (no trainer imported).
+- :mod:`~mrmp.deploy.sparse`: :class:`SparseLinear` and the per-layer timing rule of :func:`sparsify`.
+- :mod:`~mrmp.deploy.onnx`: :func:`export_onnx` with onnxruntime verification.
+- :mod:`~mrmp.deploy.plain`: the plain backbone and example inputs.
+- :mod:`~mrmp.deploy.source`: the only calls into :mod:`mrmp.engine` (a checkpoint at a rate).
+"""
+
+from __future__ import annotations
+
+from mrmp.deploy.exported import ExportedModel, load_exported
+from mrmp.deploy.format import EXPORT_FORMAT, STORAGES, Pruning, export_pt, read_exported
+from mrmp.deploy.onnx import export_onnx
+from mrmp.deploy.plain import build_plain, example_input
+from mrmp.deploy.source import Snapshot, open_checkpoint, snapshot
+from mrmp.deploy.sparse import (
+    SPARSE_MODES,
+    LayerChoice,
+    SparseLinear,
+    capture_inputs,
+    prunable_linears,
+    sparsify,
+)
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "SPARSE_MODES",
+    "STORAGES",
+    "ExportedModel",
+    "LayerChoice",
+    "Pruning",
+    "Snapshot",
+    "SparseLinear",
+    "build_plain",
+    "capture_inputs",
+    "example_input",
+    "export_onnx",
+    "export_pt",
+    "load_exported",
+    "open_checkpoint",
+    "prunable_linears",
+    "read_exported",
+    "snapshot",
+    "sparsify",
+]

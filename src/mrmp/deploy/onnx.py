@@ -1,0 +1,103 @@
+"""ONNX export of a checkpoint's model at any rate, verified against PyTorch with onnxruntime."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from mrmp.deploy.plain import example_input
+from mrmp.deploy.source import snapshot
+from mrmp.errors import ConfigError
+from mrmp.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from mrmp.engine.setup import Bundle
+
+__all__ = ["export_onnx", "verify_onnx"]
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs onnx and onnxscript: pip install 'mrmp[export]'") from None
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the torch.onnx logger (below errors) and its warnings."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _to_onnx(model: nn.Module, x: Tensor, opset: int | None) -> bytes:
+    """Serialised ONNX graph of ``model``: input ``x`` with a dynamic batch axis, output ``logits``."""
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        with _quiet_exporter():
+            program = torch.onnx.export(model, (x,), None, dynamo=True, input_names=["x"], output_names=["logits"],
+                                        dynamic_shapes=({0: batch},), opset_version=opset, verbose=False)
+    except Exception as exc:
+        raise ConfigError(f"ONNX export failed ({type(exc).__name__}: {exc})") from None
+    return program.model_proto.SerializeToString()
+
+
+def export_onnx(
+    bundle: Bundle,
+    rate: float | None,
+    path: str | Path,
+    threshold: str | None = None,
+    scope: str | None = None,
+    opset: int | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """Write the model at ``rate`` as a standard ONNX graph (dense weights holding the zeros).
+
+    Input ``x``: the descriptors (N, V, F) (frames (N, C, T, V/M, M) for ST-GCN) with a dynamic
+    batch axis N; output ``logits`` (N, classes). Needs ``onnx`` and ``onnxscript``
+    (``pip install mrmp[export]``).
+
+    Args:
+        bundle, rate, path, threshold, scope: As in :func:`mrmp.deploy.format.export_pt`.
+        opset: ONNX opset version (default: the exporter's).
+        verify: When ``onnxruntime`` is installed, compare its outputs with PyTorch on a batch
+            of 3 and raise :class:`ConfigError` beyond 1e-4.
+
+    Returns:
+        Summary: ``rate``, ``path``, ``bytes``, ``max_abs_diff`` (None when not verified).
+    """
+    snap = snapshot(bundle, rate, threshold, scope)
+    _require_onnx()
+    data = _to_onnx(snap.model, example_input(bundle.cfg, bundle.meta, batch=2), opset)
+    atomic_write_bytes(path, lambda fh: fh.write(data))
+    diff = verify_onnx(snap.model, data, example_input(bundle.cfg, bundle.meta, batch=3, seed=1)) if verify else None
+    if diff is not None and diff > 1e-4:
+        raise ConfigError(f"{path}: onnxruntime outputs differ from PyTorch by {diff:.3g} (> 1e-4)")
+    return {"rate": snap.rate, "path": str(path), "bytes": Path(path).stat().st_size, "max_abs_diff": diff}
+
+
+def verify_onnx(model: nn.Module, data: bytes, x: Tensor) -> float | None:
+    """Max |onnxruntime − PyTorch| on ``x`` for the serialised graph ``data``, or None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        return float((torch.from_numpy(out) - model(x)).abs().max())

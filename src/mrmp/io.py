@@ -1,0 +1,89 @@
+"""Reading and writing mrmp files: the one safe payload reader and atomic writes.
+
+Checkpoints (:mod:`mrmp.engine.checkpoint`) and exports (:mod:`mrmp.deploy.format`) are both
+``torch.save`` files of plain dicts, lists, numbers, strings and tensors with a ``format`` tag;
+both are read by :func:`read_payload` with ``weights_only=True`` (no code from the file runs).
+A leaf module: the inference path reads exports without importing the training engine.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from mrmp.errors import CheckpointError
+
+__all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "read_payload"]
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One kind of mrmp file: its ``format`` tag and how error messages name it.
+
+    Attributes:
+        format: The payload's ``format`` value, e.g. ``mrmp-checkpoint/1``.
+        name: The kind in messages ("not a readable mrmp <name>").
+        file: The file in the "no such <file>" message.
+        misplaced: (format of another kind, message) pairs: what to say when such a file is
+            given where this kind is expected.
+    """
+
+    format: str
+    name: str
+    file: str
+    misplaced: tuple[tuple[str, str], ...] = ()
+
+
+CHECKPOINT = FileKind("mrmp-checkpoint/1", "checkpoint", "checkpoint file")
+EXPORT = FileKind(
+    "mrmp-export/1", "export", "exported model file",
+    misplaced=((CHECKPOINT.format, "a training checkpoint, not an export; run `mrmp export` on it first"),),
+)
+
+
+def atomic_write_bytes(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash leaves either the old file or the new one, never a truncated file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_payload(path: str | Path, kind: FileKind, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The payload dict of a ``kind`` file, loaded with ``weights_only=True``.
+
+    Only the ``format`` tag is checked; the sections are the caller's to validate.
+
+    Raises:
+        CheckpointError: Missing, truncated, corrupted, unsafe or foreign file, naming ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such {kind.file}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or unsafe files
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(f"{path}: not a readable mrmp {kind.name} ({type(exc).__name__}: {first})") from None
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found == kind.format:
+        return payload
+    hint = dict(kind.misplaced).get(found) if isinstance(found, str) else None
+    raise CheckpointError(f"{path}: {hint or f'not an mrmp {kind.name} (expected format {kind.format!r})'}")

@@ -1,0 +1,46 @@
+"""Wall-clock timing of callables, interleaved so that load drifts hit every candidate alike.
+
+Used by the per-layer sparse/dense choice (:mod:`mrmp.deploy.sparse`), ``mrmp bench`` and the
+benchmark scripts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["best_times", "interleaved_times", "median_times"]
+
+
+def interleaved_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[list[float]]:
+    """Wall times (seconds) of ``repeats`` calls of each function after ``warmup`` untimed rounds,
+    calls interleaved (f₁ f₂ f₁ f₂ …) so that load drifts hit all functions alike.
+
+    >>> calls = []
+    >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=2, warmup=1)
+    >>> calls, [len(t) for t in times]
+    ([1, 2, 1, 2, 1, 2], [2, 2])
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(max(repeats, 1)):
+        for fn, acc in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    return times
+
+
+def median_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[float]:
+    """Median of :func:`interleaved_times` for each function (seconds)."""
+    return [statistics.median(t) for t in interleaved_times(fns, repeats, warmup)]
+
+
+def best_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[float]:
+    """Minimum of :func:`interleaved_times` for each function (seconds): load from other processes
+    only ever adds time, so the minimum is the best estimate of a short call's own cost."""
+    return [min(t) for t in interleaved_times(fns, repeats, warmup)]
