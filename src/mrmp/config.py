@@ -198,17 +198,17 @@ class PruneConfig:
             raise ConfigError(f"unknown method {self.method!r}; choose dense, mp, srmp or mrmp")
         if self.prior not in ("gaussian", "laplace", "uniform"):
             raise ConfigError(f"unknown prior {self.prior!r}; choose gaussian, laplace or uniform")
-        check_rate(self.rate)
+        check_rate(self.rate, name="prune.rate")
         for r in self.rates:
-            check_rate(r, name="seen rate")
+            check_rate(r, name="prune.rates")
         if self.threshold not in TRAIN_THRESHOLDS:
             raise ConfigError(f"unknown training threshold {self.threshold!r}; choose one of {TRAIN_THRESHOLDS}")
         if self.rates_per_step < 1:
-            raise ConfigError("rates_per_step must be >= 1")
+            raise ConfigError("prune.rates_per_step must be >= 1")
         if self.kl_weight < 0:
-            raise ConfigError("kl_weight must be >= 0")
+            raise ConfigError("prune.kl_weight must be >= 0")
         if self.source and self.method == "dense":
-            raise ConfigError("--from applies to mp, srmp and mrmp, not to dense training")
+            raise ConfigError("prune.source applies to mp, srmp and mrmp, not to dense training")
 
 
 @dataclass(frozen=True)
