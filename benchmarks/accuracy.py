@@ -1,6 +1,6 @@
 """Accuracy benchmark: dense, MP (no FT), MP + FT, SRMP and MRMP on SBU (5 folds) and FPHA.
 
-    python benchmarks/accuracy.py --datasets sbu,fpha --jobs 2 --out benchmarks/out/accuracy
+    python -m benchmarks.accuracy --datasets sbu,fpha --jobs 2 --out benchmarks/out/accuracy
 
 Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of docs/results.md) and one
 sweep plot per dataset (``OUT/sweep_<dataset>.png``, MRMP on the first split).
@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
+from mrmp.cli_config import TRAIN_FLAGS, Flag
+from mrmp.config import DEFAULT_SEEN_RATES, parse_rates
+from mrmp.demo import UNSEEN_RATES
 
-from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached  # noqa: E402
-
-from mrmp.config import DEFAULT_SEEN_RATES, parse_rates  # noqa: E402
-from mrmp.demo import UNSEEN_RATES  # noqa: E402
+#: Config flags of the SRMP and MRMP runs (the config's defaults unless given).
+RECIPE = TRAIN_FLAGS.select("--prior", "--kl-weight")
 
 
 def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """(dense jobs, pruned jobs) as (config, out dir, key) tuples."""
     dense, pruned = [], []
-    lam = {} if args.kl_weight is None else {"kl_weight": args.kl_weight}
+    recipe = RECIPE.changes(args).get("prune", {})
     for ds in args.datasets:
         for split in SPLITS[ds][: args.max_splits]:
             base = base_config(ds, split, args.data).replace(train={"eval_every": 10_000})
@@ -38,10 +38,10 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[An
                 mp = base.replace(prune={"method": "mp", "rate": r, "source": src, "scope": args.mp_scope},
                                   train={"epochs": args.mp_epochs, "lr": args.mp_lr})
                 pruned.append((mp, root / f"mp{r:g}", (ds, split, "mp", r)))
-                sr = base.replace(prune={"method": "srmp", "rate": r, "prior": args.prior, **lam},
+                sr = base.replace(prune={"method": "srmp", "rate": r, **recipe},
                                   train={"epochs": args.srmp_epochs})
                 pruned.append((sr, root / f"srmp{r:g}", (ds, split, "srmp", r)))
-            mr = base.replace(prune={"method": "mrmp", "prior": args.prior, **lam}, train={"epochs": args.mrmp_epochs})
+            mr = base.replace(prune={"method": "mrmp", **recipe}, train={"epochs": args.mrmp_epochs})
             pruned.append((mr, root / "mrmp", (ds, split, "mrmp", 0.0)))
     return dense, pruned
 
@@ -69,14 +69,13 @@ def main() -> None:
     p.add_argument("--data", help="folder holding sbu/ and fpha/ (default $MRMP_DATA or ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/accuracy"))
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.7,0.9,0.95,0.98"))
-    p.add_argument("--prior", default="gaussian")
-    p.add_argument("--kl-weight", type=float, default=None, help="λ of SRMP/MRMP (default: the config's)")
+    RECIPE.add_to(p)
     p.add_argument("--dense-epochs", type=int, default=300)
     p.add_argument("--srmp-epochs", type=int, default=300)
     p.add_argument("--mrmp-epochs", type=int, default=300)
     p.add_argument("--mp-epochs", type=int, default=60)
     p.add_argument("--mp-lr", type=float, default=3e-4)
-    p.add_argument("--mp-scope", default="global", choices=["layer", "global"])
+    Flag("prune.scope", "--mp-scope", "ranking scope of MP").add_to(p, "global")
     p.add_argument("--max-splits", type=int, default=None)
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args()

@@ -1,6 +1,6 @@
 """Observed vs requested pruning rate in ``prior`` mode after SRMP training, per prior.
 
-    python benchmarks/priors.py --dataset sbu --split fold0 --jobs 2 --out benchmarks/out/priors
+    python -m benchmarks.priors --dataset sbu --split fold0 --jobs 2 --out benchmarks/out/priors
 
 One SRMP run per (prior, rate, λ); the observed rate is the fraction of prunable weights whose
 latent magnitude falls under a(r) = F_Q⁻¹((1 + r)/2) once training ends (the paper's Fig. 4, top).
@@ -10,15 +10,12 @@ Writes ``OUT/priors.md`` and ``OUT/priors.png``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import base_config, evaluate_rates, machine, run_jobs, train_cached  # noqa: E402
-
-from mrmp.config import parse_rates  # noqa: E402
+from benchmarks.common import base_config, evaluate_rates, machine, run_jobs, train_cached
+from mrmp.cli_config import TRAIN_FLAGS, field_list
+from mrmp.config import parse_rates
 
 
 def _job(cfg: Any, out: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -29,13 +26,12 @@ def _job(cfg: Any, out: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], di
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="sbu")
-    p.add_argument("--split", default="fold0")
+    TRAIN_FLAGS.select("--dataset", "--split", "--epochs").add_to(
+        p, defaults={"--dataset": "sbu", "--split": "fold0", "--epochs": 150})
     p.add_argument("--data")
-    p.add_argument("--priors", default="gaussian,laplace,uniform", type=lambda s: s.split(","))
+    p.add_argument("--priors", default="gaussian,laplace,uniform", type=field_list("prune.prior"))
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.6,0.7,0.8,0.9,0.95,0.98,0.99"))
-    p.add_argument("--kl-weights", default="10,0", type=lambda s: [float(v) for v in s.split(",")])
-    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--kl-weights", default="10,0", type=field_list("prune.kl_weight"))
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/priors"))
     args = p.parse_args()

@@ -1,6 +1,6 @@
 """Cost of one training step per method, measured in one run (interleaved, median of repeats).
 
-    python benchmarks/step_cost.py --dataset sbu --split fold0
+    python -m benchmarks.step_cost --dataset sbu --split fold0
 
 Reports dense, SRMP without KL, SRMP with KL and MRMP (K rates; prior or empirical cut-offs)
 steps, and the KL's share.
@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import base_config, machine  # noqa: E402
-
-from mrmp.engine import build_bundle, load_data, sample_rates  # noqa: E402
-from mrmp.engine.objective import Objective  # noqa: E402
-from mrmp.pruning import THRESHOLDS  # noqa: E402
+from benchmarks.common import base_config, machine
+from mrmp.cli_config import TRAIN_FLAGS
+from mrmp.engine import build_bundle, load_data, sample_rates
+from mrmp.engine.objective import Objective
+from mrmp.pruning import THRESHOLDS
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="sbu")
-    p.add_argument("--split", default="fold0")
+    TRAIN_FLAGS.select("--dataset", "--split").add_to(p, defaults={"--dataset": "sbu", "--split": "fold0"})
     p.add_argument("--data")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=60)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import shutil
 import typing
@@ -271,3 +272,14 @@ def test_field_list_validates_each_item() -> None:
     assert parse("gaussian,laplace") == ["gaussian", "laplace"]
     with pytest.raises(argparse.ArgumentTypeError, match="one of gaussian, laplace, uniform"):
         parse("gaussian,cauchy")
+
+
+@pytest.mark.parametrize("name", ["accuracy", "bench_deploy", "kl_weight", "priors", "step_cost", "stgcn"])
+def test_benchmark_modules_build_their_parsers(name: str, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    module = importlib.import_module(f"benchmarks.{name}")
+    monkeypatch.setattr("sys.argv", [name, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith(f"usage: {name} ") and "--data" in out

@@ -342,7 +342,7 @@ TRAIN_FLAGS = FlagSet(
         Flag("prune.prior", "--prior", "prior of the latent weights (srmp/mrmp)"),
         Flag("prune.kl_weight", "--kl-weight", "λ of the KL term"),
         Flag("prune.rate", "--rate", "target rate of mp / srmp", alias="-r"),
-        Flag("prune.rates", "--rates", "seen rates of mrmp, e.g. 0.5:0.95:0.05,0.98 (default: those)"),
+        Flag("prune.rates", "--rates", "seen rates of mrmp, e.g. 0.5:0.9:0.1,0.98 (default: 0.5:0.95:0.05,0.98)"),
         Flag("prune.rates_per_step", "--rates-per-step", "rates trained per mrmp step"),
         Flag("prune.grouping", "--grouping", "KL over all weights or per layer"),
         Flag("prune.scope", "--scope", "mp ranking scope"),
