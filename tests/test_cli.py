@@ -16,9 +16,11 @@ import pytest
 import torch
 
 from mrmp.cli import _config_from_args, build_parser, main
-from mrmp.cli_config import TRAIN_FLAGS, Flag, field_default, field_list, field_types
+from mrmp.cli_config import TRAIN_FLAGS, Flag, field_list
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
+from mrmp.config_fields import field_default, field_text, field_types, parse_field
 from mrmp.engine import load_bundle
+from mrmp.errors import ConfigError
 
 TINY_TOML = """
 [model]
@@ -283,3 +285,16 @@ def test_benchmark_modules_build_their_parsers(name: str, monkeypatch: pytest.Mo
         module.main()
     out = capsys.readouterr().out
     assert stop.value.code == 0 and out.startswith(f"usage: {name} ") and "--data" in out
+
+
+@pytest.mark.parametrize("key", list(field_types()))
+def test_field_text_round_trips_every_default(key: str) -> None:
+    assert parse_field(key, field_text(field_default(key))) == field_default(key)
+
+
+def test_parse_field_forms() -> None:
+    assert parse_field("prune.source", "none") is None and parse_field("prune.source", "a.pt") == "a.pt"
+    assert [parse_field("model.norm", t) for t in ("true", "No", "1", "off")] == [True, False, True, False]
+    assert parse_field("prune.rates", "0.5:0.6:0.1,0.9") == (0.5, 0.6, 0.9)
+    with pytest.raises(ConfigError, match="expected 2 comma-separated values, each a number, got '1,2,3'"):
+        parse_field("prune.sigma", "1,2,3")

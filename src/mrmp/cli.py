@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from mrmp.cli_config import TRAIN_FLAGS, load_toml
+from mrmp.cli_config import TRAIN_FLAGS
 from mrmp.config import RunConfig, check_rate, parse_rates
+from mrmp.config_fields import load_toml
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.pruning.multirate import THRESHOLDS
 

@@ -17,120 +17,16 @@ import argparse
 import difflib
 import functools
 import re
-import tomllib
-import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from mrmp.config import RunConfig, parse_rates
+from mrmp.config_fields import Changes, describe, field_default, field_text, field_types, parse_field
 from mrmp.data import DATASETS
 from mrmp.errors import ConfigError
 
-__all__ = [
-    "Changes",
-    "Flag",
-    "FlagSet",
-    "TRAIN_FLAGS",
-    "FIELD_PARSERS",
-    "field_types",
-    "field_default",
-    "describe",
-    "parse_field",
-    "field_list",
-    "load_toml",
-]
-
-#: Config changes by section and field, as :meth:`RunConfig.replace` takes them.
-Changes = dict[str, dict[str, Any]]
-
-#: Fields whose text form is not the one of their annotation.
-FIELD_PARSERS: dict[str, Callable[[str], Any]] = {"prune.rates": parse_rates}
-
-_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
-_SCALARS: dict[Any, tuple[Callable[[str], Any], str]] = {
-    int: (int, "an integer"),
-    float: (float, "a number"),
-    str: (str, "text"),
-    bool: (lambda text: _BOOLS[text.lower()], "true or false"),
-}
-
-
-@functools.cache
-def field_types() -> dict[str, Any]:
-    """Annotation of every config field, by ``section.field`` key (in declaration order)."""
-    out = {}
-    for section, kind in typing.get_type_hints(RunConfig).items():
-        for name, hint in typing.get_type_hints(kind).items():
-            out[f"{section}.{name}"] = hint
-    return out
-
-
-def field_default(key: str) -> Any:
-    """Default value of the config field ``key``, e.g. ``field_default("train.lr") == 1e-3``."""
-    section, name = key.split(".")
-    return getattr(getattr(RunConfig(), section), name)
-
-
-def describe(hint: Any) -> str:
-    """What text a value of type ``hint`` takes, in words.
-
-    >>> describe(tuple[int, ...])
-    'comma-separated values, each an integer'
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin in (typing.Union, types.UnionType):
-        return describe(_not_none(args)) + " or none"
-    if origin is tuple:
-        count = "" if args[-1] is Ellipsis else f"{len(args)} "
-        return f"{count}comma-separated values, each {describe(args[0])}"
-    return _SCALARS[hint][1]
-
-
-def _not_none(args: Sequence[Any]) -> Any:
-    return next(a for a in args if a is not type(None))
-
-
-def _parse(hint: Any, text: str) -> Any:
-    """Value of type ``hint`` from ``text``; KeyError or ValueError when it does not fit."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Literal:
-        return args[[str(a) for a in args].index(text)]
-    if origin in (typing.Union, types.UnionType):
-        return None if text.strip().lower() in ("", "none") else _parse(_not_none(args), text)
-    if origin is tuple:
-        items = [p.strip() for p in text.split(",") if p.strip()]
-        kinds = [args[0]] * len(items) if args[-1] is Ellipsis else list(args)
-        if len(kinds) != len(items):
-            raise ValueError(text)
-        return tuple(_parse(k, p) for k, p in zip(kinds, items, strict=True))
-    return _SCALARS[hint][0](text.strip())
-
-
-def parse_field(key: str, text: str) -> Any:
-    """Value of the config field ``key`` written as text (tuples as comma lists).
-
-    Raises:
-        ConfigError: ``text`` does not fit the field's type (the message says what does).
-
-    >>> parse_field("model.stgcn_channels", "16, 32")
-    (16, 32)
-    >>> parse_field("train.epochs", "ten")
-    Traceback (most recent call last):
-    ...
-    mrmp.errors.ConfigError: expected an integer, got 'ten'
-    """
-    if key in FIELD_PARSERS:
-        return FIELD_PARSERS[key](text)
-    hint = field_types()[key]
-    try:
-        return _parse(hint, text)
-    except (KeyError, ValueError):
-        raise ConfigError(f"expected {describe(hint)}, got {text!r}") from None
+__all__ = ["Flag", "FlagSet", "TRAIN_FLAGS", "field_list"]
 
 
 def field_list(key: str) -> Callable[[str], list[Any]]:
@@ -148,15 +44,6 @@ def _argument_value(key: str, text: str, parse: Callable[[str], Any] | None = No
         return parse(text) if parse else parse_field(key, text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def load_toml(path: str | Path) -> RunConfig:
-    """The configuration of a TOML file with ``[data]``, ``[features]``, ``[model]``, ``[prune]``, ``[train]``."""
-    try:
-        values = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    return RunConfig.from_dict(values)
 
 
 @dataclass(frozen=True)
@@ -301,7 +188,7 @@ class FlagSet:
         lines = ["fields for --set SECTION.FIELD=VALUE (tuples as comma lists):"]
         for key, hint in field_types().items():
             if key not in self.by_key:
-                lines.append(f"  {key} = {describe(hint)} (default: {_text(field_default(key))})")
+                lines.append(f"  {key} = {describe(hint)} (default: {field_text(field_default(key))})")
         return "\n".join(lines)
 
     def with_flags(self, message: str) -> str:
@@ -315,10 +202,6 @@ class FlagSet:
         keys = sorted(self.by_key, key=len, reverse=True)
         pattern = re.compile(r"(?<![\w.])(?<!--set )(" + "|".join(map(re.escape, keys)) + r")(?!\w|\.\w)")
         return pattern.sub(lambda m: f"{m[1]} ({self.by_key[m[1]].name})", message)
-
-
-def _text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _fold(text: str) -> str:
