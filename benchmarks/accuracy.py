@@ -10,6 +10,7 @@ Runs already present in ``OUT`` are reused.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -124,45 +125,56 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     by = {tuple(r["key"]): r for r in results}
     lines = [f"Machine: {machine()}", ""]
     for ds in args.datasets:
-        splits = SPLITS[ds][: args.max_splits]
-        name = f"{ds.upper()} ({'mean of ' + str(len(splits)) + ' folds' if len(splits) > 1 else splits[0]})"
-        dense = [by[(ds, s, "dense", 0.0)]["eval"]["dense"]["accuracy"] for s in splits]
-        lines += [f"### {name}", "",
-                  "dense accuracy per split: " + ", ".join(f"{100 * a:.1f}" for a in dense)
-                  + f" → mean **{100 * mean(dense):.1f} %**", ""]
-
-        def acc(method: str, r: float) -> float:
-            vals = []
-            for s in splits:
-                if method.startswith("mp_noft"):
-                    ev = by[(ds, s, "dense", 0.0)]["eval"][method]
-                    vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
-                elif method == "mrmp":
-                    ev = by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
-                    vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
-                else:
-                    vals.append(by[(ds, s, method, r)]["eval"]["prior"]["accuracy"])
-            return 100 * mean(vals)
-
-        header = "| rate | MP no FT (layer) | MP no FT (global) | MP + FT | SRMP | MRMP |"
-        lines += [header, "|---|---|---|---|---|---|"]
-        for r in args.rates:
-            lines.append(f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
-                         f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |")
-        lines += ["", f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:", "",
-                  "| rate | seen | accuracy % | observed rate |", "|---|---|---|---|"]
-        for r in sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES)):
-            obs = mean(next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
-                            if abs(e["rate"] - r) < 1e-9) for s in splits)
-            lines.append(f"| {r:g} | {'yes' if r in DEFAULT_SEEN_RATES else 'no'} | {acc('mrmp', r):.1f} | {obs:.3f} |")
-        t_mr = mean(by[(ds, s, "mrmp", 0.0)]["seconds"] for s in splits)
-        t_sr = mean(by[(ds, s, "srmp", r)]["seconds"] for s in splits for r in args.rates)
-        t_d = mean(by[(ds, s, "dense", 0.0)]["seconds"] for s in splits)
-        t_mp = mean(by[(ds, s, "mp", r)]["seconds"] for s in splits for r in args.rates)
-        lines += ["", f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
-                  f"MP fine-tune {t_mp:.0f} ({args.mp_epochs} ep), SRMP {t_sr:.0f} ({args.srmp_epochs} ep), "
-                  f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**", ""]
+        lines += _section(by, ds, SPLITS[ds][: args.max_splits], args)
     return "\n".join(lines)
+
+
+def _accuracy(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], method: str, r: float) -> float:
+    """Mean accuracy (%) over ``splits`` of a method (or an MP-without-FT evaluation) at rate ``r``."""
+    vals = []
+    for s in splits:
+        if method.startswith("mp_noft"):
+            ev = by[(ds, s, "dense", 0.0)]["eval"][method]
+            vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
+        elif method == "mrmp":
+            ev = by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
+            vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
+        else:
+            vals.append(by[(ds, s, method, r)]["eval"]["prior"]["accuracy"])
+    return 100 * mean(vals)
+
+
+def _section(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: argparse.Namespace) -> list[str]:
+    """The markdown of one dataset: dense, the method table, MRMP at seen and unseen rates, times."""
+    acc = functools.partial(_accuracy, by, ds, splits)
+    name = f"{ds.upper()} ({'mean of ' + str(len(splits)) + ' folds' if len(splits) > 1 else splits[0]})"
+    dense = [by[(ds, s, "dense", 0.0)]["eval"]["dense"]["accuracy"] for s in splits]
+    lines = [f"### {name}", "",
+             "dense accuracy per split: " + ", ".join(f"{100 * a:.1f}" for a in dense)
+             + f" → mean **{100 * mean(dense):.1f} %**", ""]
+    header = "| rate | MP no FT (layer) | MP no FT (global) | MP + FT | SRMP | MRMP |"
+    lines += [header, "|---|---|---|---|---|---|"]
+    for r in args.rates:
+        lines.append(f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
+                     f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |")
+    lines += ["", f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:", "",
+              "| rate | seen | accuracy % | observed rate |", "|---|---|---|---|"]
+    for r in sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES)):
+        obs = mean(next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
+                        if abs(e["rate"] - r) < 1e-9) for s in splits)
+        lines.append(f"| {r:g} | {'yes' if r in DEFAULT_SEEN_RATES else 'no'} | {acc('mrmp', r):.1f} | {obs:.3f} |")
+    return lines + _times(by, ds, splits, args)
+
+
+def _times(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: argparse.Namespace) -> list[str]:
+    """Mean wall time per run of each method on one dataset, and MRMP / SRMP."""
+    t_mr = mean(by[(ds, s, "mrmp", 0.0)]["seconds"] for s in splits)
+    t_sr = mean(by[(ds, s, "srmp", r)]["seconds"] for s in splits for r in args.rates)
+    t_d = mean(by[(ds, s, "dense", 0.0)]["seconds"] for s in splits)
+    t_mp = mean(by[(ds, s, "mp", r)]["seconds"] for s in splits for r in args.rates)
+    return ["", f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
+            f"MP fine-tune {t_mp:.0f} ({args.mp_epochs} ep), SRMP {t_sr:.0f} ({args.srmp_epochs} ep), "
+            f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**", ""]
 
 
 if __name__ == "__main__":

@@ -36,6 +36,16 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/priors"))
     args = p.parse_args()
 
+    res = dict(run_jobs(_job, _plan(args), args.jobs))
+    md = _report(res, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "priors.md").write_text(md)
+    plot(res, args)
+    print(md)
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[Any, ...]]:
+    """One SRMP job per (λ, prior, rate): (config, out dir, key)."""
     base = base_config(args.dataset, args.split, args.data).replace(
         train={"epochs": args.epochs, "eval_every": 10_000})
     jobs = []
@@ -44,8 +54,11 @@ def main() -> None:
             for r in args.rates:
                 cfg = base.replace(prune={"method": "srmp", "prior": prior, "rate": r, "kl_weight": lam})
                 jobs.append((cfg, args.out / f"{prior}_lam{lam:g}_r{r:g}", (prior, lam, r)))
-    res = dict(run_jobs(_job, jobs, args.jobs))
+    return jobs
 
+
+def _report(res: dict[tuple[Any, ...], dict[str, Any]], args: argparse.Namespace) -> str:
+    """Markdown: per λ, observed rate (accuracy %) by requested rate and prior."""
     lines = [f"Machine: {machine()}; {args.dataset} {args.split}, SRMP {args.epochs} epochs per run.", ""]
     for lam in args.kl_weights:
         lines += [f"λ = {lam:g} — observed rate (accuracy %)", "",
@@ -57,11 +70,7 @@ def main() -> None:
             lines.append(f"| {r:g} | " + " | ".join(cells) + " |")
         worst = max(abs(res[(pr, lam, r)]["observed"] - r) for pr in args.priors for r in args.rates if r <= 0.98)
         lines += ["", f"largest |observed − requested| over r ≤ 0.98: {100 * worst:.2f} points", ""]
-    md = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "priors.md").write_text(md)
-    plot(res, args)
-    print(md)
+    return "\n".join(lines)
 
 
 def plot(res: dict[tuple[Any, ...], dict[str, Any]], args: argparse.Namespace) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
+from torch import Tensor
 
 from benchmarks.common import base_config, machine
 from mrmp.cli_config import TRAIN_FLAGS
-from mrmp.engine import build_bundle, load_data, sample_rates
+from mrmp.config import RunConfig
+from mrmp.engine import Data, build_bundle, load_data, sample_rates
 from mrmp.engine.objective import Objective
 from mrmp.pruning import THRESHOLDS
 
@@ -36,39 +39,9 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     idx = torch.arange(min(args.batch, len(data.train)))
     x, y = data.train(idx, gen), data.train_labels[idx]
-    variants = {
-        "dense": base,
-        "srmp, λ=0": base.replace(prune={"method": "srmp", "kl_weight": 0.0}),
-        "srmp, λ>0": base.replace(prune={"method": "srmp"}),
-        "mrmp": base.replace(prune={"method": "mrmp"}),
-        "mrmp, empirical": base.replace(prune={"method": "mrmp", "threshold": "empirical"}),
-    }
-    steps = {}
-    for name, cfg in variants.items():
-        bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
-        obj = Objective(bundle.model, bundle.pruner, cfg.prune)
-        opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
-        if bundle.pruner is not None:
-            bundle.pruner.set_sigma(20.0)
-
-        def step(obj: Objective = obj, opt: torch.optim.Optimizer = opt, cfg=cfg) -> None:
-            rates = {"srmp": [cfg.prune.rate], "mrmp": sample_rates(cfg.prune.rates, cfg.prune.rates_per_step, gen)}
-            out = obj(x, y, rates.get(cfg.prune.method, []), gen)
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-
-        steps[name] = step
-    times: dict[str, list[float]] = {n: [] for n in steps}
-    for _ in range(3):
-        for f in steps.values():
-            f()
-    for _ in range(args.repeats):
-        for name, f in steps.items():
-            t0 = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t0)
-    med = {n: 1000 * statistics.median(v) for n, v in times.items()}
+    variants = _variants(base)
+    steps = {name: _step(cfg, data, x, y, gen) for name, cfg in variants.items()}
+    med = _median_ms(steps, args.repeats)
     print(f"Machine: {machine()}; {args.dataset} {args.split}, batch {len(idx)}, {args.threads} thread(s)\n")
     print("| step | median ms | ratio to dense |\n|---|---|---|")
     for n, v in med.items():
@@ -78,6 +51,49 @@ def main() -> None:
           f"{med['mrmp'] / med['srmp, λ>0']:.2f}; empirical cut-offs add "
           f"{100 * (med['mrmp, empirical'] / med['mrmp'] - 1):.1f} % to an MRMP step")
     rate_switch(variants["mrmp"], data, args.repeats)
+
+
+def _variants(base: RunConfig) -> dict[str, RunConfig]:
+    """The configurations timed, by row label."""
+    return {
+        "dense": base,
+        "srmp, λ=0": base.replace(prune={"method": "srmp", "kl_weight": 0.0}),
+        "srmp, λ>0": base.replace(prune={"method": "srmp"}),
+        "mrmp": base.replace(prune={"method": "mrmp"}),
+        "mrmp, empirical": base.replace(prune={"method": "mrmp", "threshold": "empirical"}),
+    }
+
+
+def _step(cfg: RunConfig, data: Data, x: Tensor, y: Tensor, gen: torch.Generator) -> Callable[[], None]:
+    """One optimiser step of ``cfg``'s model and loss on the batch (x, y), as a function."""
+    bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
+    obj = Objective(bundle.model, bundle.pruner, cfg.prune)
+    opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
+    if bundle.pruner is not None:
+        bundle.pruner.set_sigma(20.0)
+
+    def step() -> None:
+        rates = {"srmp": [cfg.prune.rate], "mrmp": sample_rates(cfg.prune.rates, cfg.prune.rates_per_step, gen)}
+        out = obj(x, y, rates.get(cfg.prune.method, []), gen)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+
+    return step
+
+
+def _median_ms(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median time (ms) of each step over ``repeats`` interleaved rounds, after 3 warm-up rounds."""
+    times: dict[str, list[float]] = {n: [] for n in steps}
+    for _ in range(3):
+        for f in steps.values():
+            f()
+    for _ in range(repeats):
+        for name, f in steps.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return {n: 1000 * statistics.median(v) for n, v in times.items()}
 
 
 def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
