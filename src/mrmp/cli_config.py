@@ -26,7 +26,7 @@ from mrmp.config_fields import Changes, describe, field_default, field_text, fie
 from mrmp.data import DATASETS
 from mrmp.errors import ConfigError
 
-__all__ = ["Flag", "FlagSet", "TRAIN_FLAGS", "field_list"]
+__all__ = ["TRAIN_FLAGS", "Flag", "FlagSet", "field_list"]
 
 
 def field_list(key: str) -> Callable[[str], list[Any]]:
@@ -83,10 +83,10 @@ class Flag:
             shown_help = self.help or None
         names = [self.name] if self.alias is None else [self.alias, self.name]
         kwargs: dict[str, Any] = {"dest": self.attr, "default": default, "help": shown_help, "metavar": self.metavar}
-        if field_types()[self.key] is bool and self.parse is None:
+        hint = field_types()[self.key]
+        if hint is bool and self.parse is None:  # --flag / --no-flag
             parser.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
             return
-        hint = field_types()[self.key]
         choices = self.choices or (typing.get_args(hint) if typing.get_origin(hint) is Literal else None)
         convert = functools.partial(_argument_value, self.key, parse=self.parse)
         parser.add_argument(*names, type=convert, choices=choices, **kwargs)

@@ -23,14 +23,14 @@ from mrmp.config import RunConfig, parse_rates
 from mrmp.errors import ConfigError
 
 __all__ = [
-    "Changes",
     "FIELD_PARSERS",
-    "field_types",
+    "Changes",
+    "describe",
     "field_default",
     "field_text",
-    "describe",
-    "parse_field",
+    "field_types",
     "load_toml",
+    "parse_field",
 ]
 
 #: Config changes by section and field, as :meth:`RunConfig.replace` takes them.
