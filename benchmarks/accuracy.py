@@ -1,6 +1,6 @@
 """Accuracy benchmark: dense, MP (no FT), MP + FT, SRMP and MRMP on SBU (5 folds) and FPHA.
 
-    python benchmarks/accuracy.py --datasets sbu,fpha --jobs 2 --out benchmarks/out/accuracy
+    python -m benchmarks.accuracy --datasets sbu,fpha --jobs 2 --out benchmarks/out/accuracy
 
 Writes ``OUT/results.json``, ``OUT/results.md`` (the tables of docs/results.md) and one
 sweep plot per dataset (``OUT/sweep_<dataset>.png``, MRMP on the first split).
@@ -10,23 +10,24 @@ Runs already present in ``OUT`` are reused.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
+from mrmp.cli_config import TRAIN_FLAGS, Flag
+from mrmp.config import DEFAULT_SEEN_RATES, parse_rates
+from mrmp.demo import UNSEEN_RATES
 
-from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached  # noqa: E402
-
-from mrmp.config import DEFAULT_SEEN_RATES, parse_rates  # noqa: E402
-from mrmp.demo import UNSEEN_RATES  # noqa: E402
+#: Config flags of the SRMP and MRMP runs (the config's defaults unless given).
+RECIPE = TRAIN_FLAGS.select("--prior", "--kl-weight")
 
 
 def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """(dense jobs, pruned jobs) as (config, out dir, key) tuples."""
     dense, pruned = [], []
-    lam = {} if args.kl_weight is None else {"kl_weight": args.kl_weight}
+    recipe = RECIPE.changes(args).get("prune", {})
     for ds in args.datasets:
         for split in SPLITS[ds][: args.max_splits]:
             base = base_config(ds, split, args.data).replace(train={"eval_every": 10_000})
@@ -38,10 +39,10 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[An
                 mp = base.replace(prune={"method": "mp", "rate": r, "source": src, "scope": args.mp_scope},
                                   train={"epochs": args.mp_epochs, "lr": args.mp_lr})
                 pruned.append((mp, root / f"mp{r:g}", (ds, split, "mp", r)))
-                sr = base.replace(prune={"method": "srmp", "rate": r, "prior": args.prior, **lam},
+                sr = base.replace(prune={"method": "srmp", "rate": r, **recipe},
                                   train={"epochs": args.srmp_epochs})
                 pruned.append((sr, root / f"srmp{r:g}", (ds, split, "srmp", r)))
-            mr = base.replace(prune={"method": "mrmp", "prior": args.prior, **lam}, train={"epochs": args.mrmp_epochs})
+            mr = base.replace(prune={"method": "mrmp", **recipe}, train={"epochs": args.mrmp_epochs})
             pruned.append((mr, root / "mrmp", (ds, split, "mrmp", 0.0)))
     return dense, pruned
 
@@ -69,14 +70,13 @@ def main() -> None:
     p.add_argument("--data", help="folder holding sbu/ and fpha/ (default $MRMP_DATA or ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/accuracy"))
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.7,0.9,0.95,0.98"))
-    p.add_argument("--prior", default="gaussian")
-    p.add_argument("--kl-weight", type=float, default=None, help="λ of SRMP/MRMP (default: the config's)")
+    RECIPE.add_to(p)
     p.add_argument("--dense-epochs", type=int, default=300)
     p.add_argument("--srmp-epochs", type=int, default=300)
     p.add_argument("--mrmp-epochs", type=int, default=300)
     p.add_argument("--mp-epochs", type=int, default=60)
     p.add_argument("--mp-lr", type=float, default=3e-4)
-    p.add_argument("--mp-scope", default="global", choices=["layer", "global"])
+    Flag("prune.scope", "--mp-scope", "ranking scope of MP").add_to(p, "global")
     p.add_argument("--max-splits", type=int, default=None)
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args()
@@ -125,45 +125,56 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     by = {tuple(r["key"]): r for r in results}
     lines = [f"Machine: {machine()}", ""]
     for ds in args.datasets:
-        splits = SPLITS[ds][: args.max_splits]
-        name = f"{ds.upper()} ({'mean of ' + str(len(splits)) + ' folds' if len(splits) > 1 else splits[0]})"
-        dense = [by[(ds, s, "dense", 0.0)]["eval"]["dense"]["accuracy"] for s in splits]
-        lines += [f"### {name}", "",
-                  "dense accuracy per split: " + ", ".join(f"{100 * a:.1f}" for a in dense)
-                  + f" → mean **{100 * mean(dense):.1f} %**", ""]
-
-        def acc(method: str, r: float) -> float:
-            vals = []
-            for s in splits:
-                if method.startswith("mp_noft"):
-                    ev = by[(ds, s, "dense", 0.0)]["eval"][method]
-                    vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
-                elif method == "mrmp":
-                    ev = by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
-                    vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
-                else:
-                    vals.append(by[(ds, s, method, r)]["eval"]["prior"]["accuracy"])
-            return 100 * mean(vals)
-
-        header = "| rate | MP no FT (layer) | MP no FT (global) | MP + FT | SRMP | MRMP |"
-        lines += [header, "|---|---|---|---|---|---|"]
-        for r in args.rates:
-            lines.append(f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
-                         f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |")
-        lines += ["", f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:", "",
-                  "| rate | seen | accuracy % | observed rate |", "|---|---|---|---|"]
-        for r in sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES)):
-            obs = mean(next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
-                            if abs(e["rate"] - r) < 1e-9) for s in splits)
-            lines.append(f"| {r:g} | {'yes' if r in DEFAULT_SEEN_RATES else 'no'} | {acc('mrmp', r):.1f} | {obs:.3f} |")
-        t_mr = mean(by[(ds, s, "mrmp", 0.0)]["seconds"] for s in splits)
-        t_sr = mean(by[(ds, s, "srmp", r)]["seconds"] for s in splits for r in args.rates)
-        t_d = mean(by[(ds, s, "dense", 0.0)]["seconds"] for s in splits)
-        t_mp = mean(by[(ds, s, "mp", r)]["seconds"] for s in splits for r in args.rates)
-        lines += ["", f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
-                  f"MP fine-tune {t_mp:.0f} ({args.mp_epochs} ep), SRMP {t_sr:.0f} ({args.srmp_epochs} ep), "
-                  f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**", ""]
+        lines += _section(by, ds, SPLITS[ds][: args.max_splits], args)
     return "\n".join(lines)
+
+
+def _accuracy(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], method: str, r: float) -> float:
+    """Mean accuracy (%) over ``splits`` of a method (or an MP-without-FT evaluation) at rate ``r``."""
+    vals = []
+    for s in splits:
+        if method.startswith("mp_noft"):
+            ev = by[(ds, s, "dense", 0.0)]["eval"][method]
+            vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
+        elif method == "mrmp":
+            ev = by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
+            vals.append(next(e["accuracy"] for e in ev if abs(e["rate"] - r) < 1e-9))
+        else:
+            vals.append(by[(ds, s, method, r)]["eval"]["prior"]["accuracy"])
+    return 100 * mean(vals)
+
+
+def _section(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: argparse.Namespace) -> list[str]:
+    """The markdown of one dataset: dense, the method table, MRMP at seen and unseen rates, times."""
+    acc = functools.partial(_accuracy, by, ds, splits)
+    name = f"{ds.upper()} ({'mean of ' + str(len(splits)) + ' folds' if len(splits) > 1 else splits[0]})"
+    dense = [by[(ds, s, "dense", 0.0)]["eval"]["dense"]["accuracy"] for s in splits]
+    lines = [f"### {name}", "",
+             "dense accuracy per split: " + ", ".join(f"{100 * a:.1f}" for a in dense)
+             + f" → mean **{100 * mean(dense):.1f} %**", ""]
+    header = "| rate | MP no FT (layer) | MP no FT (global) | MP + FT | SRMP | MRMP |"
+    lines += [header, "|---|---|---|---|---|---|"]
+    for r in args.rates:
+        lines.append(f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
+                     f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |")
+    lines += ["", f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:", "",
+              "| rate | seen | accuracy % | observed rate |", "|---|---|---|---|"]
+    for r in sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES)):
+        obs = mean(next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
+                        if abs(e["rate"] - r) < 1e-9) for s in splits)
+        lines.append(f"| {r:g} | {'yes' if r in DEFAULT_SEEN_RATES else 'no'} | {acc('mrmp', r):.1f} | {obs:.3f} |")
+    return lines + _times(by, ds, splits, args)
+
+
+def _times(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: argparse.Namespace) -> list[str]:
+    """Mean wall time per run of each method on one dataset, and MRMP / SRMP."""
+    t_mr = mean(by[(ds, s, "mrmp", 0.0)]["seconds"] for s in splits)
+    t_sr = mean(by[(ds, s, "srmp", r)]["seconds"] for s in splits for r in args.rates)
+    t_d = mean(by[(ds, s, "dense", 0.0)]["seconds"] for s in splits)
+    t_mp = mean(by[(ds, s, "mp", r)]["seconds"] for s in splits for r in args.rates)
+    return ["", f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
+            f"MP fine-tune {t_mp:.0f} ({args.mp_epochs} ep), SRMP {t_sr:.0f} ({args.srmp_epochs} ep), "
+            f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**", ""]
 
 
 if __name__ == "__main__":

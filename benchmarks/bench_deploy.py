@@ -1,8 +1,8 @@
 """Deployment benchmark: file size, MACs and CPU latency of dense vs sparse execution per rate.
 
-    python benchmarks/bench_deploy.py                       # train MRMP on SBU fold 0 and FPHA
-    python benchmarks/bench_deploy.py --sbu A.pt --fpha B.pt  # reuse checkpoints
-    python benchmarks/bench_deploy.py --quick               # tiny settings: checks that it runs
+    python -m benchmarks.bench_deploy                         # train MRMP on SBU fold 0 and FPHA
+    python -m benchmarks.bench_deploy --sbu A.pt --fpha B.pt  # reuse checkpoints
+    python -m benchmarks.bench_deploy --quick                 # tiny settings: checks that it runs
 
 For each dataset: ``mrmp bench`` rows (see :mod:`mrmp.bench`) at rates 0, 0.5, 0.9, 0.95, 0.98
 and batches 1 and 64, the test accuracy of the exported file at each rate, an operator profile
@@ -13,16 +13,12 @@ Writes the markdown report to ``benchmarks/out/deploy.md`` (not committed).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import base_config, train_cached
-
+from benchmarks.common import base_config, train_cached
 from mrmp.bench import bench, format_markdown, machine_info, op_profile, parse_batches
 from mrmp.config import parse_rates
 from mrmp.deploy import example_input, load_exported

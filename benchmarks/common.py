@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from mrmp.config import RunConfig
 from mrmp.bench import machine_info
+from mrmp.config import RunConfig
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}

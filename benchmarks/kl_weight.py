@@ -1,7 +1,7 @@
 """SRMP and MRMP at another KL weight λ (or training threshold rule) on SBU.
 
-    python benchmarks/kl_weight.py --kl-weight 1 --jobs 2 --out benchmarks/out/lam
-    python benchmarks/kl_weight.py --kl-weight 1 --threshold empirical --jobs 2 --out benchmarks/out/lam
+    python -m benchmarks.kl_weight --kl-weight 1 --jobs 2 --out benchmarks/out/lam
+    python -m benchmarks.kl_weight --kl-weight 1 --threshold empirical --jobs 2 --out benchmarks/out/lam
 
 Trains (or reuses) per fold one MRMP run and SRMP runs at 0.9 and 0.98; prints the 5-fold mean
 accuracy (%) with the thresholds they were trained with (and the observed rate) and with
@@ -11,27 +11,25 @@ accuracy (%) with the thresholds they were trained with (and the observed rate) 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
+from mrmp.cli_config import TRAIN_FLAGS, field_list
 
-from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached  # noqa: E402
-
-from mrmp.pruning import threshold_names  # noqa: E402
+#: Config flags of every run (always parsed, the config's defaults unless given).
+RECIPE = TRAIN_FLAGS.select("--kl-weight", "--threshold")
 
 MRMP_RATES = [0.5, 0.7, 0.9, 0.93, 0.95, 0.98]
 SRMP_RATES = [0.9, 0.98]
 
 
-def _job(split: str, method: str, rate: float, lam: float, threshold: str, data: str | None,
-         out: Path) -> dict[str, Any]:
+def _job(split: str, method: str, rate: float, recipe: dict[str, Any], data: str | None, out: Path) -> dict[str, Any]:
     cfg = base_config("sbu", split, data).replace(
-        prune={"method": method, "rate": rate, "kl_weight": lam, "threshold": threshold},
-        train={"eval_every": 10_000})
+        prune={"method": method, "rate": rate, **recipe}, train={"eval_every": 10_000})
+    threshold = cfg.prune.threshold
     suffix = "" if threshold == "prior" else f"_{threshold}"
-    info = train_cached(cfg, out / f"{split}_{method}{rate:g}_lam{lam:g}{suffix}")
+    info = train_cached(cfg, out / f"{split}_{method}{rate:g}_lam{cfg.prune.kl_weight:g}{suffix}")
     rates = MRMP_RATES if method == "mrmp" else [rate]
     trained = evaluate_rates(info["checkpoint"], rates, None)  # with the run's own rule
     exact = evaluate_rates(info["checkpoint"], rates, "exact")
@@ -41,15 +39,14 @@ def _job(split: str, method: str, rate: float, lam: float, threshold: str, data:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kl-weight", type=float, default=1.0)
-    p.add_argument("--threshold", default="prior", choices=threshold_names(trainable=True), help="training cut-off rule")
-    p.add_argument("--srmp-rates", type=lambda s: [float(r) for r in s.split(",") if r], default=SRMP_RATES,
+    RECIPE.add_to(p, defaults=RECIPE.config_defaults())
+    p.add_argument("--srmp-rates", type=field_list("prune.rate"), default=SRMP_RATES,
                    help="SRMP runs per fold (empty: none)")
     p.add_argument("--data")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/lam"))
     args = p.parse_args()
-    common = (args.kl_weight, args.threshold, args.data, args.out)
+    common = (RECIPE.changes(args)["prune"], args.data, args.out)
     jobs = [(s, "mrmp", 0.9, *common) for s in SPLITS["sbu"]]
     jobs += [(s, "srmp", r, *common) for r in args.srmp_rates for s in SPLITS["sbu"]]
     res = run_jobs(_job, jobs, args.jobs)

@@ -1,6 +1,6 @@
 """Cost of one training step per method, measured in one run (interleaved, median of repeats).
 
-    python benchmarks/step_cost.py --dataset sbu --split fold0
+    python -m benchmarks.step_cost --dataset sbu --split fold0
 
 Reports dense, SRMP without KL, SRMP with KL and MRMP (K rates; prior or empirical cut-offs)
 steps, and the KL's share.
@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import torch
+from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import base_config, machine  # noqa: E402
-
-from mrmp.engine import build_bundle, build_objective, load_data  # noqa: E402
-from mrmp.pruning import MultiRateLoss, threshold_names  # noqa: E402
-from mrmp.timing import median_times  # noqa: E402
+from benchmarks.common import base_config, machine
+from mrmp.cli_config import TRAIN_FLAGS
+from mrmp.config import RunConfig
+from mrmp.engine import Data, build_bundle, build_objective, load_data
+from mrmp.pruning import threshold_names
+from mrmp.timing import median_times
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="sbu")
-    p.add_argument("--split", default="fold0")
+    TRAIN_FLAGS.select("--dataset", "--split").add_to(p, defaults={"--dataset": "sbu", "--split": "fold0"})
     p.add_argument("--data")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=60)
@@ -41,29 +38,9 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     idx = torch.arange(min(args.batch, len(data.train)))
     x, y = data.train(idx, gen), data.train_labels[idx]
-    variants = {
-        "dense": base,
-        "srmp, λ=0": base.replace(prune={"method": "srmp", "kl_weight": 0.0}),
-        "srmp, λ>0": base.replace(prune={"method": "srmp"}),
-        "mrmp": base.replace(prune={"method": "mrmp"}),
-        "mrmp, empirical": base.replace(prune={"method": "mrmp", "threshold": "empirical"}),
-    }
-    steps = {}
-    for name, cfg in variants.items():
-        bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
-        obj = build_objective(bundle, cfg)
-        opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
-        if bundle.pruner is not None:
-            bundle.pruner.set_sigma(20.0)
-
-        def step(obj: MultiRateLoss = obj, opt: torch.optim.Optimizer = opt, cfg=cfg, method=bundle.method) -> None:
-            out = obj(x, y, method.step_rates(cfg.prune, gen), gen)
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-
-        steps[name] = step
-    med = {n: 1000 * t for n, t in zip(steps, median_times(list(steps.values()), args.repeats, warmup=3), strict=True)}
+    variants = _variants(base)
+    steps = {name: _step(cfg, data, x, y, gen) for name, cfg in variants.items()}
+    med = _median_ms(steps, args.repeats)
     print(f"Machine: {machine()}; {args.dataset} {args.split}, batch {len(idx)}, {args.threads} thread(s)\n")
     print("| step | median ms | ratio to dense |\n|---|---|---|")
     for n, v in med.items():
@@ -73,6 +50,39 @@ def main() -> None:
           f"{med['mrmp'] / med['srmp, λ>0']:.2f}; empirical cut-offs add "
           f"{100 * (med['mrmp, empirical'] / med['mrmp'] - 1):.1f} % to an MRMP step")
     rate_switch(variants["mrmp"], data, args.repeats)
+
+
+def _variants(base: RunConfig) -> dict[str, RunConfig]:
+    """The configurations timed, by row label."""
+    return {
+        "dense": base,
+        "srmp, λ=0": base.replace(prune={"method": "srmp", "kl_weight": 0.0}),
+        "srmp, λ>0": base.replace(prune={"method": "srmp"}),
+        "mrmp": base.replace(prune={"method": "mrmp"}),
+        "mrmp, empirical": base.replace(prune={"method": "mrmp", "threshold": "empirical"}),
+    }
+
+
+def _step(cfg: RunConfig, data: Data, x: Tensor, y: Tensor, gen: torch.Generator) -> Callable[[], None]:
+    """One optimiser step of ``cfg``'s model and loss on the batch (x, y), as a function."""
+    bundle = build_bundle(cfg, data.meta, torch.Generator().manual_seed(0))
+    obj = build_objective(bundle, cfg)
+    opt = torch.optim.Adam(bundle.model.parameters(), lr=1e-4)
+    if bundle.pruner is not None:
+        bundle.pruner.set_sigma(20.0)
+
+    def step() -> None:
+        out = obj(x, y, bundle.method.step_rates(cfg.prune, gen), gen)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+
+    return step
+
+
+def _median_ms(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median time (ms) of each step over ``repeats`` interleaved rounds, after 3 warm-up rounds."""
+    return {n: 1000 * t for n, t in zip(steps, median_times(list(steps.values()), repeats, warmup=3), strict=True)}
 
 
 def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001

@@ -1,6 +1,6 @@
 """ST-GCN backbone beside the paper's GCN: dense and MRMP runs, MRMP at seen and unseen rates.
 
-    python benchmarks/stgcn.py --datasets fpha,sbu --jobs 2
+    python -m benchmarks.stgcn --datasets fpha,sbu --jobs 2
 
 One job per split trains dense ST-GCN, then MRMP: warm-started from the dense weights
 (``--from``, the default) or from prior draws (``--scratch``). MRMP is evaluated at
@@ -11,29 +11,29 @@ ones. Writes ``OUT/stgcn.md``; runs already in ``OUT`` are reused.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
-
-from mrmp.config import DEFAULT_SEEN_RATES, parse_rates
+from benchmarks.common import SPLITS, base_config, evaluate_rates, machine, mean, run_jobs, train_cached
+from mrmp.cli_config import TRAIN_FLAGS, field_list
+from mrmp.config import DEFAULT_SEEN_RATES
 from mrmp.engine import load_bundle
-from mrmp.pruning import threshold_names
+
+
+#: Config flags of every run (``--dropout``) and of MRMP (the rest); always parsed.
+RECIPE = TRAIN_FLAGS.select("--dropout", "--kl-weight", "--rates", "--threshold", "--scale")
 
 RATES = [0.5, 0.9, 0.93, 0.935, 0.95, 0.965, 0.98]
 
 
 def _job(args: argparse.Namespace, dataset: str, split: str) -> tuple[tuple[str, str], dict[str, Any]]:
     out = args.out / dataset / split
+    recipe = RECIPE.changes(args)
     base = base_config(dataset, split, args.data).replace(
-        model={"name": "stgcn", "dropout": args.dropout}, train={"eval_every": 10_000})
+        model={"name": "stgcn", **recipe["model"]}, train={"eval_every": 10_000})
     dense_cfg = base.replace(train={"epochs": args.epochs, "lr": args.lr})
     dense = train_cached(dense_cfg, out / "dense")
-    prune = {"method": "mrmp", "scale": args.scale, "kl_weight": args.kl_weight, "threshold": args.threshold,
-             "rates": args.rates}
+    prune = {"method": "mrmp", **recipe["prune"]}
     if args.scratch:
         mrmp_cfg = base.replace(prune=prune, train={"epochs": args.epochs, "lr": args.lr})
     else:
@@ -112,18 +112,11 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="dense (and --scratch MRMP) learning rate")
     p.add_argument("--mrmp-epochs", type=int, default=100, help="warm-started MRMP epochs")
     p.add_argument("--mrmp-lr", type=float, default=1e-3, help="warm-started MRMP learning rate")
-    p.add_argument("--mp-rates", type=lambda s: [float(r) for r in s.split(",") if r], default=[0.9, 0.95],
+    p.add_argument("--mp-rates", type=field_list("prune.rate"), default=[0.9, 0.95],
                    help="rates of the magnitude pruning + fine-tuning baseline (empty: none)")
     p.add_argument("--mp-epochs", type=int, default=50, help="fine-tuning epochs of each MP run")
     p.add_argument("--scratch", action="store_true", help="MRMP from prior draws instead of the dense run")
-    p.add_argument("--kl-weight", type=float, default=1.0)
-    p.add_argument("--rates", type=parse_rates, default=DEFAULT_SEEN_RATES,
-                   help="MRMP seen rates, e.g. 0.5:0.98:0.01 (default: the paper's 0.5:0.95:0.05,0.98)")
-    p.add_argument("--threshold", default="empirical", choices=threshold_names(trainable=True),
-                   help="MRMP training cut-off rule (prior: the paper's a(r))")
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--scale", default="global", choices=["layer", "global"],
-                   help="latent scale (global: the small first GCN layer and classifier stay nearly dense)")
+    RECIPE.add_to(p, defaults={**RECIPE.config_defaults(), "--threshold": "empirical", "--dropout": 0.1})
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/stgcn"))
     args = p.parse_args()

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import enum
+import importlib
 import json
 import re
+import shutil
+import typing
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 import torch
 
-from mrmp.cli import main
-from mrmp.config import DEFAULT_SEEN_RATES
+from mrmp.cli import _config_from_args, build_parser, main
+from mrmp.cli_config import TRAIN_FLAGS, Flag, field_list
+from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
+from mrmp.config_fields import field_default, field_text, field_types, parse_field
 from mrmp.engine import load_bundle
+from mrmp.errors import ConfigError
 
 TINY_TOML = """
 [model]
@@ -156,3 +166,153 @@ def test_short_mrmp_run_beats_chance_at_high_rate(tmp_path: Path) -> None:
     chance = 1 / data.meta.num_classes
     for rate in (0.93, 0.98):  # 0.93 unseen
         assert rate_report(res.bundle, data, rate)["accuracy"] > chance + 0.3
+
+
+# --- config flags: declared once from the config's fields (mrmp.cli_config) ---------------------
+
+#: Every config flag of ``mrmp train`` before the flags were generated: none may disappear.
+TRAIN_CONFIG_FLAGS = ("--dataset --data --skip-bad --split --fold --model --dropout --method --prior --kl-weight "
+                      "--rate --rates --rates-per-step --grouping --scope --from --distill --scale --threshold "
+                      "--epochs --batch-size --lr --seed --device").split()
+
+
+def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, Any]:
+    """(text, value) of a valid value of config field ``key`` that differs from its default."""
+    hint, default = field_types()[key], field_default(key)
+    options = choices or (typing.get_args(hint) if typing.get_origin(hint) is Literal else None)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        options = list(hint)
+    if options:
+        value = next(c for c in reversed(options) if c != default)  # npz, not sbu: no fold0 default
+    elif hint is bool:
+        value = not default
+    elif isinstance(default, tuple):  # variadic: drop the last item; fixed length: reversed
+        value = default[:-1] if typing.get_args(hint)[-1] is Ellipsis else default[::-1]
+    elif isinstance(default, int | float):
+        value = type(default)(default / 2 + 1) if hint is int else round(default / 2 + 0.03, 6)
+    else:
+        value = "some-text"
+    text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return text, value
+
+
+def _changed(cfg: RunConfig) -> set[str]:
+    """Keys of the fields of ``cfg`` that differ from their defaults."""
+    return {k for k in field_types() if getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) != field_default(k)}
+
+
+def _train_config(*argv: str) -> RunConfig:
+    return _config_from_args(build_parser().parse_args(["train", "--out", "unused", *argv]))
+
+
+def test_train_keeps_every_config_flag() -> None:
+    names = {f.name for f in TRAIN_FLAGS.flags}
+    assert set(TRAIN_CONFIG_FLAGS) <= names
+    assert all(f.key in field_types() for f in TRAIN_FLAGS.flags)
+
+
+@pytest.mark.parametrize("flag", [f for f in TRAIN_FLAGS.flags if f.parse is None], ids=lambda f: f.name)
+def test_every_train_flag_round_trips_into_the_config(flag: Flag) -> None:
+    text, value = _other_value(flag.key, flag.choices() if callable(flag.choices) else flag.choices)
+    needs = {"--data": ["--dataset", "npz"], "--from": ["--method", "mp"]}.get(flag.name, [])
+    argv = [flag.name if value is True else f"--no-{flag.name[2:]}"] if isinstance(value, bool) else [flag.name, text]
+    cfg = _train_config(*needs, *argv)
+    section, name = flag.key.split(".")
+    assert getattr(getattr(cfg, section), name) == value != field_default(flag.key)
+    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs}
+    if flag.alias:
+        assert _train_config(*needs, flag.alias, text) == cfg
+
+
+@pytest.mark.parametrize("key", [k for k in field_types() if k not in TRAIN_FLAGS.by_key])
+def test_set_round_trips_every_field_without_a_flag(key: str) -> None:
+    text, value = _other_value(key)
+    cfg = _train_config("--set", f"{key}={text}")
+    section, name = key.split(".")
+    assert getattr(getattr(cfg, section), name) == value != field_default(key)
+    assert _changed(cfg) == {key}
+
+
+def test_fold_split_and_sbu_default() -> None:
+    assert _train_config("--dataset", "sbu", "--fold", "3").data.split == "fold3"
+    assert _train_config("--dataset", "sbu").data.split == "fold0"
+    assert _train_config("--dataset", "fpha").data.split == "default"
+    assert _train_config("--rates", "0.6:0.7:0.05,0.9").prune.rates == (0.6, 0.65, 0.7, 0.9)
+    assert _train_config("--distill").prune.distill and not _train_config("--no-distill").prune.distill
+
+
+def test_precedence_default_toml_flag(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 7\nlr = 0.5\n[features]\nchunks = 3\nframes = 9\n[data]\ndataset = 'sbu'\n")
+    cfg = _train_config("--config", str(toml), "--lr", "0.25", "--set", "features.frames=11", "--data", "here")
+    assert (cfg.train.epochs, cfg.train.lr, cfg.train.batch_size) == (7, 0.25, 64)  # TOML, flag, default
+    assert (cfg.features.chunks, cfg.features.frames) == (3, 11)
+    assert (cfg.data.dataset, cfg.data.root, cfg.data.split) == ("sbu", "here", "fold0")
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--set", "train.epoch=3"], "--set train.epoch: no such config field; did you mean --epochs?"),
+    (["--set", "features.chunk=3"], "--set features.chunk: no such config field; did you mean features.chunks?"),
+    (["--set", "train.lr=0.1"], "--set train.lr: use --lr"),
+    (["--set", "features.chunks=ten"], "--set features.chunks: expected an integer, got 'ten'"),
+    (["--set", "model.norm=maybe"], "--set model.norm: expected true or false, got 'maybe'"),
+    (["--set", "prune.sigma=1"], "--set prune.sigma: expected 2 comma-separated values, each a number, got '1'"),
+    (["--set", "prune.kl_estimator=kde"], "--set prune.kl_estimator: expected one of quantile, value, got 'kde'"),
+    (["--set", "features.chunks"], "--set features.chunks: expected section.field=value"),
+    (["--split", "fold1", "--fold", "2"], "--split and --fold set the same field; give one"),
+    (["--data", "x"], "--data given without --dataset"),
+    (["--from", "dense.pt"], "prune.source (--from) applies to mp, srmp or mrmp, not to dense training"),
+    (["--rate", "1.5", "--method", "srmp"], "prune.rate (--rate) must be a number in [0, 1), got 1.5"),
+])
+def test_bad_config_is_one_line_exit_2(argv: list[str], expected: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"mrmp: error: {expected}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_config_flags(runs: dict[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "dense"
+    shutil.copytree(runs["dense"], run)
+    before = (run / "checkpoint.pt").read_bytes()
+    for extra in (["--lr", "0.1"], ["--device", "cpu"], ["--set", "features.chunks=3"],
+                  ["--config", str(runs["root"] / "tiny.toml")], ["-e", "9", "--fold", "1"]):
+        assert main(["train", "--out", str(run), "--resume", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("mrmp: error: --resume continues the run with its stored config; drop ")
+        assert all(a in err for a in extra if a.startswith("-") and a != "-e") and err.count("\n") == 1
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert main(["train", "--out", str(run), "--resume", "--threads", "1", "--no-progress"]) == 0
+
+
+def test_field_list_validates_each_item() -> None:
+    parse = field_list("prune.prior")
+    assert parse("gaussian,laplace") == ["gaussian", "laplace"]
+    with pytest.raises(argparse.ArgumentTypeError, match="one of gaussian, laplace, uniform"):
+        parse("gaussian,cauchy")
+
+
+@pytest.mark.parametrize("name", ["accuracy", "bench_deploy", "kl_weight", "priors", "step_cost", "stgcn"])
+def test_benchmark_modules_build_their_parsers(name: str, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    module = importlib.import_module(f"benchmarks.{name}")
+    monkeypatch.setattr("sys.argv", [name, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith(f"usage: {name} ") and "--data" in out
+
+
+@pytest.mark.parametrize("key", list(field_types()))
+def test_field_text_round_trips_every_default(key: str) -> None:
+    assert parse_field(key, field_text(field_default(key))) == field_default(key)
+
+
+def test_parse_field_forms() -> None:
+    assert parse_field("prune.source", "none") is None and parse_field("prune.source", "a.pt") == "a.pt"
+    assert [parse_field("model.norm", t) for t in ("true", "No", "1", "off")] == [True, False, True, False]
+    assert parse_field("prune.rates", "0.5:0.6:0.1,0.9") == (0.5, 0.6, 0.9)
+    with pytest.raises(ConfigError, match="expected 2 comma-separated values, each a number, got '1,2,3'"):
+        parse_field("prune.sigma", "1,2,3")

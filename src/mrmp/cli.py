@@ -1,7 +1,8 @@
 """Command-line interface: ``mrmp data|train|eval|sweep|demo|export|bench``.
 
 Errors of the project (:class:`~mrmp.errors.MrmpError`) are printed on one line to stderr
-and exit with code 2.
+and exit with code 2; a config field they name is followed by its ``train`` flag, e.g.
+``prune.source (--from)``.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mrmp.cli_config import TRAIN_FLAGS
 from mrmp.config import RunConfig
+from mrmp.config_fields import load_toml
 from mrmp.errors import ConfigError, MrmpError
-from mrmp.methods import get_method, method_names
+from mrmp.methods import get_method
 from mrmp.pruning import Scope, check_rate, parse_rates, threshold_names
 
 __all__ = ["main", "build_parser"]
@@ -27,40 +29,37 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> None:
-    if with_dataset:
-        p.add_argument("--dataset", choices=["sbu", "fpha", "npz", "synthetic"], help="dataset name")
-    p.add_argument("--data", help="dataset folder (sbu, fpha) or .npz file; default $MRMP_DATA/<name>")
-    p.add_argument("--skip-bad", action="store_true", help="skip malformed sequence files (listed)")
+    names = ("--dataset", "--data", "--skip-bad") if with_dataset else ("--data", "--skip-bad")
+    defaults = {"--dataset": "synthetic", "--data": None, "--skip-bad": False}
+    TRAIN_FLAGS.select(*names).add_to(p, defaults=defaults)
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < ``--config`` file < explicit flags."""
-    base: dict[str, Any] = {}
-    if args.config:
-        try:
-            base = tomllib.loads(Path(args.config).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{args.config}: cannot read config ({exc})") from None
-    cfg = RunConfig.from_dict(base)
-    split = args.split or (f"fold{args.fold}" if args.fold is not None else None)
-    changes: dict[str, dict[str, Any]] = {
-        "data": {"dataset": args.dataset, "root": args.data, "split": split,
-                 "skip_bad": args.skip_bad or None},
-        "model": {"name": args.model, "dropout": args.dropout},
-        "prune": {"method": args.method, "prior": args.prior, "kl_weight": args.kl_weight,
-                  "rate": args.rate, "rates": parse_rates(args.rates) if args.rates else None,
-                  "rates_per_step": args.rates_per_step, "grouping": args.grouping,
-                  "scope": args.scope, "source": args.source, "distill": args.distill or None,
-                  "scale": args.scale, "threshold": args.threshold},
-        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                  "seed": args.seed, "device": args.device},
-    }
-    if args.data and args.dataset is None and not args.config:
+    """Defaults < ``--config`` file < explicit flags (``--set`` included)."""
+    changes = TRAIN_FLAGS.changes(args)
+    data = changes.get("data", {})
+    if "root" in data and "dataset" not in data and not args.config:
         raise ConfigError("--data given without --dataset")
-    if split is None and (args.dataset or cfg.data.dataset) == "sbu" and cfg.data.split == "default":
-        changes["data"]["split"] = "fold0"
-    cleaned = {k: {f: v for f, v in d.items() if v is not None} for k, d in changes.items()}
-    return cfg.replace(**{k: v for k, v in cleaned.items() if v})
+    cfg = (load_toml(args.config) if args.config else RunConfig()).replace(**changes)
+    if "split" not in data and cfg.data.dataset == "sbu" and cfg.data.split == "default":
+        cfg = cfg.replace(data={"split": "fold0"})
+    return cfg
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    """``--resume`` continues with the stored config: a flag that would change it is an error."""
+    changed = (["--config"] if args.config else []) + TRAIN_FLAGS.given(args)
+    if changed:
+        raise ConfigError(f"--resume continues the run with its stored config; drop {', '.join(changed)} "
+                          "(or train into a new --out)")
+
+
+def _eval_data(bundle: Any, args: argparse.Namespace) -> Any:
+    """Test data of a checkpoint's split (``--data`` and ``--skip-bad`` override its stored ones)."""
+    from mrmp.engine import load_data
+
+    cfg = bundle.cfg.replace(data={"skip_bad": True}) if args.skip_bad else bundle.cfg
+    return load_data(cfg, args.data, scale=bundle.meta.scale)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -85,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.resume:
+        _check_resume(args)
     cfg = RunConfig() if args.resume else _config_from_args(args)
     result = fit(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if result.metrics:
@@ -93,12 +94,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mrmp.engine import load_bundle, load_data, rate_report
+    from mrmp.engine import load_bundle, rate_report
     from mrmp.engine.distributed import resolve_device
 
     bundle, _ = load_bundle(args.checkpoint, device=str(resolve_device(args.device)))
     rate = None if args.rate is None else check_rate(args.rate)
-    data = load_data(bundle.cfg, args.data, scale=bundle.meta.scale)
+    data = _eval_data(bundle, args)
     report = rate_report(bundle, data, rate, args.threshold, args.scope)
     if args.json:
         print(json.dumps(report))
@@ -110,15 +111,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from mrmp.engine import load_bundle, load_data
+    from mrmp.engine import load_bundle
     from mrmp.engine.distributed import resolve_device
     from mrmp.sweep import label_of, plot_sweep, sweep, write_csv
 
     device = str(resolve_device(args.device))
     bundle, _ = load_bundle(args.checkpoint, device=device)
     others = [load_bundle(path, device=device)[0] for path in args.compare]
-    data = load_data(bundle.cfg, args.data, scale=bundle.meta.scale)
-    for path, other in zip(args.compare, others):
+    data = _eval_data(bundle, args)
+    for path, other in zip(args.compare, others, strict=True):
         if other.cfg.data.dataset != bundle.cfg.data.dataset or other.cfg.data.split != bundle.cfg.data.split:
             raise ConfigError(f"{path}: trained on another dataset or split than {args.checkpoint}")
     entries = [(label_of(b), b) for b in [bundle, *others]]
@@ -148,54 +149,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from mrmp import __version__
-    from mrmp.cli_deploy import register as register_deploy
-
-    parser = argparse.ArgumentParser(prog="mrmp", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"mrmp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("data", help="validate a dataset and print its summary")
-    _add_data_args(p)
-    p.set_defaults(dataset="synthetic")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_data)
-
-    p = sub.add_parser("train", help="train dense, MP, SRMP or MRMP")
-    _add_data_args(p)
-    p.add_argument("--config", help="TOML file with [data], [features], [model], [prune], [train]")
-    p.add_argument("--split", help="protocol split (fold0..fold4 for SBU, default for FPHA)")
-    p.add_argument("--fold", type=int, help="shorthand for --split foldN")
-    p.add_argument("--model", choices=["gcn", "stgcn"])
-    p.add_argument("--dropout", type=float, help="dropout before the classifier")
-    p.add_argument("--method", choices=method_names())
-    p.add_argument("--prior", choices=["gaussian", "laplace", "uniform"])
-    p.add_argument("--kl-weight", type=float, help="λ of the KL term")
-    p.add_argument("--rate", type=float, help="target rate of mp / srmp")
-    p.add_argument("--rates", help="seen rates of mrmp, e.g. 0.5:0.95:0.05,0.98")
-    p.add_argument("--rates-per-step", type=int)
-    p.add_argument("--grouping", choices=Scope.names(), help="KL over all weights or per layer")
-    p.add_argument("--scope", choices=Scope.names(), help="mp ranking scope")
-    p.add_argument("--scale", choices=Scope.names(),
-                   help="srmp/mrmp latent scale: one for all weights (small layers keep more) or one per layer")
-    p.add_argument("--threshold", choices=threshold_names(trainable=True),
-                   help="srmp/mrmp cut-off in training: the prior's quantile (paper) or the empirical one "
-                        "of |latent| (observed rate = requested)")
-    p.add_argument("--from", dest="source",
-                   help="dense checkpoint to start from: mp prunes it; srmp/mrmp warm-start their latents from it")
-    p.add_argument("--distill", action="store_true", help="mrmp: distil the lowest rate into the others")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu, cuda or auto")
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train dense, MP, SRMP or MRMP", epilog=TRAIN_FLAGS.settable(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", help="TOML file with [data], [features], [model], [prune], [train] "
+                   "(flags and --set win)")
+    TRAIN_FLAGS.add_to(p, with_set=True)
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt (its config wins)")
+    p.add_argument("-o", "--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT/checkpoint.pt with its stored config (no config flags)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
+
+def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
@@ -209,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="accuracy vs rate of one or more checkpoints (CSV + PNG)")
     p.add_argument("checkpoint")
     p.add_argument("--rates", default="0.5:0.99:0.01", help="e.g. 0.5:0.99:0.01 or 0.5,0.9,0.98")
@@ -221,12 +191,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_sweep)
 
+
+def _add_data(sub: Any) -> None:
+    p = sub.add_parser("data", help="validate a dataset and print its summary")
+    _add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_data)
+
+
+def _add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="dense + MRMP on the built-in synthetic set, then a sweep")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mrmp`` parser; ``train``'s config flags come from :data:`~mrmp.cli_config.TRAIN_FLAGS`."""
+    from mrmp import __version__
+    from mrmp.cli_deploy import register as register_deploy
+
+    parser = argparse.ArgumentParser(prog="mrmp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mrmp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_data, _add_train, _add_eval, _add_sweep, _add_demo):
+        add(sub)
     register_deploy(sub)
     return parser
 
@@ -237,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except MrmpError as exc:
-        print(f"mrmp: error: {exc}", file=sys.stderr)
+        print(f"mrmp: error: {TRAIN_FLAGS.with_flags(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mrmp: interrupted (resume a training run with --resume)", file=sys.stderr)

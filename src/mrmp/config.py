@@ -147,14 +147,14 @@ class PruneConfig:
         method = get_method(self.method)
         if self.prior not in ("gaussian", "laplace", "uniform"):
             raise ConfigError(f"unknown prior {self.prior!r}; choose gaussian, laplace or uniform")
-        check_rate(self.rate)
+        check_rate(self.rate, name="prune.rate")
         for r in self.rates:
-            check_rate(r, name="seen rate")
+            check_rate(r, name="prune.rates")
         get_threshold(self.threshold, training=True)
         if self.rates_per_step < 1:
-            raise ConfigError("rates_per_step must be >= 1")
+            raise ConfigError("prune.rates_per_step must be >= 1")
         if self.kl_weight < 0:
-            raise ConfigError("kl_weight must be >= 0")
+            raise ConfigError("prune.kl_weight must be >= 0")
         method.check(self)
 
 

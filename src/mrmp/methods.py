@@ -187,7 +187,7 @@ class Dense(MaskedMethod):
     def check(self, pc: PruneConfig) -> None:
         if pc.source:
             others = [n for n, m in METHODS.items() if not m.plain]
-            raise ConfigError(f"--from applies to {_choice_text(others)}, not to {self.name} training")
+            raise ConfigError(f"prune.source applies to {_choice_text(others)}, not to {self.name} training")
 
     def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
         return (0.0,)

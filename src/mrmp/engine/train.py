@@ -153,7 +153,7 @@ def _build(cfg: RunConfig, data: Data, warm: bool) -> Bundle:
     pc = cfg.prune
     method = get_method(pc.method)
     if method.needs_source and not pc.source:
-        raise ConfigError(f"method {method.name} needs --from DENSE_CHECKPOINT")
+        raise ConfigError(f"method {method.name} needs prune.source (a dense checkpoint)")
     weights = source_weights(cfg) if pc.source and warm else None
     return build_bundle(cfg, data.meta, torch.Generator().manual_seed(cfg.train.seed), weights)
 
@@ -174,9 +174,9 @@ def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
     source = cfg.prune.source
     src, _ = load_bundle(source)
     if not src.method.plain:
-        raise ConfigError(f"{source}: --from needs a dense checkpoint, got method {src.cfg.prune.method!r}")
+        raise ConfigError(f"{source}: prune.source must be a dense checkpoint, got method {src.cfg.prune.method!r}")
     if _architecture(src.cfg.model) != _architecture(cfg.model):
-        raise ConfigError(f"{source}: --from needs the same model settings (dropout aside), got {src.cfg.model}")
+        raise ConfigError(f"{source}: prune.source needs the same model settings (dropout aside), got {src.cfg.model}")
     return src.model.state_dict()
 
 

@@ -1,0 +1,146 @@
+"""Config fields as text: their types, defaults and text forms, and TOML config files.
+
+Every field of :class:`~mrmp.config.RunConfig` is named ``section.field``; its value is parsed
+from text by the type of its annotation (int, float, str, bool, ``Literal`` choices, optional
+values, tuples as comma lists), or by :data:`FIELD_PARSERS` where it has its own form.
+Used by the command line (:mod:`mrmp.cli_config`) and the benchmarks.
+
+>>> parse_field("features.stats", "mean,std")
+('mean', 'std')
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from mrmp.config import RunConfig, parse_rates
+from mrmp.errors import ConfigError
+
+__all__ = [
+    "FIELD_PARSERS",
+    "Changes",
+    "describe",
+    "field_default",
+    "field_text",
+    "field_types",
+    "load_toml",
+    "parse_field",
+]
+
+#: Config changes by section and field, as :meth:`RunConfig.replace` takes them.
+Changes = dict[str, dict[str, Any]]
+
+#: Fields whose text form is not the one of their annotation.
+FIELD_PARSERS: dict[str, Callable[[str], Any]] = {"prune.rates": parse_rates}
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+_SCALARS: dict[Any, tuple[Callable[[str], Any], str]] = {
+    int: (int, "an integer"),
+    float: (float, "a number"),
+    str: (str, "text"),
+    bool: (lambda text: _BOOLS[text.lower()], "true or false"),
+}
+
+
+@functools.cache
+def field_types() -> dict[str, Any]:
+    """Annotation of every config field, by ``section.field`` key (in declaration order)."""
+    out = {}
+    for section, kind in typing.get_type_hints(RunConfig).items():
+        for name, hint in typing.get_type_hints(kind).items():
+            out[f"{section}.{name}"] = hint
+    return out
+
+
+def field_default(key: str) -> Any:
+    """Default value of the config field ``key``, e.g. ``field_default("train.lr") == 1e-3``."""
+    section, name = key.split(".")
+    return getattr(getattr(RunConfig(), section), name)
+
+
+def describe(hint: Any) -> str:
+    """What text a value of type ``hint`` takes, in words.
+
+    >>> describe(tuple[int, ...])
+    'comma-separated values, each an integer'
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_enum(hint):
+        return "one of " + ", ".join(e.value for e in hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return describe(_not_none(args)) + " or none"
+    if origin is tuple:
+        count = "" if args[-1] is Ellipsis else f"{len(args)} "
+        return f"{count}comma-separated values, each {describe(args[0])}"
+    return _SCALARS[hint][1]
+
+
+def _is_enum(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, enum.Enum)
+
+
+def _not_none(args: Sequence[Any]) -> Any:
+    return next(a for a in args if a is not type(None))
+
+
+def _parse(hint: Any, text: str) -> Any:
+    """Value of type ``hint`` from ``text``; KeyError or ValueError when it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_enum(hint):
+        return hint(text.strip())
+    if origin is Literal:
+        return args[[str(a) for a in args].index(text)]
+    if origin in (typing.Union, types.UnionType):
+        return None if text.strip().lower() in ("", "none") else _parse(_not_none(args), text)
+    if origin is tuple:
+        items = [p.strip() for p in text.split(",") if p.strip()]
+        kinds = [args[0]] * len(items) if args[-1] is Ellipsis else list(args)
+        if len(kinds) != len(items):
+            raise ValueError(text)
+        return tuple(_parse(k, p) for k, p in zip(kinds, items, strict=True))
+    return _SCALARS[hint][0](text.strip())
+
+
+def parse_field(key: str, text: str) -> Any:
+    """Value of the config field ``key`` written as text (tuples as comma lists).
+
+    Raises:
+        ConfigError: ``text`` does not fit the field's type (the message says what does).
+
+    >>> parse_field("model.stgcn_channels", "16, 32")
+    (16, 32)
+    >>> parse_field("train.epochs", "ten")
+    Traceback (most recent call last):
+    ...
+    mrmp.errors.ConfigError: expected an integer, got 'ten'
+    """
+    if key in FIELD_PARSERS:
+        return FIELD_PARSERS[key](text)
+    hint = field_types()[key]
+    try:
+        return _parse(hint, text)
+    except (KeyError, ValueError):
+        raise ConfigError(f"expected {describe(hint)}, got {text!r}") from None
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """The configuration of a TOML file with ``[data]``, ``[features]``, ``[model]``, ``[prune]``, ``[train]``."""
+    try:
+        values = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    return RunConfig.from_dict(values)
+
+
+def field_text(value: Any) -> str:
+    """``value`` as text (tuples as comma lists), the inverse of :func:`parse_field`."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
