@@ -35,7 +35,8 @@ DATA_ENV = "MRMP_DATA"
 
 
 def load_dataset(
-    name: str, root: str | Path | None = None, *, skip_bad: bool = False, seed: int = 0
+    name: str, root: str | Path | None = None, *, skip_bad: bool = False, seed: int = 0,
+    coords: str = "physical",
 ) -> SkeletonSet:
     """Load a dataset by name.
 
@@ -45,6 +46,7 @@ def load_dataset(
             defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
+        coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
 
     Raises:
         ConfigError: Unknown name, or no location given for a dataset that needs one.
@@ -58,8 +60,9 @@ def load_dataset(
         return load_npz(Path(root), skip_bad=skip_bad)
     if name in ("sbu", "fpha"):
         folder = Path(root) if root is not None else _default_root(name)
-        loader = load_sbu if name == "sbu" else load_fpha
-        return loader(folder, skip_bad=skip_bad)
+        if name == "sbu":
+            return load_sbu(folder, skip_bad=skip_bad, metres=coords == "physical")
+        return load_fpha(folder, skip_bad=skip_bad)
     raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 

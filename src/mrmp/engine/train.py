@@ -132,7 +132,7 @@ def fit(
     payload = None
     if resume:
         payload = load_checkpoint(ckpt_path)
-        cfg = RunConfig.from_dict(payload["config"])
+        cfg = RunConfig.from_stored(payload["config"])
     tc, pc = cfg.train, cfg.prune
     ctx = dist.context(tc.device)
     torch.manual_seed(tc.seed)
