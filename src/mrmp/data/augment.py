@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mrmp.config import FeatureConfig
 
-__all__ = ["augment", "random_rotations"]
+__all__ = ["augment", "random_rotations", "random_windows"]
 
 
 def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
@@ -49,29 +49,34 @@ def _swap_persons(x: Tensor, persons: int, probability: float, generator: torch.
     return torch.where(swap[:, None, None, None], rolled, x)
 
 
-def augment(x: Tensor, cfg: FeatureConfig, persons: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Randomly rotate, swap persons, scale, add noise and pick a temporal crop window.
+def random_windows(n: int, crop: float, generator: torch.Generator) -> Tensor:
+    """Random temporal crop windows (N, 2), fractions [start, stop) keeping at least ``1 − crop``."""
+    keep = 1 - torch.rand(n, generator=generator) * crop
+    start = torch.rand(n, generator=generator) * (1 - keep)
+    return torch.stack([start, start + keep], 1)
+
+
+def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.Generator) -> Tensor:
+    """Randomly rotate, swap persons, scale and add noise to resampled frames.
+
+    Acting on the resampled frames rather than the raw ones costs the same for any sequence
+    length (rotation and scaling commute with the linear resampling; the noise is per output frame).
 
     Args:
-        x: Normalised padded sequences (N, T, V, C).
+        frames: Normalised, resampled sequences (N, T, V, C).
         cfg: Augmentation settings (``rotate_deg``, ``rotate_axes``, ``swap_persons``, ``scale``,
-            ``noise``, ``crop``).
+            ``noise``).
         persons: M, bodies per frame.
         generator: The source of every random draw (the same draws on every rank).
-
-    Returns:
-        The augmented sequences (N, T, V, C) and crop windows (N, 2), fractions [start, stop).
     """
-    n = x.shape[0]
-    if x.shape[3] == 3 and cfg.rotate_deg > 0:
+    n = frames.shape[0]
+    if frames.shape[3] == 3 and cfg.rotate_deg > 0:
         rot = random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes)
-        x = torch.einsum("ntvc,ndc->ntvd", x, rot)
+        frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
     if persons > 1 and cfg.swap_persons > 0:
-        x = _swap_persons(x, persons, cfg.swap_persons, generator)
+        frames = _swap_persons(frames, persons, cfg.swap_persons, generator)
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale
-    x = x * scale[:, None, None, None]
+    frames = frames * scale[:, None, None, None]
     if cfg.noise > 0:
-        x = x + torch.randn(x.shape, generator=generator) * cfg.noise
-    keep = 1 - torch.rand(n, generator=generator) * cfg.crop
-    start = torch.rand(n, generator=generator) * (1 - keep)
-    return x, torch.stack([start, start + keep], 1)
+        frames = frames + torch.randn(frames.shape, generator=generator) * cfg.noise
+    return frames

@@ -24,12 +24,13 @@ from torch import Tensor
 
 from mrmp.config import FeatureConfig
 from mrmp.data import geometry
-from mrmp.data.augment import augment
+from mrmp.data.augment import augment, random_windows
 from mrmp.data.base import Body
 from mrmp.errors import ConfigError
 
 __all__ = [
     "ENCODERS",
+    "Encoder",
     "STATS",
     "STREAMS",
     "Skeleton",
@@ -186,22 +187,29 @@ def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Te
     return out.permute(0, 3, 1, 2, 4).reshape(n, v, -1)
 
 
-def _encode_chunks(x: Tensor, lengths: Tensor, window: Tensor | None, cfg: FeatureConfig,
-                   parents: Sequence[int], persons: int) -> Tensor:
-    frames = resample(x, lengths, cfg.chunks * _SAMPLES_PER_CHUNK, window)
+def _encode_chunks(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
     return chunk_descriptors(streams(frames, cfg.streams, parents), cfg.chunks, cfg.stats)
 
 
-def _encode_frames(x: Tensor, lengths: Tensor, window: Tensor | None, cfg: FeatureConfig,
-                   parents: Sequence[int], persons: int) -> Tensor:
-    frames = streams(resample(x, lengths, cfg.frames, window), cfg.streams, parents)  # (N, T, V, C)
-    n, t, v, c = frames.shape
-    return frames.reshape(n, t, persons, v // persons, c).permute(0, 4, 1, 3, 2).contiguous()
+def _encode_frames(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
+    x = streams(frames, cfg.streams, parents)  # (N, T, V, S·C)
+    n, t, v, c = x.shape
+    return x.reshape(n, t, persons, v // persons, c).permute(0, 4, 1, 3, 2).contiguous()
 
 
-Encoder = Callable[[Tensor, Tensor, "Tensor | None", FeatureConfig, Sequence[int], int], Tensor]
-#: Input kind -> encoder from (augmented) normalised sequences to a backbone's inputs.
-ENCODERS: dict[str, Encoder] = {"chunks": _encode_chunks, "frames": _encode_frames}
+@dataclass(frozen=True)
+class Encoder:
+    """How one input kind is made: the resampled length, then the encoding of those frames."""
+
+    frames: Callable[[FeatureConfig], int]
+    encode: Callable[[Tensor, FeatureConfig, Sequence[int], int], Tensor]
+
+
+#: Input kind -> encoder from normalised, resampled (and augmented) frames to a backbone's inputs.
+ENCODERS: dict[str, Encoder] = {
+    "chunks": Encoder(lambda cfg: cfg.chunks * _SAMPLES_PER_CHUNK, _encode_chunks),
+    "frames": Encoder(lambda cfg: cfg.frames, _encode_frames),
+}
 
 
 class InputPipeline:
@@ -251,16 +259,22 @@ class InputPipeline:
 
     def inputs(self, index: Tensor) -> Tensor:
         """Model inputs of the sequences at ``index``, as they are (evaluation)."""
-        return self._encode(self.x[index], self.lengths[index], None)
+        return self._encoder.encode(self._frames(index, None), self.cfg, self.parents, self.persons)
 
     def augmented(self, index: Tensor, generator: torch.Generator) -> Tensor:
-        """Model inputs of the sequences at ``index``, randomly augmented (training)."""
-        x, window = augment(self.x[index], self.cfg, self.persons, generator)
-        return self._encode(x, self.lengths[index], window)
+        """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""
+        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator))
+        frames = augment(frames, self.cfg, self.persons, generator)
+        return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
     def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """:meth:`augmented` with a generator, else :meth:`inputs`."""
         return self.inputs(index) if generator is None else self.augmented(index, generator)
 
-    def _encode(self, x: Tensor, lengths: Tensor, window: Tensor | None) -> Tensor:
-        return ENCODERS[self.kind](x, lengths, window, self.cfg, self.parents, self.persons)
+    @property
+    def _encoder(self) -> Encoder:
+        return ENCODERS[self.kind]
+
+    def _frames(self, index: Tensor, window: Tensor | None) -> Tensor:
+        """The sequences at ``index`` resampled over ``window`` to the encoder's length (N, T', V, C)."""
+        return resample(self.x[index], self.lengths[index], self._encoder.frames(self.cfg), window)
