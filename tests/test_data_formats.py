@@ -129,7 +129,7 @@ def check_split(ds: SkeletonSet, name: str) -> None:
 
 
 def test_sbu_loads(sbu_root: Path) -> None:
-    ds = load_sbu(sbu_root)
+    ds = load_sbu(sbu_root, metres=False)
     assert ds.name == "sbu" and len(ds.sequences) == 22 and ds.persons == 2
     assert ds.ids == sorted(ds.ids) and ds.ids[:2] == ["s01s02/01/001", "s01s02/01/002"]
     assert ds.sequences[1].shape == (4, 30, 3) and ds.sequences[1].dtype == np.float32
@@ -143,6 +143,15 @@ def test_sbu_loads(sbu_root: Path) -> None:
         check_split(ds, f"fold{k}")
         assert len(split.train) + len(split.test) == 22
         assert {ds.ids[i].split("/")[0] for i in split.test} == set(pairs)
+
+
+def test_sbu_metres_follow_the_documented_inverse(sbu_root: Path) -> None:
+    raw = load_sbu(sbu_root, metres=False).sequences[1]
+    metres = load_sbu(sbu_root).sequences[1]
+    x, y, z = raw[2, 15]  # 2045, 2046, 2047 (see test_sbu_loads)
+    expected = [(1280 - 2560 * x) / 1000, (960 - 1920 * y) / 1000, 10000 * z / 7.8125 / 1000]
+    assert metres[2, 15].tolist() == pytest.approx(expected, rel=1e-6)
+    assert load_sbu(sbu_root).body.units == "metres"
 
 
 def test_sbu_tolerates_blank_lines_and_crlf(sbu_root: Path) -> None:

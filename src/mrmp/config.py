@@ -33,13 +33,18 @@ PriorName = Literal["gaussian", "laplace", "uniform"]
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset and split to use."""
+    """Which dataset and split to use.
+
+    ``coords``: ``physical`` converts coordinates stored normalised to physical units where the
+    dataset documents how (SBU: metres); ``native`` keeps the files' values.
+    """
 
     dataset: str = "synthetic"
     root: str | None = None
     split: str = "default"
     skip_bad: bool = False
     seed: int = 0
+    coords: Literal["physical", "native"] = "physical"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class FeatureConfig:
     """Input descriptors and training-time augmentation.
 
     Attributes:
+        person_order: ``active``: the most active person first (multi-person data); ``as-is``.
+        centre: ``sequence``: subtract the root's mean position (two persons: the midpoint of
+            their roots); ``frame``: the root of every frame; ``centroid``: the mean of all joints;
+            ``none``.
+        align: Rotate each sequence into the canonical view of the dataset's body axes.
+        size: ``bones``: divide each sequence by its mean bone length; ``dataset``: no per-sequence
+            size (the dataset scale alone).
+        streams: Input streams: ``joint`` positions and/or ``bone`` vectors (child − parent).
         chunks: Temporal chunks M_c per trajectory (chunk-descriptor backbones).
         stats: Per-chunk statistics: ``mean`` (position), ``velocity`` (mean frame difference),
             ``std`` (position spread).
@@ -59,6 +72,11 @@ class FeatureConfig:
         noise: Gaussian coordinate noise, in units of the dataset scale.
     """
 
+    person_order: Literal["as-is", "active"] = "as-is"
+    centre: Literal["none", "centroid", "sequence", "frame"] = "centroid"
+    align: bool = False
+    size: Literal["dataset", "bones"] = "dataset"
+    streams: tuple[str, ...] = ("joint",)
     chunks: int = 4
     stats: tuple[str, ...] = ("mean", "velocity")
     frames: int = 32
@@ -189,6 +207,13 @@ class RunConfig:
         return dataclasses.asdict(self, dict_factory=_plain_dict)
 
     @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> RunConfig:
+        """Rebuild a configuration stored with a run or checkpoint: fields added since it was
+        written take the values that reproduce the run (see ``_STORED_BEFORE``), not today's defaults."""
+        filled = {name: {**_STORED_BEFORE.get(name, {}), **section} for name, section in data.items()}
+        return cls.from_dict(filled)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
         unknown = set(data) - set(_SECTIONS)
@@ -203,6 +228,13 @@ class RunConfig:
             updated[name] = dataclasses.replace(getattr(self, name), **changes)
         return dataclasses.replace(self, **updated)
 
+
+#: Values of fields added after runs were first stored, which those runs used.
+_STORED_BEFORE: dict[str, dict[str, Any]] = {
+    "data": {"coords": "native"},
+    "features": {"person_order": "as-is", "centre": "centroid", "align": False, "size": "dataset",
+                 "streams": ("joint",)},
+}
 
 _SECTIONS = {
     "data": DataConfig,

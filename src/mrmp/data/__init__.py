@@ -8,7 +8,10 @@ are found through ``root`` or, when it is omitted, the ``MRMP_DATA`` environment
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mrmp.data.base import SkeletonSet, Split
 from mrmp.data.fpha import load_fpha
@@ -29,38 +32,53 @@ __all__ = [
     "make_synthetic",
 ]
 
-DATASETS: tuple[str, ...] = ("sbu", "fpha", "npz", "synthetic")
 #: Environment variable naming the folder that holds ``sbu/`` and ``fpha/``.
 DATA_ENV = "MRMP_DATA"
 
 
+@dataclass(frozen=True)
+class _Source:
+    """How to load one dataset: ``load(root, skip_bad, seed, coords)``; where its files are."""
+
+    load: Callable[[Path | None, bool, int, str], SkeletonSet]
+    location: Literal["folder", "file", "none"]
+
+
+#: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
+DATASETS: dict[str, _Source] = {
+    "sbu": _Source(lambda root, bad, seed, coords: load_sbu(root, skip_bad=bad, metres=coords == "physical"), "folder"),
+    "fpha": _Source(lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad), "folder"),
+    "npz": _Source(lambda root, bad, seed, coords: load_npz(root, skip_bad=bad), "file"),
+    "synthetic": _Source(lambda root, bad, seed, coords: make_synthetic(seed=seed), "none"),
+}
+
+
 def load_dataset(
-    name: str, root: str | Path | None = None, *, skip_bad: bool = False, seed: int = 0
+    name: str, root: str | Path | None = None, *, skip_bad: bool = False, seed: int = 0,
+    coords: str = "physical",
 ) -> SkeletonSet:
     """Load a dataset by name.
 
     Args:
-        name: One of ``sbu``, ``fpha``, ``npz``, ``synthetic``.
+        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``npz``, ``synthetic``.
         root: The dataset folder (sbu, fpha) or ``.npz`` file (npz); for sbu and fpha it
             defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
+        coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
 
     Raises:
         ConfigError: Unknown name, or no location given for a dataset that needs one.
         DataError: Missing or malformed data.
     """
-    if name == "synthetic":
-        return make_synthetic(seed=seed)
-    if name == "npz":
-        if root is None:
-            raise ConfigError("dataset 'npz' needs a file: pass --data PATH.npz")
-        return load_npz(Path(root), skip_bad=skip_bad)
-    if name in ("sbu", "fpha"):
-        folder = Path(root) if root is not None else _default_root(name)
-        loader = load_sbu if name == "sbu" else load_fpha
-        return loader(folder, skip_bad=skip_bad)
-    raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    source = DATASETS.get(name)
+    if source is None:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if source.location == "file" and root is None:
+        raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH.npz")
+    if source.location == "folder":
+        root = Path(root) if root is not None else _default_root(name)
+    return source.load(None if root is None or source.location == "none" else Path(root), skip_bad, seed, coords)
 
 
 def _default_root(name: str) -> Path:

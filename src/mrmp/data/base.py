@@ -14,7 +14,7 @@ import numpy as np
 
 from mrmp.errors import ConfigError
 
-__all__ = ["Split", "SkeletonSet"]
+__all__ = ["Body", "Split", "SkeletonSet"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,25 @@ class Split:
 
     train: np.ndarray
     test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Body:
+    """Where the body is in a dataset's skeleton: joint indices within one person's block.
+
+    Attributes:
+        root: Joint the body is centred on (two persons: the midpoint of their roots); None: the
+            joint with the most bones.
+        primary: Bone-like axis ``(from, to)`` that view alignment maps onto +x (one person; for
+            two or more persons the axis from the first person's root to the second's is used).
+        secondary: Axis ``(from, to)`` that alignment maps into the x–y plane, towards +y.
+        units: Units of the coordinates, as documented (``metres``, ``millimetres``, …).
+    """
+
+    root: int | None = None
+    primary: tuple[int, int] | None = None
+    secondary: tuple[int, int] | None = None
+    units: str = "as stored"
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,7 @@ class SkeletonSet:
         splits: Protocol splits by name.
         persons: Bodies per frame (M): the V joints are ``persons`` blocks of V/M joints.
         skipped: Files skipped with ``skip_bad`` (empty otherwise).
+        body: Root joint and alignment axes of one person (see :class:`Body`).
     """
 
     name: str
@@ -50,6 +70,7 @@ class SkeletonSet:
     splits: dict[str, Split]
     persons: int = 1
     skipped: tuple[str, ...] = field(default=())
+    body: Body = field(default_factory=Body)
 
     @property
     def num_classes(self) -> int:

@@ -1,36 +1,80 @@
-"""From raw sequences to network inputs: normalisation, augmentation, descriptors.
+"""From raw sequences to network inputs: body normalisation, augmentation, descriptors.
 
 Layouts:
     raw batch       (N, T, V, C)  padded frames, with ``lengths`` (N,)
-    chunk inputs    (N, V, F)     F = len(stats) · chunks · C, for the attention GCN
-    frame inputs    (N, C, T, V, M) resampled frames split into M persons, for ST-GCN
+    streams         (N, T, V, S·C) joint positions and/or bone vectors, concatenated
+    chunk inputs    (N, V, F)     F = len(stats) · chunks · S·C, for the attention GCN
+    frame inputs    (N, S·C, T, V/M, M) resampled frames split into M persons, for ST-GCN
 
-Every sequence is first resampled to a fixed number of frames by linear interpolation over a
-(possibly randomly cropped) time window, which makes the descriptors independent of frame
-rate and length; chunk statistics are then taken over equal blocks of that grid.
+Sequences are normalised once (:func:`normalise`): persons put in a canonical order, the body
+centred on its root, optionally rotated into a canonical view and divided by its mean bone length,
+then divided by one dataset scale. Each batch is then (for training) augmented, resampled to a
+fixed number of frames by linear interpolation over a (possibly randomly cropped) time window —
+which makes the descriptors independent of frame rate and length — and encoded for its backbone.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mrmp.config import FeatureConfig
+from mrmp.data import geometry
+from mrmp.data.augment import augment, random_windows
+from mrmp.data.base import Body
 from mrmp.errors import ConfigError
 
-__all__ = ["pad_sequences", "resample", "chunk_descriptors", "InputPipeline", "STATS"]
+__all__ = [
+    "ENCODERS",
+    "Encoder",
+    "STATS",
+    "STREAMS",
+    "Skeleton",
+    "InputPipeline",
+    "chunk_descriptors",
+    "normalise",
+    "pad_sequences",
+    "resample",
+    "streams",
+]
 
 STATS = ("mean", "velocity", "std")
+STREAMS = ("joint", "bone")
 _SAMPLES_PER_CHUNK = 8
 
-InputKind = Literal["chunks", "frames"]
+
+@dataclass(frozen=True)
+class Skeleton:
+    """What normalisation needs to know of a dataset's skeleton.
+
+    Attributes:
+        persons: M, bodies per frame (the V joints are M blocks of V/M).
+        edges: Bones over all V joints (0-based).
+        body: Root joint and alignment axes within one person.
+    """
+
+    persons: int = 1
+    edges: tuple[tuple[int, int], ...] = ()
+    body: Body = field(default_factory=Body)
+
+    def roots(self, joints: int) -> list[int]:
+        """The root joint of each person, over all ``joints`` (V)."""
+        root = self.body.root
+        if root is None:
+            per = joints // self.persons
+            root = geometry.most_connected_joint([(i, j) for i, j in self.edges if i < per and j < per], per)
+        return geometry.person_roots(root, joints, self.persons)
+
+    def parents(self, joints: int) -> list[int]:
+        """Parent of each joint in the bone trees grown from the roots (bones = child − parent)."""
+        return geometry.parents_from_edges(self.edges, joints, self.roots(joints))
 
 
-def pad_sequences(sequences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
     """Stack variable-length (T_i, V, C) arrays into (N, T_max, V, C) zero-padded + lengths (N,)."""
     lengths = torch.tensor([s.shape[0] for s in sequences], dtype=torch.long)
     t_max = int(lengths.max())
@@ -39,6 +83,39 @@ def pad_sequences(sequences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
     for i, s in enumerate(sequences):
         out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
     return out, lengths
+
+
+def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
+    """Per-frame primary and secondary alignment axes (N, T, 3) of ``x`` (N, T, V, 3)."""
+    body, m = skeleton.body, skeleton.persons
+    per = x.shape[2] // m
+    if body.secondary is None or (m == 1 and body.primary is None):
+        raise ConfigError("features.align needs the dataset's alignment axes (for npz: the keys "
+                          "primary_axis and secondary_axis); set features.align = false")
+    blocks = x.reshape(*x.shape[:2], m, per, x.shape[3])
+    if m > 1:
+        roots = skeleton.roots(x.shape[2])
+        primary = x[:, :, roots[1]] - x[:, :, roots[0]]
+    else:
+        primary = blocks[:, :, 0, body.primary[1]] - blocks[:, :, 0, body.primary[0]]
+    secondary = (blocks[:, :, :, body.secondary[1]] - blocks[:, :, :, body.secondary[0]]).mean(2)
+    return primary, secondary
+
+
+def normalise(x: Tensor, lengths: Tensor, cfg: FeatureConfig, skeleton: Skeleton) -> Tensor:
+    """Body-normalised padded sequences (N, T, V, C), before the dataset scale.
+
+    Steps, each set in ``cfg``: person order (``person_order``), centring (``centre``), view
+    alignment (``align``), size (``size``: ``bones`` divides by each sequence's mean bone length).
+    """
+    if cfg.person_order == "active":
+        x = geometry.order_persons(x, lengths, skeleton.persons)
+    x = geometry.centre(x, lengths, skeleton.roots(x.shape[2]), cfg.centre)
+    if cfg.align:
+        x = geometry.align(x, lengths, *_axes(x, skeleton))
+    if cfg.size == "bones":
+        x = x / geometry.mean_bone_length(x, lengths, skeleton.edges)[:, None, None, None]
+    return x
 
 
 def resample(x: Tensor, lengths: Tensor, frames: int, window: Tensor | None = None) -> Tensor:
@@ -69,6 +146,19 @@ def resample(x: Tensor, lengths: Tensor, frames: int, window: Tensor | None = No
     return torch.gather(x, 1, idx(lo)) * (1 - frac) + torch.gather(x, 1, idx(hi)) * frac
 
 
+def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int]) -> Tensor:
+    """Joint positions and/or bone vectors (child − parent), concatenated: (N, T, V, S·C)."""
+    parts = []
+    for name in names:
+        if name == "joint":
+            parts.append(frames)
+        elif name == "bone":
+            parts.append(geometry.bones(frames, parents))
+        else:
+            raise ConfigError(f"unknown input stream {name!r}; choose from {STREAMS}")
+    return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
+
+
 def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Tensor:
     """Per-joint statistics over equal temporal chunks.
 
@@ -97,101 +187,94 @@ def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Te
     return out.permute(0, 3, 1, 2, 4).reshape(n, v, -1)
 
 
-def _rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
-    """Random rotation matrices (N, 3, 3) composed about x, y and z, angles in ±max_deg.
+def _encode_chunks(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
+    return chunk_descriptors(streams(frames, cfg.streams, parents), cfg.chunks, cfg.stats)
 
-    Only the axes named in ``axes`` (letters among ``xyz``) are rotated about.
-    """
-    angles = (torch.rand(n, 3, generator=generator) * 2 - 1) * math.radians(max_deg)
-    angles = angles * torch.tensor([float(a in axes) for a in "xyz"])
-    c, s = angles.cos(), angles.sin()
-    one, zero = torch.ones(n), torch.zeros(n)
 
-    def rot(i: int, j: int, k: int) -> Tensor:
-        m = torch.stack([one, zero, zero, zero, one, zero, zero, zero, one], 1).view(n, 3, 3).clone()
-        m[:, j, j], m[:, j, k], m[:, k, j], m[:, k, k] = c[:, i], -s[:, i], s[:, i], c[:, i]
-        return m
+def _encode_frames(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
+    x = streams(frames, cfg.streams, parents)  # (N, T, V, S·C)
+    n, t, v, c = x.shape
+    return x.reshape(n, t, persons, v // persons, c).permute(0, 4, 1, 3, 2).contiguous()
 
-    return rot(0, 1, 2) @ rot(1, 0, 2) @ rot(2, 0, 1)
+
+@dataclass(frozen=True)
+class Encoder:
+    """How one input kind is made: the resampled length, then the encoding of those frames."""
+
+    frames: Callable[[FeatureConfig], int]
+    encode: Callable[[Tensor, FeatureConfig, Sequence[int], int], Tensor]
+
+
+#: Input kind -> encoder from normalised, resampled (and augmented) frames to a backbone's inputs.
+ENCODERS: dict[str, Encoder] = {
+    "chunks": Encoder(lambda cfg: cfg.chunks * _SAMPLES_PER_CHUNK, _encode_chunks),
+    "frames": Encoder(lambda cfg: cfg.frames, _encode_frames),
+}
 
 
 class InputPipeline:
     """Normalised sequences of one dataset, turned into model inputs batch by batch.
 
-    Sequences are centred on their mean joint position and divided by ``scale`` (one number
-    per dataset, the coordinate std of the training sequences), so datasets in metres,
+    Sequences are body-normalised (:func:`normalise`) and divided by ``scale`` (one number per
+    dataset, the coordinate std of the normalised training sequences), so datasets in metres,
     millimetres or normalised units all reach the network at unit scale.
 
     Args:
         sequences: Raw (T_i, V, C) arrays.
-        cfg: Descriptor and augmentation settings.
-        kind: ``chunks`` (N, V, F) or ``frames`` (N, C, T, V, M) inputs.
-        persons: M, bodies per frame (``frames`` inputs only).
+        cfg: Normalisation, descriptor and augmentation settings.
+        kind: Input kind of the backbone, a key of :data:`ENCODERS`.
+        skeleton: Persons, bones and body layout of the dataset.
         scale: Dataset scale; computed from these sequences when None.
     """
 
-    def __init__(
-        self,
-        sequences: list[np.ndarray],
-        cfg: FeatureConfig,
-        kind: InputKind = "chunks",
-        persons: int = 1,
-        scale: float | None = None,
-    ) -> None:
-        x, self.lengths = pad_sequences(sequences)
-        valid = (torch.arange(x.shape[1])[None, :] < self.lengths[:, None]).to(x.dtype)
-        w = valid[:, :, None, None]
-        count = w.sum((1, 2, 3)) * x.shape[2]
-        centre = (x * w).sum((1, 2)) / count[:, None]  # (N, C)
-        self.x = (x - centre[:, None, None, :]) * w
-        if scale is None:
-            var = (self.x**2).sum() / (count.sum() * x.shape[3])
-            scale = float(var.sqrt().clamp(min=1e-8))
-        self.scale = scale
-        self.x = self.x / scale
-        self.cfg, self.kind, self.persons = cfg, kind, persons
+    def __init__(self, sequences: Sequence[np.ndarray], cfg: FeatureConfig, kind: str = "chunks",
+                 skeleton: Skeleton | None = None, scale: float | None = None) -> None:
         if cfg.chunks < 1:
-            raise ConfigError("chunks must be >= 1")
+            raise ConfigError("features.chunks must be >= 1")
+        if kind not in ENCODERS:
+            raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
+        self.cfg, self.kind = cfg, kind
+        self.skeleton = skeleton or Skeleton()
+        x, self.lengths = pad_sequences(sequences)
+        self.parents = self.skeleton.parents(x.shape[2])
+        x = normalise(x, self.lengths, cfg, self.skeleton)
+        if scale is None:
+            count = geometry.valid_mask(x, self.lengths).sum() * x.shape[2] * x.shape[3]
+            scale = float(((x**2).sum() / count).sqrt().clamp(min=1e-8))
+        self.scale = scale
+        self.x = x / scale
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     @property
+    def persons(self) -> int:
+        return self.skeleton.persons
+
+    @property
     def num_features(self) -> int:
-        """F of ``chunks`` inputs, C of ``frames`` inputs."""
-        c = self.x.shape[3]
+        """F of ``chunks`` inputs, channels of ``frames`` inputs."""
+        c = self.x.shape[3] * len(self.cfg.streams)
         return len(self.cfg.stats) * self.cfg.chunks * c if self.kind == "chunks" else c
 
-    def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Inputs for the sequences at ``index``; augmented when a generator is given."""
-        x, lengths = self.x[index], self.lengths[index]
-        window = None
-        if generator is not None:
-            x, window = self._augment(x, generator)
-        if self.kind == "chunks":
-            frames = resample(x, lengths, self.cfg.chunks * _SAMPLES_PER_CHUNK, window)
-            return chunk_descriptors(frames, self.cfg.chunks, self.cfg.stats)
-        frames = resample(x, lengths, self.cfg.frames, window)  # (N, T, V, C)
-        n, t, v, c = frames.shape
-        m = self.persons
-        return frames.reshape(n, t, m, v // m, c).permute(0, 4, 1, 3, 2).contiguous()
+    def inputs(self, index: Tensor) -> Tensor:
+        """Model inputs of the sequences at ``index``, as they are (evaluation)."""
+        return self._encoder.encode(self._frames(index, None), self.cfg, self.parents, self.persons)
 
-    def _augment(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        cfg, n = self.cfg, x.shape[0]
-        if x.shape[3] == 3 and cfg.rotate_deg > 0:
-            rot = _rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes)
-            x = torch.einsum("ntvc,ndc->ntvd", x, rot)
-        if self.persons > 1 and cfg.swap_persons > 0:
-            swap = torch.rand(n, generator=generator) < cfg.swap_persons
-            if bool(swap.any()):
-                t, v, c = x.shape[1:]
-                m = self.persons
-                rolled = x.reshape(n, t, m, v // m, c).roll(1, dims=2).reshape(n, t, v, c)
-                x = torch.where(swap[:, None, None, None], rolled, x)
-        scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale
-        x = x * scale[:, None, None, None]
-        if cfg.noise > 0:
-            x = x + torch.randn(x.shape, generator=generator) * cfg.noise
-        keep = 1 - torch.rand(n, generator=generator) * cfg.crop
-        start = torch.rand(n, generator=generator) * (1 - keep)
-        return x, torch.stack([start, start + keep], 1)
+    def augmented(self, index: Tensor, generator: torch.Generator) -> Tensor:
+        """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""
+        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator))
+        frames = augment(frames, self.cfg, self.persons, generator)
+        return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
+
+    def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """:meth:`augmented` with a generator, else :meth:`inputs`."""
+        return self.inputs(index) if generator is None else self.augmented(index, generator)
+
+    @property
+    def _encoder(self) -> Encoder:
+        return ENCODERS[self.kind]
+
+    def _frames(self, index: Tensor, window: Tensor | None) -> Tensor:
+        """The sequences at ``index`` resampled over ``window`` to the encoder's length (N, T', V, C)."""
+        return resample(self.x[index], self.lengths[index], self._encoder.frames(self.cfg), window)

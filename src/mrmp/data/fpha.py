@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split
 from mrmp.data.text import read_all, read_skeleton, read_text
 from mrmp.errors import DataError
 
-__all__ = ["FPHA_EDGES", "load_fpha"]
+__all__ = ["FPHA_BODY", "FPHA_EDGES", "load_fpha"]
 
 JOINTS = 21
 SPLIT_FILE = "data_split_action_recognition.txt"
@@ -48,6 +48,9 @@ FPHA_EDGES: tuple[tuple[int, int], ...] = (
     (18, 19),
     (19, 20),
 )
+
+#: The wrist as the root; wrist → middle knuckle (MMCP) and index → pinky knuckle as the axes.
+FPHA_BODY = Body(root=0, primary=(0, 3), secondary=(2, 5), units="millimetres")
 
 _SECTIONS = ("Training", "Test")
 _ORDER = "a 'Training <count>' header and its lines, then 'Test <count>' and its lines"
@@ -112,6 +115,7 @@ def load_fpha(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
         },
         persons=1,
         skipped=tuple(skipped),
+        body=FPHA_BODY,
     )
 
 

@@ -11,6 +11,11 @@ Arrays (N samples, T padded frames, V joints, C coordinates):
   Absent → split ``default``, a deterministic stratified 80/20 train/test.
 - ``class_names`` (optional): strings (K,), one per class.
 - ``persons`` (optional): int scalar, bodies per frame; must divide V.
+- ``root`` (optional): int scalar, the joint (within one person) bodies are centred on; absent →
+  the joint with the most bones.
+- ``primary_axis``, ``secondary_axis`` (optional): int (2,) joint pairs (within one person) that
+  view alignment maps onto +x and into the x–y plane (see :class:`mrmp.data.base.Body`); absent →
+  no alignment is possible for one-person data.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split
 from mrmp.data.text import stratified_split
 from mrmp.errors import DataError
 
 __all__ = ["load_npz"]
 
-_ARRAYS = ("x", "y", "edges", "lengths", "split", "class_names", "persons")
+_ARRAYS = ("x", "y", "edges", "lengths", "split", "class_names", "persons", "root", "primary_axis", "secondary_axis")
 _REQUIRED = {"x": "float (N, T, V, C)", "y": "int (N,)", "edges": "int (E, 2)"}
 _TEST_FRACTION = 0.2
 
@@ -57,6 +62,7 @@ def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
     edges = _edges(path, arrays["edges"], v)
     persons = _persons(path, arrays.get("persons"), v)
     names = _class_names(path, arrays.get("class_names"))
+    body = _body(path, arrays, v // persons)
     split = _split_values(path, arrays.get("split"), n)
 
     problems = _sample_problems(x, y, lengths, len(names) if names else None, split)
@@ -78,6 +84,7 @@ def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
         edges=edges,
         splits=_splits(path, split, kept, labels),
         persons=persons,
+        body=body,
         skipped=tuple(f"{path}: {problems[i]}" for i in sorted(problems)),
     )
 
@@ -137,6 +144,24 @@ def _edges(path: Path, edges: np.ndarray, joints: int) -> tuple[tuple[int, int],
         if i == j:
             raise _bad(path, "edges", f"row {row} joins joint {i} to itself")
     return tuple((int(i), int(j)) for i, j in edges.tolist())
+
+
+def _body(path: Path, arrays: dict[str, np.ndarray], joints: int) -> Body:
+    """The optional ``root`` / ``primary_axis`` / ``secondary_axis`` keys, checked against one person's joints."""
+    root = arrays.get("root")
+    if root is not None:
+        if root.dtype.kind not in "iu" or root.size != 1 or not 0 <= int(root.reshape(())) < joints:
+            raise _bad(path, "root", f"expected an int scalar in [0, {joints}) (a joint of one person)", root)
+        root = int(root.reshape(()))
+    axes = []
+    for key in ("primary_axis", "secondary_axis"):
+        axis = arrays.get(key)
+        if axis is not None:
+            if axis.dtype.kind not in "iu" or axis.shape != (2,) or not all(0 <= int(k) < joints for k in axis):
+                raise _bad(path, key, f"expected 2 ints in [0, {joints}) (joints of one person)", axis)
+            axis = (int(axis[0]), int(axis[1]))
+        axes.append(axis)
+    return Body(root=root, primary=axes[0], secondary=axes[1])
 
 
 def _persons(path: Path, persons: np.ndarray | None, joints: int) -> int:

@@ -3,6 +3,12 @@
 Layout: ``root/<set pair>/<class>/<sequence>/skeleton_pos.txt`` with set pairs such as
 ``s01s02``, class folders ``01``..``08`` (labels 0..7) and one comma-separated line of 91
 values per frame: the video frame number, then 2 persons × 15 joints × (x, y, z).
+
+The files hold normalised coordinates (x̂, ŷ in image units, y downwards; ẑ scaled depth). By
+default they are converted back to metres in the Kinect camera frame with the inverse given by the
+dataset's documentation, x = (1280 − 2560·x̂)/1000, y = (960 − 1920·ŷ)/1000, z = 10000·ẑ/7.8125/1000
+(y upwards, the three axes at the same scale, so that rotations and bone lengths are right);
+``metres=False`` keeps the normalised values.
 """
 
 from __future__ import annotations
@@ -12,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split
 from mrmp.data.text import read_all, read_skeleton
 from mrmp.errors import DataError
 
-__all__ = ["SBU_CLASSES", "SBU_EDGES", "SBU_FOLDS", "load_sbu"]
+__all__ = ["SBU_BODY", "SBU_CLASSES", "SBU_EDGES", "SBU_FOLDS", "load_sbu", "to_metres"]
 
 SBU_CLASSES: tuple[str, ...] = (
     "approaching",
@@ -66,17 +72,36 @@ SBU_EDGES: tuple[tuple[int, int], ...] = tuple(
     for i, j in _BODY_EDGES
 )
 
+#: Torso as the root, the spine (torso → neck) as the secondary axis; the axis between the two
+#: persons' roots is the primary one.
+SBU_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="metres")
+_NORMALISED_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="normalised (documented inverse: to_metres)")
+
 _PAIR = re.compile(r"s\d\ds\d\d")
 _LAYOUT = "SBU layout root/<set pair e.g. s01s02>/<class 01..08>/<sequence>/skeleton_pos.txt"
 _LINE = "frame number, then 2 persons × 15 joints × x,y,z, comma-separated"
 
 
-def load_sbu(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
+def to_metres(x: np.ndarray) -> np.ndarray:
+    """The documented inverse of SBU's normalisation: (…, 3) normalised → metres, y upwards.
+
+    >>> to_metres(np.array([0.5, 0.5, 0.78125])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    out = np.empty_like(x, dtype=np.float32)
+    out[..., 0] = (1280.0 - 2560.0 * x[..., 0]) / 1000.0
+    out[..., 1] = (960.0 - 1920.0 * x[..., 1]) / 1000.0
+    out[..., 2] = 10000.0 * x[..., 2] / 7.8125 / 1000.0
+    return out
+
+
+def load_sbu(root: Path, *, skip_bad: bool = False, metres: bool = True) -> SkeletonSet:
     """Load SBU Kinect Interaction from its original folder layout.
 
     Args:
         root: The ``sbu`` folder holding the 21 set-pair folders.
         skip_bad: Skip unreadable or malformed sequence files (listed in ``skipped``).
+        metres: Convert to metres (:func:`to_metres`); False keeps the files' normalised values.
 
     Returns:
         A :class:`SkeletonSet` of float32 sequences (T, 30, 3) — person 1's joints 0..14 then
@@ -91,6 +116,8 @@ def load_sbu(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
     files = [root / rel / FILE_NAME for rel, _ in entries]
     kept, sequences, skipped = read_all(files, _read_sequence, skip_bad=skip_bad, source=root)
     entries = [entries[i] for i in kept]
+    if metres:
+        sequences = [to_metres(s) for s in sequences]
     return SkeletonSet(
         name="sbu",
         sequences=sequences,
@@ -101,6 +128,7 @@ def load_sbu(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
         splits=_fold_splits([rel.split("/")[0] for rel, _ in entries]),
         persons=PERSONS,
         skipped=tuple(skipped),
+        body=SBU_BODY if metres else _NORMALISED_BODY,
     )
 
 

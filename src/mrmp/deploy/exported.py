@@ -55,7 +55,7 @@ def _rebuild(path: str | Path) -> tuple[nn.Module, RunConfig, Meta, Pruning, tup
     """The dense plain model of an exported file with what the file says about it."""
     payload = read_exported(path)
     try:
-        cfg = RunConfig.from_dict(payload["config"])
+        cfg = RunConfig.from_stored(payload["config"])
         meta = Meta.from_dict(payload["meta"])
         pruning = Pruning.from_dict(payload["pruning"])
         model = build_plain(cfg, meta)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from mrmp.config import RunConfig
 from mrmp.data import SkeletonSet, load_dataset
-from mrmp.data.features import InputPipeline
+from mrmp.data.features import InputPipeline, Skeleton
 from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.meta import Meta
 from mrmp.errors import CheckpointError
@@ -42,12 +42,13 @@ class Data:
 def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = None) -> Data:
     """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
     dc = cfg.data
-    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed)
+    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords)
     split = ds.split(dc.split)
     kind = input_kind(cfg.model)
     pick = lambda idx: [ds.sequences[i] for i in idx]  # noqa: E731
-    train = InputPipeline(pick(split.train), cfg.features, kind, ds.persons, scale)
-    test = InputPipeline(pick(split.test), cfg.features, kind, ds.persons, train.scale)
+    skeleton = Skeleton(ds.persons, ds.edges, ds.body)
+    train = InputPipeline(pick(split.train), cfg.features, kind, skeleton, scale)
+    test = InputPipeline(pick(split.test), cfg.features, kind, skeleton, train.scale)
     labels = torch.as_tensor(ds.labels, dtype=torch.long)
     meta = Meta(
         in_features=train.num_features,
@@ -111,7 +112,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str
     """Rebuild the model stored in a checkpoint; returns it with the raw payload."""
     payload = load_checkpoint(path)
     try:
-        cfg = RunConfig.from_dict(payload["config"])
+        cfg = RunConfig.from_stored(payload["config"])
         meta = Meta.from_dict(payload["meta"])
         bundle = build_bundle(cfg, meta)
         bundle.model.load_state_dict(payload["model"])

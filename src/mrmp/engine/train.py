@@ -126,7 +126,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     config and trim its log to the epochs done."""
     payload = load_checkpoint(out / "checkpoint.pt") if resume else None
     if payload is not None:
-        cfg = RunConfig.from_dict(payload["config"])
+        cfg = RunConfig.from_stored(payload["config"])
     tc = cfg.train
     ctx = dist.context(tc.device)
     torch.manual_seed(tc.seed)

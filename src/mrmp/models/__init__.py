@@ -1,4 +1,8 @@
-"""Backbones and skeleton graphs."""
+"""Backbones and skeleton graphs, behind one registry (:data:`MODELS`).
+
+Each backbone class declares the inputs it consumes (``input_kind``, a key of
+:data:`mrmp.data.features.ENCODERS`) and builds itself for a dataset's skeleton (``for_skeleton``).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from mrmp.config import ModelConfig
 from mrmp.errors import ConfigError
 from mrmp.models.gcn import AttentionGCN
 from mrmp.models.graph import adjacency, normalize_adjacency, skeleton_adjacency
+from mrmp.models.stgcn import STGCN
 
 __all__ = [
+    "MODELS",
     "AttentionGCN",
+    "STGCN",
     "build_model",
     "input_kind",
     "adjacency",
@@ -20,14 +27,19 @@ __all__ = [
     "skeleton_adjacency",
 ]
 
+#: Model name (``ModelConfig.name``) -> backbone class.
+MODELS: dict[str, type[AttentionGCN] | type[STGCN]] = {"gcn": AttentionGCN, "stgcn": STGCN}
+
+
+def _model_class(cfg: ModelConfig) -> type[AttentionGCN] | type[STGCN]:
+    if cfg.name not in MODELS:
+        raise ConfigError(f"unknown model {cfg.name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[cfg.name]
+
 
 def input_kind(cfg: ModelConfig) -> str:
     """``chunks`` or ``frames``: which inputs the backbone named in ``cfg`` consumes."""
-    if cfg.name == "gcn":
-        return "chunks"
-    if cfg.name == "stgcn":
-        return "frames"
-    raise ConfigError(f"unknown model {cfg.name!r}; choose gcn or stgcn")
+    return _model_class(cfg).input_kind
 
 
 def build_model(
@@ -47,13 +59,6 @@ def build_model(
         num_joints: V, all joints of all persons.
         num_classes: Output classes.
         edges: Bones over the V joints (0-based).
-        persons: M, bodies per frame (frame-based backbones).
+        persons: M, bodies per frame.
     """
-    kind = input_kind(cfg)
-    if kind == "chunks":
-        return AttentionGCN(cfg, skeleton_adjacency(edges, num_joints), in_features, num_classes)
-    from mrmp.models.stgcn import STGCN
-
-    per_person = num_joints // persons
-    local = [(i, j) for i, j in edges if i < per_person and j < per_person]
-    return STGCN(cfg, skeleton_adjacency(local, per_person), in_features, num_classes)
+    return _model_class(cfg).for_skeleton(cfg, in_features, num_joints, num_classes, edges, persons)

@@ -10,12 +10,14 @@ kind of tensor; almost all weights sit in ``fc``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mrmp.config import ModelConfig
+from mrmp.models.graph import skeleton_adjacency
 
 __all__ = ["AttentionGCN"]
 
@@ -52,6 +54,12 @@ class AttentionGCN(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.norm = nn.LayerNorm(cfg.embed) if cfg.norm else nn.Identity()
         self.in_dropout = nn.Dropout(cfg.input_dropout) if cfg.input_dropout > 0 else nn.Identity()
+
+    @classmethod
+    def for_skeleton(cls, cfg: ModelConfig, in_features: int, num_joints: int, num_classes: int,
+                     edges: Sequence[tuple[int, int]], persons: int = 1) -> AttentionGCN:
+        """The network for a skeleton of ``num_joints`` nodes (all persons) joined by ``edges``."""
+        return cls(cfg, skeleton_adjacency(edges, num_joints), in_features, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, classes) from node descriptors ``x`` of layout (N, V, F)."""

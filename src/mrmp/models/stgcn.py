@@ -32,13 +32,14 @@ GroupNorm affine parameters and edge importances stay dense.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mrmp.config import ModelConfig
-from mrmp.models.graph import normalize_adjacency
+from mrmp.models.graph import normalize_adjacency, skeleton_adjacency
 
 __all__ = ["STGCN", "STGCNBlock", "distance_partitions"]
 
@@ -143,6 +144,15 @@ class STGCN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cin, num_classes)
+
+    @classmethod
+    def for_skeleton(cls, cfg: ModelConfig, in_features: int, num_joints: int, num_classes: int,
+                     edges: Sequence[tuple[int, int]], persons: int = 1) -> STGCN:
+        """The network for ``persons`` bodies of ``num_joints / persons`` joints; ``edges`` over all
+        joints, of which those of the first person give the shared graph."""
+        per_person = num_joints // persons
+        local = [(i, j) for i, j in edges if i < per_person and j < per_person]
+        return cls(cfg, skeleton_adjacency(local, per_person), in_features, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, classes) from frames ``x`` of layout (N, C, T, V, M)."""

@@ -1,0 +1,82 @@
+"""Training-time augmentation of normalised skeleton batches (N, T, V, C).
+
+Everything acts on body-centred coordinates (see :mod:`mrmp.data.geometry`), so rotations turn the
+body about its own root and scaling keeps it in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from mrmp.config import FeatureConfig
+
+__all__ = ["augment", "random_rotations", "random_windows"]
+
+
+def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
+    """Random rotation matrices (N, 3, 3) composed about x, y and z, angles uniform in ±max_deg.
+
+    Only the axes named in ``axes`` (letters among ``xyz``) are rotated about.
+
+    >>> import torch
+    >>> r = random_rotations(4, 30.0, torch.Generator().manual_seed(0))
+    >>> torch.allclose(r @ r.transpose(1, 2), torch.eye(3).expand(4, 3, 3), atol=1e-6)
+    True
+    """
+    angles = (torch.rand(n, 3, generator=generator) * 2 - 1) * math.radians(max_deg)
+    angles = angles * torch.tensor([float(a in axes) for a in "xyz"])
+    c, s = angles.cos(), angles.sin()
+    one, zero = torch.ones(n), torch.zeros(n)
+
+    def rot(i: int, j: int, k: int) -> Tensor:
+        m = torch.stack([one, zero, zero, zero, one, zero, zero, zero, one], 1).view(n, 3, 3).clone()
+        m[:, j, j], m[:, j, k], m[:, k, j], m[:, k, k] = c[:, i], -s[:, i], s[:, i], c[:, i]
+        return m
+
+    return rot(0, 1, 2) @ rot(1, 0, 2) @ rot(2, 0, 1)
+
+
+def _swap_persons(x: Tensor, persons: int, probability: float, generator: torch.Generator) -> Tensor:
+    """Cycle the persons' joint blocks of a random ``probability`` share of the sequences."""
+    n, t, v, c = x.shape
+    swap = torch.rand(n, generator=generator) < probability
+    if not bool(swap.any()):
+        return x
+    rolled = x.reshape(n, t, persons, v // persons, c).roll(1, dims=2).reshape(n, t, v, c)
+    return torch.where(swap[:, None, None, None], rolled, x)
+
+
+def random_windows(n: int, crop: float, generator: torch.Generator) -> Tensor:
+    """Random temporal crop windows (N, 2), fractions [start, stop) keeping at least ``1 − crop``."""
+    keep = 1 - torch.rand(n, generator=generator) * crop
+    start = torch.rand(n, generator=generator) * (1 - keep)
+    return torch.stack([start, start + keep], 1)
+
+
+def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.Generator) -> Tensor:
+    """Randomly rotate, swap persons, scale and add noise to resampled frames.
+
+    Acting on the resampled frames rather than the raw ones costs the same for any sequence
+    length (rotation and scaling commute with the linear resampling; the noise is per output frame).
+
+    Args:
+        frames: Normalised, resampled sequences (N, T, V, C).
+        cfg: Augmentation settings (``rotate_deg``, ``rotate_axes``, ``swap_persons``, ``scale``,
+            ``noise``).
+        persons: M, bodies per frame.
+        generator: The source of every random draw (the same draws on every rank).
+    """
+    n = frames.shape[0]
+    if frames.shape[3] == 3 and cfg.rotate_deg > 0:
+        rot = random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes)
+        frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
+    if persons > 1 and cfg.swap_persons > 0:
+        frames = _swap_persons(frames, persons, cfg.swap_persons, generator)
+    scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale
+    frames = frames * scale[:, None, None, None]
+    if cfg.noise > 0:
+        frames = frames + torch.randn(frames.shape, generator=generator) * cfg.noise
+    return frames

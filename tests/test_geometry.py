@@ -1,0 +1,185 @@
+"""Body geometry and input descriptors on tiny hand-made skeletons."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mrmp.config import FeatureConfig
+from mrmp.data import geometry, load_npz
+from mrmp.data.base import Body
+from mrmp.data.features import InputPipeline, Skeleton
+from mrmp.data.augment import random_rotations
+from mrmp.errors import ConfigError
+
+# A 5-joint "body": 0 root, 1 neck above it, 2/3 shoulders left/right of the neck, 4 a hand.
+EDGES = ((0, 1), (1, 2), (1, 3), (3, 4))
+BODY = Body(root=0, primary=(2, 3), secondary=(0, 1))
+
+
+def sequences(n: int = 3, t: int = 6, persons: int = 1, seed: int = 0) -> list[np.ndarray]:
+    """Random-walk skeletons (T_i, 5·persons, 3) of different lengths."""
+    g = np.random.default_rng(seed)
+    base = np.array([[0, 0, 0], [0, 1, 0], [-0.5, 1, 0], [0.5, 1, 0], [1, 0.5, 0.2]], dtype=np.float32)
+    out = []
+    for i in range(n):
+        frames = t - i % (t - 1)
+        body = np.concatenate([base + 3 * p for p in range(persons)])  # persons side by side
+        walk = np.cumsum(g.normal(0, 0.1, (frames, len(body), 3)), 0).astype(np.float32)
+        out.append(body[None] + walk)
+    return out
+
+
+def padded(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    from mrmp.data.features import pad_sequences
+
+    return pad_sequences(seqs)
+
+
+@pytest.mark.parametrize("mode", ["frame", "sequence"])
+def test_centring_puts_the_root_at_the_origin(mode: str) -> None:
+    x, lengths = padded(sequences())
+    out = geometry.centre(x, lengths, roots=[0], mode=mode)
+    for i, n in enumerate(lengths.tolist()):
+        root = out[i, :n, 0]
+        target = root if mode == "frame" else root.mean(0, keepdim=True)
+        assert torch.allclose(target, torch.zeros_like(target), atol=1e-6)
+        assert out[i, n:].abs().sum() == 0  # padding stays zero
+    # Unequal: the root moves within the sequence, so sequence centring keeps that motion.
+    assert mode == "frame" or out[0, :, 0].abs().max() > 1e-3
+
+
+def test_two_persons_are_centred_on_the_midpoint_of_their_roots() -> None:
+    x, lengths = padded(sequences(persons=2))
+    out = geometry.centre(x, lengths, roots=[0, 5], mode="frame")
+    mid = (out[0, :, 0] + out[0, :, 5]) / 2
+    assert torch.allclose(mid[: lengths[0]], torch.zeros(3), atol=1e-6)
+
+
+def test_size_normalisation_makes_the_mean_bone_length_one() -> None:
+    x, lengths = padded(sequences())
+    scaled = x / geometry.mean_bone_length(x, lengths, EDGES)[:, None, None, None]
+    after = geometry.mean_bone_length(scaled, lengths, EDGES)
+    assert torch.allclose(after, torch.ones(3), atol=1e-5)
+    one = torch.tensor([[[[0.0, 0, 0], [0, 2, 0], [0, 2, 3], [0, 2, 3], [0, 2, 3]]]])
+    # bones 2, 3, 3, 0 -> mean 2 on the one frame
+    assert geometry.mean_bone_length(one, torch.tensor([1]), EDGES).item() == pytest.approx(2.0)
+
+
+def test_bones_are_child_minus_parent() -> None:
+    x, lengths = padded(sequences())
+    parents = geometry.parents_from_edges(EDGES, 5, roots=[0])
+    assert parents == [0, 0, 1, 1, 3]
+    b = geometry.bones(x, parents)
+    assert torch.equal(b[:, :, 4], x[:, :, 4] - x[:, :, 3])
+    assert torch.equal(b[:, :, 0], torch.zeros_like(b[:, :, 0]))
+
+
+def test_alignment_maps_the_axes_onto_the_canonical_ones() -> None:
+    x, lengths = padded(sequences())
+    x = geometry.centre(x, lengths, [0], "sequence")
+    primary, secondary = x[:, :, 3] - x[:, :, 2], x[:, :, 1] - x[:, :, 0]
+    out = geometry.align(x, lengths, primary, secondary)
+    for i, n in enumerate(lengths.tolist()):
+        p = (out[i, :n, 3] - out[i, :n, 2]).mean(0)
+        s = (out[i, :n, 1] - out[i, :n, 0]).mean(0)
+        assert p[1].abs() < 1e-5 and p[2].abs() < 1e-5 and p[0] > 0  # on +x
+        assert s[2].abs() < 1e-5 and s[1] > 0  # in the x-y plane, towards +y
+        # a rotation: distances to the origin kept
+        assert torch.allclose(out[i, :n].norm(dim=-1), x[i, :n].norm(dim=-1), atol=1e-5)
+
+
+def test_canonical_frame_falls_back_to_identity_on_degenerate_axes() -> None:
+    rot = geometry.canonical_frame(torch.tensor([[0.0, 0, 0], [1.0, 0, 0]]), torch.tensor([[0.0, 1, 0], [2.0, 0, 0]]))
+    assert torch.equal(rot, torch.eye(3).expand(2, 3, 3))
+
+
+def test_the_most_active_person_comes_first() -> None:
+    quiet = np.zeros((4, 5, 3), dtype=np.float32)
+    busy = np.cumsum(np.ones((4, 5, 3), dtype=np.float32), 0)
+    x, lengths = padded([np.concatenate([quiet, busy], 1), np.concatenate([busy, quiet], 1)])
+    out = geometry.order_persons(x, lengths, persons=2)
+    assert torch.equal(out[0, :, :5], x[0, :, 5:]) and torch.equal(out[0, :, 5:], x[0, :, :5])
+    assert torch.equal(out[1], x[1])
+
+
+ALIGNED = FeatureConfig(centre="sequence", align=True, size="bones", streams=("joint", "bone"))
+
+
+@pytest.mark.parametrize("kind", ["chunks", "frames"])
+def test_descriptors_are_invariant_to_a_global_similarity_when_aligned(kind: str) -> None:
+    seqs = sequences(n=4, t=9)
+    rot = random_rotations(1, 180.0, torch.Generator().manual_seed(3))[0].numpy()
+    moved = [(2.5 * s @ rot.T + np.array([4.0, -1.0, 7.0], dtype=np.float32)).astype(np.float32) for s in seqs]
+    skeleton = Skeleton(1, EDGES, BODY)
+    a = InputPipeline(seqs, ALIGNED, kind, skeleton, scale=1.0)
+    b = InputPipeline(moved, ALIGNED, kind, skeleton, scale=1.0)
+    idx = torch.arange(4)
+    assert torch.allclose(a.inputs(idx), b.inputs(idx), atol=1e-4)
+    assert a.num_features == (2 * 4 * 6 if kind == "chunks" else 6)
+    # without alignment a rotation changes the inputs
+    plain = FeatureConfig(centre="sequence", size="bones")
+    c = InputPipeline(seqs, plain, kind, skeleton, scale=1.0)
+    d = InputPipeline(moved, plain, kind, skeleton, scale=1.0)
+    assert not torch.allclose(c.inputs(idx), d.inputs(idx), atol=1e-2)
+
+
+def test_two_person_alignment_puts_the_second_person_on_plus_x() -> None:
+    seqs = sequences(persons=2)
+    skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
+    pipe = InputPipeline(seqs, FeatureConfig(centre="sequence", align=True), "chunks", skeleton, scale=1.0)
+    axis = (pipe.x[:, :, 5] - pipe.x[:, :, 0]).sum(1)
+    assert (axis[:, 0] > 0).all() and torch.allclose(axis[:, 1:], torch.zeros(3, 2), atol=1e-4)
+
+
+def test_augmentation_is_explicit_and_seeded() -> None:
+    pipe = InputPipeline(sequences(), FeatureConfig(), "chunks", Skeleton(1, EDGES, BODY))
+    idx = torch.arange(3)
+    assert torch.equal(pipe(idx), pipe.inputs(idx))
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert torch.equal(pipe.augmented(idx, g()), pipe(idx, g()))
+    assert not torch.allclose(pipe.augmented(idx, g()), pipe.inputs(idx))
+
+
+def test_align_without_axes_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="primary_axis"):
+        InputPipeline(sequences(), FeatureConfig(align=True), "chunks", Skeleton(1, EDGES, Body()))
+
+
+def npz(tmp_path: Path, **extra: np.ndarray) -> Path:
+    seqs = sequences(n=10, t=6)
+    x = np.stack([np.pad(s, ((0, 6 - len(s)), (0, 0), (0, 0))) for s in seqs])
+    path = tmp_path / "set.npz"
+    np.savez(path, x=x, y=np.arange(10) % 2, edges=np.array(EDGES), lengths=np.array([len(s) for s in seqs]), **extra)
+    return path
+
+
+def test_npz_without_body_keys_centres_on_the_most_connected_joint(tmp_path: Path) -> None:
+    ds = load_npz(npz(tmp_path))
+    assert ds.body == Body()
+    skeleton = Skeleton(ds.persons, ds.edges, ds.body)
+    assert skeleton.roots(5) == [1]  # the neck has three bones
+    pipe = InputPipeline(ds.sequences, FeatureConfig(centre="frame", size="bones", streams=("joint", "bone")),
+                         "chunks", skeleton)
+    assert torch.allclose(pipe.x[:, :, 1], torch.zeros_like(pipe.x[:, :, 1]), atol=1e-6)
+    assert pipe.inputs(torch.arange(10)).shape == (10, 5, 2 * 4 * 6)
+
+
+def test_npz_body_keys(tmp_path: Path) -> None:
+    ds = load_npz(npz(tmp_path, root=np.array(0), primary_axis=np.array([2, 3]), secondary_axis=np.array([0, 1])))
+    assert ds.body == BODY
+    pipe = InputPipeline(ds.sequences, ALIGNED, "chunks", Skeleton(1, ds.edges, ds.body))
+    assert math.isfinite(pipe.scale) and pipe.inputs(torch.arange(10)).isfinite().all()
+
+
+@pytest.mark.parametrize("key,value", [("root", np.array(7)), ("primary_axis", np.array([0, 1, 2])),
+                                       ("secondary_axis", np.array([0.5, 1.0]))])
+def test_npz_bad_body_keys(tmp_path: Path, key: str, value: np.ndarray) -> None:
+    from mrmp.errors import DataError
+
+    with pytest.raises(DataError, match=key):
+        load_npz(npz(tmp_path, **{key: value}))
