@@ -36,11 +36,12 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], list[tuple[An
             dense.append((d_cfg, root / "dense", (ds, split, "dense", 0.0)))
             src = str(root / "dense" / "checkpoint.pt")
             for r in args.rates:
-                mp = base.replace(prune={"method": "mp", "rate": r, "source": src, "scope": args.mp_scope},
-                                  train={"epochs": args.mp_epochs, "lr": args.mp_lr})
+                mp = base.replace(
+                    prune={"method": "mp", "rate": r, "source": src, "scope": args.mp_scope},
+                    train={"epochs": args.mp_epochs, "lr": args.mp_lr},
+                )
                 pruned.append((mp, root / f"mp{r:g}", (ds, split, "mp", r)))
-                sr = base.replace(prune={"method": "srmp", "rate": r, **recipe},
-                                  train={"epochs": args.srmp_epochs})
+                sr = base.replace(prune={"method": "srmp", "rate": r, **recipe}, train={"epochs": args.srmp_epochs})
                 pruned.append((sr, root / f"srmp{r:g}", (ds, split, "srmp", r)))
             mr = base.replace(prune={"method": "mrmp", **recipe}, train={"epochs": args.mrmp_epochs})
             pruned.append((mr, root / "mrmp", (ds, split, "mrmp", 0.0)))
@@ -52,12 +53,14 @@ def _train(cfg: Any, out: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], 
 
 
 def _evaluate(key: tuple[Any, ...], info: dict[str, Any], rates: list[float]) -> tuple[Any, ...]:
-    ds, split, method, r = key
+    _ds, _split, method, r = key
     ckpt = info["checkpoint"]
     if method == "dense":
-        return key, {"dense": evaluate_rates(ckpt, [0.0])[0],
-                     "mp_noft_layer": evaluate_rates(ckpt, rates, scope="layer"),
-                     "mp_noft_global": evaluate_rates(ckpt, rates, scope="global")}
+        return key, {
+            "dense": evaluate_rates(ckpt, [0.0])[0],
+            "mp_noft_layer": evaluate_rates(ckpt, rates, scope="layer"),
+            "mp_noft_global": evaluate_rates(ckpt, rates, scope="global"),
+        }
     if method == "mrmp":
         all_rates = sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES))
         return key, {"prior": evaluate_rates(ckpt, all_rates), "exact": evaluate_rates(ckpt, rates, "exact")}
@@ -105,13 +108,33 @@ def plot(results: list[dict[str, Any]], ds: str, split: str, path: Path) -> None
         if (rds, rsplit) != (ds, split):
             continue
         if method == "mrmp":
-            for e in res["eval"]["prior"]:
-                rows.append(SweepRow("MRMP (one run)", "mrmp", e["rate"], e["rate"] in DEFAULT_SEEN_RATES,
-                                     e["accuracy"], e["observed_rate"], e["nonzero"], e["total"]))
+            rows.extend(
+                SweepRow(
+                    "MRMP (one run)",
+                    "mrmp",
+                    e["rate"],
+                    e["rate"] in DEFAULT_SEEN_RATES,
+                    e["accuracy"],
+                    e["observed_rate"],
+                    e["nonzero"],
+                    e["total"],
+                )
+                for e in res["eval"]["prior"]
+            )
         elif method == "dense":
-            for e in res["eval"]["mp_noft_global"]:
-                rows.append(SweepRow("MP no FT (global)", "dense", e["rate"], False, e["accuracy"],
-                                     e["observed_rate"], e["nonzero"], e["total"]))
+            rows.extend(
+                SweepRow(
+                    "MP no FT (global)",
+                    "dense",
+                    e["rate"],
+                    False,
+                    e["accuracy"],
+                    e["observed_rate"],
+                    e["nonzero"],
+                    e["total"],
+                )
+                for e in res["eval"]["mp_noft_global"]
+            )
         else:
             e = res["eval"]["prior"]
             label = {"mp": "MP + FT", "srmp": "SRMP (one run per rate)"}[method]
@@ -149,19 +172,33 @@ def _section(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: a
     acc = functools.partial(_accuracy, by, ds, splits)
     name = f"{ds.upper()} ({'mean of ' + str(len(splits)) + ' folds' if len(splits) > 1 else splits[0]})"
     dense = [by[(ds, s, "dense", 0.0)]["eval"]["dense"]["accuracy"] for s in splits]
-    lines = [f"### {name}", "",
-             "dense accuracy per split: " + ", ".join(f"{100 * a:.1f}" for a in dense)
-             + f" → mean **{100 * mean(dense):.1f} %**", ""]
+    lines = [
+        f"### {name}",
+        "",
+        "dense accuracy per split: "
+        + ", ".join(f"{100 * a:.1f}" for a in dense)
+        + f" → mean **{100 * mean(dense):.1f} %**",
+        "",
+    ]
     header = "| rate | MP no FT (layer) | MP no FT (global) | MP + FT | SRMP | MRMP |"
     lines += [header, "|---|---|---|---|---|---|"]
     for r in args.rates:
-        lines.append(f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
-                     f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |")
-    lines += ["", f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:", "",
-              "| rate | seen | accuracy % | observed rate |", "|---|---|---|---|"]
+        lines.append(
+            f"| {r:g} | {acc('mp_noft_layer', r):.1f} | {acc('mp_noft_global', r):.1f} | "
+            f"{acc('mp', r):.1f} | {acc('srmp', r):.1f} | {acc('mrmp', r):.1f} |"
+        )
+    lines += [
+        "",
+        f"MRMP, one run per split ({ds.upper()}), prior-mode thresholds:",
+        "",
+        "| rate | seen | accuracy % | observed rate |",
+        "|---|---|---|---|",
+    ]
     for r in sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES)):
-        obs = mean(next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"]
-                        if abs(e["rate"] - r) < 1e-9) for s in splits)
+        obs = mean(
+            next(e["observed_rate"] for e in by[(ds, s, "mrmp", 0.0)]["eval"]["prior"] if abs(e["rate"] - r) < 1e-9)
+            for s in splits
+        )
         lines.append(f"| {r:g} | {'yes' if r in DEFAULT_SEEN_RATES else 'no'} | {acc('mrmp', r):.1f} | {obs:.3f} |")
     return lines + _times(by, ds, splits, args)
 
@@ -172,9 +209,15 @@ def _times(by: dict[tuple[Any, ...], Any], ds: str, splits: list[str], args: arg
     t_sr = mean(by[(ds, s, "srmp", r)]["seconds"] for s in splits for r in args.rates)
     t_d = mean(by[(ds, s, "dense", 0.0)]["seconds"] for s in splits)
     t_mp = mean(by[(ds, s, "mp", r)]["seconds"] for s in splits for r in args.rates)
-    return ["", f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
+    return [
+        "",
+        (
+            f"Wall time per run (s, mean): dense {t_d:.0f} ({args.dense_epochs} ep), "
             f"MP fine-tune {t_mp:.0f} ({args.mp_epochs} ep), SRMP {t_sr:.0f} ({args.srmp_epochs} ep), "
-            f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**", ""]
+            f"MRMP {t_mr:.0f} ({args.mrmp_epochs} ep); **MRMP / SRMP = {t_mr / t_sr:.2f}×**"
+        ),
+        "",
+    ]
 
 
 if __name__ == "__main__":

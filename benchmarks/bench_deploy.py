@@ -34,7 +34,8 @@ def checkpoint_for(dataset: str, args: argparse.Namespace) -> str:
     if given:
         return given
     cfg = base_config(dataset, SPLIT[dataset], args.data).replace(
-        prune={"method": "mrmp"}, train={"epochs": args.epochs})
+        prune={"method": "mrmp"}, train={"epochs": args.epochs}
+    )
     if args.quick:
         cfg = cfg.replace(model={"hidden": 64, "heads": 2})
     return train_cached(cfg, Path(args.out) / f"{dataset}-mrmp-e{args.epochs}")["checkpoint"]
@@ -45,23 +46,29 @@ def accuracies(checkpoint: str, folder: Path, rows: list[dict[str, Any]]) -> dic
     bundle, _ = load_bundle(checkpoint)
     data = load_data(bundle.cfg, scale=bundle.meta.scale)
     files = {r["rate"]: folder / r["file"] for r in rows}
-    return {rate: accuracy(load_exported(f, sparse="never").module, data.test, data.test_labels)
-            for rate, f in files.items()}
+    return {
+        rate: accuracy(load_exported(f, sparse="never").module, data.test, data.test_labels)
+        for rate, f in files.items()
+    }
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
     """The issue's targets, checked on the rows that exist."""
     at = {(r["rate"], r["batch"]): r for r in rows}
-    checks = [((0.95, 64), "size at 0.95 ≤ 12 % of dense", lambda r: r["size_ratio"] <= 0.12, "size_ratio"),
-              ((0.95, 64), "0.95, batch 64: ≥ 2× faster", lambda r: r["speedup"] >= 2, "speedup"),
-              ((0.95, 1), "0.95, batch 1: not slower", lambda r: r["speedup"] >= 1, "speedup"),
-              ((0.98, 64), "0.98, batch 64: ≥ 4× faster", lambda r: r["speedup"] >= 4, "speedup")]
+    checks = [
+        ((0.95, 64), "size at 0.95 ≤ 12 % of dense", lambda r: r["size_ratio"] <= 0.12, "size_ratio"),
+        ((0.95, 64), "0.95, batch 64: ≥ 2× faster", lambda r: r["speedup"] >= 2, "speedup"),
+        ((0.95, 1), "0.95, batch 1: not slower", lambda r: r["speedup"] >= 1, "speedup"),
+        ((0.98, 64), "0.98, batch 64: ≥ 4× faster", lambda r: r["speedup"] >= 4, "speedup"),
+    ]
     lines = []
     for key, text, ok, field in checks:
         if key in at:
             r = at[key]
-            lines.append(f"- {'✓' if ok(r) else '✗'} {text}: {r[field]:.3g} "
-                         f"(bound from the non-prunable rest: {r['bound']:.2f}×)")
+            lines.append(
+                f"- {'✓' if ok(r) else '✗'} {text}: {r[field]:.3g} "
+                f"(bound from the non-prunable rest: {r['bound']:.2f}×)"
+            )
     return lines
 
 
@@ -74,13 +81,18 @@ def section(dataset: str, checkpoint: str, args: argparse.Namespace) -> str:
     batch = max(r["batch"] for r in rows)
     sparse = load_exported(folder / next(r["file"] for r in rows if r["rate"] == top), batch=batch).module
     profile = op_profile(sparse, example_input(bundle.cfg, bundle.meta, batch), repeats=max(args.repeats // 2, 3))
-    lines = [format_markdown(rows, f"{dataset} ({SPLIT[dataset]}), {checkpoint}"), "",
-             "Test accuracy of the exported file: "
-             + ", ".join(f"{rate:g}: {a:.4f}" for rate, a in sorted(acc.items())), "",
-             f"Where the time goes: sparse model at rate {top:g}, batch {batch} (self CPU per forward):", "",
-             "| op | ms | share |", "|---|---|---|"]
+    lines = [
+        format_markdown(rows, f"{dataset} ({SPLIT[dataset]}), {checkpoint}"),
+        "",
+        "Test accuracy of the exported file: " + ", ".join(f"{rate:g}: {a:.4f}" for rate, a in sorted(acc.items())),
+        "",
+        f"Where the time goes: sparse model at rate {top:g}, batch {batch} (self CPU per forward):",
+        "",
+        "| op | ms | share |",
+        "|---|---|---|",
+    ]
     lines += [f"| {p['op']} | {p['ms']:.3f} | {100 * p['share']:.1f} % |" for p in profile]
-    return "\n".join(lines + ["", "Targets:", *targets(rows)])
+    return "\n".join([*lines, "", "Targets:", *targets(rows)])
 
 
 def main() -> None:
@@ -104,9 +116,11 @@ def main() -> None:
     ckpts = {ds: checkpoint_for(ds, args) for ds in args.datasets.split(",")}  # trains single-threaded
     torch.set_num_threads(threads)
     info = machine_info()
-    head = (f"# Deployment benchmark\n\nMachine: {info['cpu']}, {info['cores']} logical cores, "
-            f"torch {info['torch']} (MKL {info['mkl']}), {info['threads']} torch threads. Latency: median "
-            f"of {args.repeats} interleaved forward passes after warm-up; MACs per sequence.\n")
+    head = (
+        f"# Deployment benchmark\n\nMachine: {info['cpu']}, {info['cores']} logical cores, "
+        f"torch {info['torch']} (MKL {info['mkl']}), {info['threads']} torch threads. Latency: median "
+        f"of {args.repeats} interleaved forward passes after warm-up; MACs per sequence.\n"
+    )
     text = "\n\n".join([head, *(section(ds, ck, args) for ds, ck in ckpts.items())]) + "\n"
     md = Path(args.md)
     md.parent.mkdir(parents=True, exist_ok=True)

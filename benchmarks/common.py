@@ -43,8 +43,7 @@ def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     result = fit(cfg, out, progress=False)
-    info = {"checkpoint": str(result.checkpoint), "seconds": time.perf_counter() - t0,
-            "metrics": result.metrics}
+    info = {"checkpoint": str(result.checkpoint), "seconds": time.perf_counter() - t0, "metrics": result.metrics}
     done.write_text(json.dumps(info))
     return info
 
@@ -64,8 +63,9 @@ def run_jobs(fn: Callable[..., Any], arg_list: Iterable[tuple[Any, ...]], jobs: 
         return list(pool.map(_call, work))
 
 
-def evaluate_rates(checkpoint: str, rates: Sequence[float], threshold: str | None = "prior",
-                   scope: str | None = None) -> list[dict[str, Any]]:
+def evaluate_rates(
+    checkpoint: str, rates: Sequence[float], threshold: str | None = "prior", scope: str | None = None
+) -> list[dict[str, Any]]:
     """``rate_report`` of a checkpoint at each rate (layer details dropped)."""
     torch.set_num_threads(1)
     bundle, _ = load_bundle(checkpoint)

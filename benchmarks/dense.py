@@ -59,15 +59,17 @@ def main() -> None:
     results = run_jobs(_run, jobs, args.jobs)
     summary: dict[str, Any] = {"name": args.name, "set": args.sets, "datasets": {}}
     for ds in args.datasets.split(","):
-        runs = [(k, r) for k, r in zip(keys, results) if k[0] == ds]
+        runs = [(k, r) for k, r in zip(keys, results, strict=False) if k[0] == ds]
         acc = {(k[1], k[2]): 100 * r["metrics"]["test_accuracy"] for k, r in runs}
         per_seed = [statistics.mean(v for (sp, s), v in acc.items() if s == seed) for seed in seeds]
         summary["datasets"][ds] = {
             "mean": statistics.mean(acc.values()),
             "std_seeds": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
             "per_seed": per_seed,
-            "per_split": {sp: statistics.mean(v for (s2, _), v in acc.items() if s2 == sp)
-                          for sp in dict.fromkeys(k[1] for k, _ in runs)},
+            "per_split": {
+                sp: statistics.mean(v for (s2, _), v in acc.items() if s2 == sp)
+                for sp in dict.fromkeys(k[1] for k, _ in runs)
+            },
             "seconds": statistics.mean(r["seconds"] for _, r in runs),
             "train_accuracy": statistics.mean(100 * r["metrics"]["train_accuracy"] for _, r in runs),
         }

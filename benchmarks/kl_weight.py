@@ -26,22 +26,30 @@ SRMP_RATES = [0.9, 0.98]
 
 def _job(split: str, method: str, rate: float, recipe: dict[str, Any], data: str | None, out: Path) -> dict[str, Any]:
     cfg = base_config("sbu", split, data).replace(
-        prune={"method": method, "rate": rate, **recipe}, train={"eval_every": 10_000})
+        prune={"method": method, "rate": rate, **recipe}, train={"eval_every": 10_000}
+    )
     threshold = cfg.prune.threshold
     suffix = "" if threshold == "prior" else f"_{threshold}"
     info = train_cached(cfg, out / f"{split}_{method}{rate:g}_lam{cfg.prune.kl_weight:g}{suffix}")
     rates = MRMP_RATES if method == "mrmp" else [rate]
     trained = evaluate_rates(info["checkpoint"], rates, None)  # with the run's own rule
     exact = evaluate_rates(info["checkpoint"], rates, "exact")
-    return {"method": method, "rate": rate, "seconds": info["seconds"],
-            "rows": [(p["rate"], p["accuracy"], p["observed_rate"], e["accuracy"]) for p, e in zip(trained, exact)]}
+    return {
+        "method": method,
+        "rate": rate,
+        "seconds": info["seconds"],
+        "rows": [
+            (p["rate"], p["accuracy"], p["observed_rate"], e["accuracy"]) for p, e in zip(trained, exact, strict=True)
+        ],
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     RECIPE.add_to(p, defaults=RECIPE.config_defaults())
-    p.add_argument("--srmp-rates", type=field_list("prune.rate"), default=SRMP_RATES,
-                   help="SRMP runs per fold (empty: none)")
+    p.add_argument(
+        "--srmp-rates", type=field_list("prune.rate"), default=SRMP_RATES, help="SRMP runs per fold (empty: none)"
+    )
     p.add_argument("--data")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/lam"))
@@ -50,16 +58,22 @@ def main() -> None:
     jobs = [(s, "mrmp", 0.9, *common) for s in SPLITS["sbu"]]
     jobs += [(s, "srmp", r, *common) for r in args.srmp_rates for s in SPLITS["sbu"]]
     res = run_jobs(_job, jobs, args.jobs)
-    print(f"Machine: {machine()}; SBU 5 folds, λ = {args.kl_weight:g}, `{args.threshold}` thresholds in "
-          "training, 300 epochs\n")
-    print(f"| method | rate | {args.threshold}: accuracy % (observed) | exact: accuracy % | s per run |\n"
-          "|---|---|---|---|---|")
+    print(
+        f"Machine: {machine()}; SBU 5 folds, λ = {args.kl_weight:g}, `{args.threshold}` thresholds in "
+        "training, 300 epochs\n"
+    )
+    print(
+        f"| method | rate | {args.threshold}: accuracy % (observed) | exact: accuracy % | s per run |\n"
+        "|---|---|---|---|---|"
+    )
     for method, rates in (("mrmp", MRMP_RATES), ("srmp", args.srmp_rates)):
         for rate in rates:
             rows = [row for r in res if r["method"] == method for row in r["rows"] if row[0] == rate]
             secs = mean(r["seconds"] for r in res if r["method"] == method and (method == "mrmp" or r["rate"] == rate))
-            print(f"| {method.upper()} | {rate:g} | {100 * mean(r[1] for r in rows):.1f} "
-                  f"({mean(r[2] for r in rows):.3f}) | {100 * mean(r[3] for r in rows):.1f} | {secs:.0f} |")
+            print(
+                f"| {method.upper()} | {rate:g} | {100 * mean(r[1] for r in rows):.1f} "
+                f"({mean(r[2] for r in rows):.3f}) | {100 * mean(r[3] for r in rows):.1f} | {secs:.0f} |"
+            )
 
 
 if __name__ == "__main__":

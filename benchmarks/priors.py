@@ -27,7 +27,8 @@ def _job(cfg: Any, out: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], di
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     TRAIN_FLAGS.select("--dataset", "--split", "--epochs").add_to(
-        p, defaults={"--dataset": "sbu", "--split": "fold0", "--epochs": 150})
+        p, defaults={"--dataset": "sbu", "--split": "fold0", "--epochs": 150}
+    )
     p.add_argument("--data")
     p.add_argument("--priors", default="gaussian,laplace,uniform", type=field_list("prune.prior"))
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.6,0.7,0.8,0.9,0.95,0.98,0.99"))
@@ -46,8 +47,7 @@ def main() -> None:
 
 def _plan(args: argparse.Namespace) -> list[tuple[Any, ...]]:
     """One SRMP job per (λ, prior, rate): (config, out dir, key)."""
-    base = base_config(args.dataset, args.split, args.data).replace(
-        train={"epochs": args.epochs, "eval_every": 10_000})
+    base = base_config(args.dataset, args.split, args.data).replace(train={"epochs": args.epochs, "eval_every": 10_000})
     jobs = []
     for lam in args.kl_weights:
         for prior in args.priors:
@@ -61,12 +61,16 @@ def _report(res: dict[tuple[Any, ...], dict[str, Any]], args: argparse.Namespace
     """Markdown: per λ, observed rate (accuracy %) by requested rate and prior."""
     lines = [f"Machine: {machine()}; {args.dataset} {args.split}, SRMP {args.epochs} epochs per run.", ""]
     for lam in args.kl_weights:
-        lines += [f"λ = {lam:g} — observed rate (accuracy %)", "",
-                  "| requested | " + " | ".join(args.priors) + " |",
-                  "|---" * (len(args.priors) + 1) + "|"]
+        lines += [
+            f"λ = {lam:g} — observed rate (accuracy %)",
+            "",
+            "| requested | " + " | ".join(args.priors) + " |",
+            "|---" * (len(args.priors) + 1) + "|",
+        ]
         for r in args.rates:
-            cells = [f"{res[(pr, lam, r)]['observed']:.3f} ({100 * res[(pr, lam, r)]['accuracy']:.1f})"
-                     for pr in args.priors]
+            cells = [
+                f"{res[(pr, lam, r)]['observed']:.3f} ({100 * res[(pr, lam, r)]['accuracy']:.1f})" for pr in args.priors
+            ]
             lines.append(f"| {r:g} | " + " | ".join(cells) + " |")
         worst = max(abs(res[(pr, lam, r)]["observed"] - r) for pr in args.priors for r in args.rates if r <= 0.98)
         lines += ["", f"largest |observed − requested| over r ≤ 0.98: {100 * worst:.2f} points", ""]
@@ -83,8 +87,13 @@ def plot(res: dict[tuple[Any, ...], dict[str, Any]], args: argparse.Namespace) -
     ax.plot([0.5, 1], [0.5, 1], "k:", lw=1, label="observed = requested")
     for lam in args.kl_weights:
         for prior in args.priors:
-            ax.plot(args.rates, [res[(prior, lam, r)]["observed"] for r in args.rates],
-                    "o-" if lam else "x--", ms=4, label=f"{prior}, λ={lam:g}")
+            ax.plot(
+                args.rates,
+                [res[(prior, lam, r)]["observed"] for r in args.rates],
+                "o-" if lam else "x--",
+                ms=4,
+                label=f"{prior}, λ={lam:g}",
+            )
     ax.set_xlabel("requested rate r")
     ax.set_ylabel("observed rate (prior-mode threshold a(r))")
     ax.grid(alpha=0.3)

@@ -46,9 +46,11 @@ def main() -> None:
     for n, v in med.items():
         print(f"| {n} | {v:.1f} | {v / med['dense']:.2f} |")
     kl_share = med["srmp, λ>0"] / med["srmp, λ=0"] - 1
-    print(f"\nKL term adds {100 * kl_share:.1f} % to an SRMP step; MRMP step / SRMP step = "
-          f"{med['mrmp'] / med['srmp, λ>0']:.2f}; empirical cut-offs add "
-          f"{100 * (med['mrmp, empirical'] / med['mrmp'] - 1):.1f} % to an MRMP step")
+    print(
+        f"\nKL term adds {100 * kl_share:.1f} % to an SRMP step; MRMP step / SRMP step = "
+        f"{med['mrmp'] / med['srmp, λ>0']:.2f}; empirical cut-offs add "
+        f"{100 * (med['mrmp, empirical'] / med['mrmp'] - 1):.1f} % to an MRMP step"
+    )
     rate_switch(variants["mrmp"], data, args.repeats)
 
 
@@ -85,7 +87,7 @@ def _median_ms(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, 
     return {n: 1000 * t for n, t in zip(steps, median_times(list(steps.values()), repeats, warmup=3), strict=True)}
 
 
-def rate_switch(cfg, data, repeats: int) -> None:  # noqa: ANN001
+def rate_switch(cfg, data, repeats: int) -> None:
     """Time of ``set_rate`` on a whole MRMP model (prior, exact and empirical thresholds, ranked
     over the model's latent-scale scope), and of the first
     batch-1 forward after it (masks are applied inside the forward)."""

@@ -26,8 +26,9 @@ SEEN = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 UNSEEN = (0.55, 0.75, 0.87, 0.93)
 
 
-def make_data(n: int = 3000, dim: int = 10, classes: int = 3, noise: float = 0.08,
-              seed: int = 0, task: int = 0) -> tuple[Tensor, Tensor]:
+def make_data(
+    n: int = 3000, dim: int = 10, classes: int = 3, noise: float = 0.08, seed: int = 0, task: int = 0
+) -> tuple[Tensor, Tensor]:
     """``n`` points (n, dim) on ``classes`` interleaved spiral arms, and their labels (n,).
 
     ``seed`` draws the points; ``task`` the embedding (same task: same problem)."""
@@ -43,13 +44,25 @@ def make_data(n: int = 3000, dim: int = 10, classes: int = 3, noise: float = 0.0
 
 def make_model(dim: int = 10, hidden: int = 256, classes: int = 3, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, classes))
+    return nn.Sequential(
+        nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+    )
 
 
-def train(model: nn.Module, x: Tensor, y: Tensor, *, seen: tuple[float, ...] = SEEN,
-          epochs: int = 40, batch_size: int = 128, rates_per_step: int = 3, kl_weight: float = 1.0,
-          lr: float = 3e-3, sigma: tuple[float, float] = (2.0, 200.0), seed: int = 0) -> MultiRate:
+def train(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    seen: tuple[float, ...] = SEEN,
+    epochs: int = 40,
+    batch_size: int = 128,
+    rates_per_step: int = 3,
+    kl_weight: float = 1.0,
+    lr: float = 3e-3,
+    sigma: tuple[float, float] = (2.0, 200.0),
+    seed: int = 0,
+) -> MultiRate:
     """Make every weight matrix of ``model`` multi-rate and train it; returns the handle."""
     g = torch.Generator().manual_seed(seed)
     mr = multirate(model, prior="gaussian", generator=g)  # Ŵ drawn from the prior
@@ -81,8 +94,9 @@ def train(model: nn.Module, x: Tensor, y: Tensor, *, seen: tuple[float, ...] = S
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, mr: MultiRate, x: Tensor, y: Tensor,
-             rates: tuple[float, ...]) -> dict[float, tuple[float, float]]:
+def evaluate(
+    model: nn.Module, mr: MultiRate, x: Tensor, y: Tensor, rates: tuple[float, ...]
+) -> dict[float, tuple[float, float]]:
     """{rate: (accuracy, observed pruned fraction)} with hard masks, one forward per rate."""
     out = {}
     for r in rates:

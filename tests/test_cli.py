@@ -47,8 +47,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for method in ("dense", "mrmp"):
         out[method] = root / method
-        assert main(["train", "--dataset", "synthetic", "--config", str(cfg), "--method", method,
-                     "--out", str(out[method]), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--dataset",
+                    "synthetic",
+                    "--config",
+                    str(cfg),
+                    "--method",
+                    method,
+                    "--out",
+                    str(out[method]),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     out["root"] = root
     return out
 
@@ -82,9 +97,33 @@ def test_train_writes_run_files(runs: dict[str, Path]) -> None:
 @pytest.mark.slow
 def test_train_flags_warm_start_empirical_mrmp(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = runs["root"] / "warm"
-    assert main(["train", "--dataset", "synthetic", "--config", str(runs["root"] / "tiny.toml"), "--method", "mrmp",
-                 "--from", str(runs["dense"] / "checkpoint.pt"), "--threshold", "empirical", "--scale", "layer",
-                 "--dropout", "0.2", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "synthetic",
+                "--config",
+                str(runs["root"] / "tiny.toml"),
+                "--method",
+                "mrmp",
+                "--from",
+                str(runs["dense"] / "checkpoint.pt"),
+                "--threshold",
+                "empirical",
+                "--scale",
+                "layer",
+                "--dropout",
+                "0.2",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["prune"]["threshold"] == "empirical" and cfg["prune"]["scale"] == "layer"
     assert cfg["prune"]["source"].endswith("checkpoint.pt") and cfg["model"]["dropout"] == 0.2
@@ -125,8 +164,22 @@ def test_eval_rejects_bad_rate(runs: dict[str, Path], capsys: pytest.CaptureFixt
 @pytest.mark.slow
 def test_sweep_csv_marks_seen_rates_and_plots(runs: dict[str, Path]) -> None:
     out = runs["root"] / "sweep"
-    assert main(["sweep", str(runs["mrmp"] / "checkpoint.pt"), "--rates", "0.5,0.52,0.9,0.93",
-                 "--compare", str(runs["dense"] / "checkpoint.pt"), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(runs["mrmp"] / "checkpoint.pt"),
+                "--rates",
+                "0.5,0.52,0.9,0.93",
+                "--compare",
+                str(runs["dense"] / "checkpoint.pt"),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert {"rate", "seen", "accuracy", "observed_rate", "nonzero", "total"} <= set(rows[0])
     mrmp_rows = [r for r in rows if r["method"] == "mrmp"]
@@ -147,8 +200,13 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert sorted(table) == sorted(f"{float(r['rate']):.2f}" for r in rows if r["label"] == "MRMP")
     by = {(r["label"], r["rate"]): r for r in rows}
     mrmp_row, mp_row = by[("MRMP", "0.93")], by[("MP (no FT)", "0.93")]
-    assert table["0.93"] == ["0.93", "no", f"{100 * float(mrmp_row['accuracy']):.1f}%",
-                             f"{100 * float(mp_row['accuracy']):.1f}%", f"{float(mrmp_row['observed_rate']):.3f}"]
+    assert table["0.93"] == [
+        "0.93",
+        "no",
+        f"{100 * float(mrmp_row['accuracy']):.1f}%",
+        f"{100 * float(mp_row['accuracy']):.1f}%",
+        f"{float(mrmp_row['observed_rate']):.3f}",
+    ]
     dense = json.loads((tmp_path / "demo" / "dense" / "metrics.json").read_text())["test_accuracy"]
     assert f"dense accuracy: {100 * dense:.1f}%" in text.splitlines()
     assert (tmp_path / "demo" / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -159,8 +217,9 @@ def test_short_mrmp_run_beats_chance_at_high_rate(tmp_path: Path) -> None:
     from mrmp.config import RunConfig
     from mrmp.engine import fit, load_data, rate_report
 
-    cfg = RunConfig().replace(data={"dataset": "synthetic"}, prune={"method": "mrmp"},
-                              train={"epochs": 25, "eval_every": 100})
+    cfg = RunConfig().replace(
+        data={"dataset": "synthetic"}, prune={"method": "mrmp"}, train={"epochs": 25, "eval_every": 100}
+    )
     data = load_data(cfg)
     res = fit(cfg, tmp_path / "mrmp", data=data, progress=False)
     chance = 1 / data.meta.num_classes
@@ -171,9 +230,32 @@ def test_short_mrmp_run_beats_chance_at_high_rate(tmp_path: Path) -> None:
 # --- config flags: declared once from the config's fields (mrmp.cli_config) ---------------------
 
 #: Every config flag of ``mrmp train`` before the flags were generated: none may disappear.
-TRAIN_CONFIG_FLAGS = ("--dataset --data --skip-bad --split --fold --model --dropout --method --prior --kl-weight "
-                      "--rate --rates --rates-per-step --grouping --scope --from --distill --scale --threshold "
-                      "--epochs --batch-size --lr --seed --device").split()
+TRAIN_CONFIG_FLAGS = [
+    "--dataset",
+    "--data",
+    "--skip-bad",
+    "--split",
+    "--fold",
+    "--model",
+    "--dropout",
+    "--method",
+    "--prior",
+    "--kl-weight",
+    "--rate",
+    "--rates",
+    "--rates-per-step",
+    "--grouping",
+    "--scope",
+    "--from",
+    "--distill",
+    "--scale",
+    "--threshold",
+    "--epochs",
+    "--batch-size",
+    "--lr",
+    "--seed",
+    "--device",
+]
 
 
 def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, Any]:
@@ -250,35 +332,43 @@ def test_precedence_default_toml_flag(tmp_path: Path) -> None:
     assert (cfg.data.dataset, cfg.data.root, cfg.data.split) == ("sbu", "here", "fold0")
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--set", "train.epoch=3"], "--set train.epoch: no such config field; did you mean --epochs?"),
-    (["--set", "features.chunk=3"], "--set features.chunk: no such config field; did you mean features.chunks?"),
-    (["--set", "train.lr=0.1"], "--set train.lr: use --lr"),
-    (["--set", "features.chunks=ten"], "--set features.chunks: expected an integer, got 'ten'"),
-    (["--set", "model.norm=maybe"], "--set model.norm: expected true or false, got 'maybe'"),
-    (["--set", "prune.sigma=1"], "--set prune.sigma: expected 2 comma-separated values, each a number, got '1'"),
-    (["--set", "prune.kl_estimator=kde"], "--set prune.kl_estimator: expected one of quantile, value, got 'kde'"),
-    (["--set", "features.chunks"], "--set features.chunks: expected section.field=value"),
-    (["--split", "fold1", "--fold", "2"], "--split and --fold set the same field; give one"),
-    (["--data", "x"], "--data given without --dataset"),
-    (["--from", "dense.pt"], "prune.source (--from) applies to mp, srmp or mrmp, not to dense training"),
-    (["--rate", "1.5", "--method", "srmp"], "prune.rate (--rate) must be a number in [0, 1), got 1.5"),
-])
-def test_bad_config_is_one_line_exit_2(argv: list[str], expected: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--set", "train.epoch=3"], "--set train.epoch: no such config field; did you mean --epochs?"),
+        (["--set", "features.chunk=3"], "--set features.chunk: no such config field; did you mean features.chunks?"),
+        (["--set", "train.lr=0.1"], "--set train.lr: use --lr"),
+        (["--set", "features.chunks=ten"], "--set features.chunks: expected an integer, got 'ten'"),
+        (["--set", "model.norm=maybe"], "--set model.norm: expected true or false, got 'maybe'"),
+        (["--set", "prune.sigma=1"], "--set prune.sigma: expected 2 comma-separated values, each a number, got '1'"),
+        (["--set", "prune.kl_estimator=kde"], "--set prune.kl_estimator: expected one of quantile, value, got 'kde'"),
+        (["--set", "features.chunks"], "--set features.chunks: expected section.field=value"),
+        (["--split", "fold1", "--fold", "2"], "--split and --fold set the same field; give one"),
+        (["--data", "x"], "--data given without --dataset"),
+        (["--from", "dense.pt"], "prune.source (--from) applies to mp, srmp or mrmp, not to dense training"),
+        (["--rate", "1.5", "--method", "srmp"], "prune.rate (--rate) must be a number in [0, 1), got 1.5"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2(
+    argv: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["train", *argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err == f"mrmp: error: {expected}\n"
     assert not (tmp_path / "run").exists()
 
 
-def test_resume_refuses_config_flags(runs: dict[str, Path], tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_refuses_config_flags(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "dense"
     shutil.copytree(runs["dense"], run)
     before = (run / "checkpoint.pt").read_bytes()
-    for extra in (["--lr", "0.1"], ["--device", "cpu"], ["--set", "features.chunks=3"],
-                  ["--config", str(runs["root"] / "tiny.toml")], ["-e", "9", "--fold", "1"]):
+    for extra in (
+        ["--lr", "0.1"],
+        ["--device", "cpu"],
+        ["--set", "features.chunks=3"],
+        ["--config", str(runs["root"] / "tiny.toml")],
+        ["-e", "9", "--fold", "1"],
+    ):
         assert main(["train", "--out", str(run), "--resume", *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("mrmp: error: --resume continues the run with its stored config; drop ")
@@ -295,8 +385,9 @@ def test_field_list_validates_each_item() -> None:
 
 
 @pytest.mark.parametrize("name", ["accuracy", "bench_deploy", "kl_weight", "priors", "step_cost", "stgcn"])
-def test_benchmark_modules_build_their_parsers(name: str, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_benchmark_modules_build_their_parsers(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     module = importlib.import_module(f"benchmarks.{name}")
     monkeypatch.setattr("sys.argv", [name, "--help"])
     with pytest.raises(SystemExit) as stop:

@@ -28,9 +28,7 @@ PAIRS = sorted(p for fold in SBU_FOLDS for p in fold)
 
 def sbu_lines(frames: int, start: int = 0) -> list[str]:
     """Valid SBU lines: frame number then 90 values (value = 1000 * frame + column)."""
-    rows = [
-        [f"{100 + t}"] + [f"{1000 * (start + t) + c}" for c in range(90)] for t in range(frames)
-    ]
+    rows = [[f"{100 + t}"] + [f"{1000 * (start + t) + c}" for c in range(90)] for t in range(frames)]
     return [",".join(row) for row in rows]
 
 
@@ -56,9 +54,7 @@ def sbu_file(root: Path, rel: str = "s01s02/01/002") -> Path:
 
 
 def fpha_lines(frames: int) -> list[str]:
-    return [
-        " ".join([f"{t:04d}"] + [f"{t + c / 10:.4f}" for c in range(63)]) for t in range(frames)
-    ]
+    return [" ".join([f"{t:04d}"] + [f"{t + c / 10:.4f}" for c in range(63)]) for t in range(frames)]
 
 
 FPHA_TRAIN = [
@@ -74,15 +70,11 @@ def fpha_root(tmp_path: Path) -> Path:
     root = tmp_path / "fpha"
     write_split(root, FPHA_TRAIN, FPHA_TEST)
     for k, entry in enumerate(FPHA_TRAIN + FPHA_TEST):
-        write(
-            root / "Hand_pose_annotation_v1" / entry.split()[0] / "skeleton.txt", fpha_lines(k + 2)
-        )
+        write(root / "Hand_pose_annotation_v1" / entry.split()[0] / "skeleton.txt", fpha_lines(k + 2))
     return root
 
 
-def write_split(
-    root: Path, train: list[str], test: list[str], counts: tuple[int, int] | None = None
-) -> Path:
+def write_split(root: Path, train: list[str], test: list[str], counts: tuple[int, int] | None = None) -> Path:
     n_train, n_test = counts or (len(train), len(test))
     lines = [f"Training {n_train}", *train, f"Test {n_test}", *test]
     return write(root / "data_split_action_recognition.txt", lines)
@@ -184,9 +176,7 @@ def test_sbu_tolerates_blank_lines_and_crlf(sbu_root: Path) -> None:
         (["", "  "], None, ["empty file"]),
     ],
 )
-def test_sbu_malformed_file(
-    sbu_root: Path, lines: list[str], line: int | None, fragments: list[str]
-) -> None:
+def test_sbu_malformed_file(sbu_root: Path, lines: list[str], line: int | None, fragments: list[str]) -> None:
     path = write(sbu_file(sbu_root), lines)
     with raises_data_error(path, line, *fragments):
         load_sbu(sbu_root)
@@ -281,9 +271,7 @@ def test_fpha_loads(fpha_root: Path) -> None:
         ((3, 1), 5, "'Test 1' announces 1 entries, found 2"),
     ],
 )
-def test_fpha_header_count_mismatch(
-    fpha_root: Path, counts: tuple[int, int], line: int, fragment: str
-) -> None:
+def test_fpha_header_count_mismatch(fpha_root: Path, counts: tuple[int, int], line: int, fragment: str) -> None:
     path = write_split(fpha_root, FPHA_TRAIN, FPHA_TEST, counts)
     with raises_data_error(path, line, fragment):
         load_fpha(fpha_root)
@@ -324,9 +312,7 @@ def test_fpha_header_count_mismatch(
         ([], None, "no 'Training <count>' header"),
     ],
 )
-def test_fpha_malformed_split_file(
-    fpha_root: Path, lines: list[str], line: int | None, fragment: str
-) -> None:
+def test_fpha_malformed_split_file(fpha_root: Path, lines: list[str], line: int | None, fragment: str) -> None:
     path = write(fpha_root / "data_split_action_recognition.txt", lines)
     with raises_data_error(path, line, fragment):
         load_fpha(fpha_root, skip_bad=True)  # structural errors raise even with skip_bad
@@ -351,9 +337,7 @@ def test_fpha_entry_without_file(fpha_root: Path) -> None:
         ([], None, "empty file"),
     ],
 )
-def test_fpha_malformed_skeleton(
-    fpha_root: Path, lines: list[str], line: int | None, fragment: str
-) -> None:
+def test_fpha_malformed_skeleton(fpha_root: Path, lines: list[str], line: int | None, fragment: str) -> None:
     path = write(fpha_file(fpha_root, 0), lines)
     with raises_data_error(path, line, fragment):
         load_fpha(fpha_root)
@@ -457,8 +441,7 @@ BAD_SAMPLES = [
         "x",
         (7, 2, 3, 1),
         np.inf,
-        "array 'x': sample 7 has a non-finite (or float32-overflowing) "
-        "value at frame 2, joint 3, coordinate 1",
+        "array 'x': sample 7 has a non-finite (or float32-overflowing) value at frame 2, joint 3, coordinate 1",
     ),
     ("lengths", 9, 7, "array 'lengths': sample 9 has length 7, expected 1..6"),
 ]
@@ -469,9 +452,7 @@ def optional_arrays() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(("name", "index", "value", "message"), BAD_SAMPLES)
-def test_npz_bad_sample(
-    tmp_path: Path, name: str, index: object, value: object, message: str
-) -> None:
+def test_npz_bad_sample(tmp_path: Path, name: str, index: object, value: object, message: str) -> None:
     arrays = optional_arrays()
     arrays[name][index] = value
     path = save_npz(tmp_path, **arrays)
@@ -509,9 +490,7 @@ def test_npz_unreadable(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- registry
 
 
-def test_load_dataset_registry(
-    tmp_path: Path, sbu_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_dataset_registry(tmp_path: Path, sbu_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(DATASETS) == {"sbu", "fpha", "npz", "synthetic"}
     with pytest.raises(ConfigError, match="choose one of sbu, fpha, npz, synthetic"):
         load_dataset("ntu")
@@ -547,12 +526,7 @@ def time_means(ds: SkeletonSet) -> np.ndarray:
 
 
 def chunk_means(ds: SkeletonSet, chunks: int = 4) -> np.ndarray:
-    return np.stack(
-        [
-            np.concatenate([c.mean(0).ravel() for c in np.array_split(s, chunks)])
-            for s in ds.sequences
-        ]
-    )
+    return np.stack([np.concatenate([c.mean(0).ravel() for c in np.array_split(s, chunks)]) for s in ds.sequences])
 
 
 def test_synthetic_shape_and_split() -> None:

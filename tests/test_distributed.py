@@ -67,7 +67,7 @@ eval_every = 100
 save_every = 1
 """
 
-WORKER = r'''
+WORKER = r"""
 import atexit, os, sys
 from pathlib import Path
 
@@ -124,7 +124,7 @@ except Killed:
     tdist.barrier()  # as after a relaunch: rank 0 has written the epoch-2 checkpoint
 train("cut", "--resume")
 print(f"rank {rank} done", flush=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,17 @@ def runs(tmp_path_factory) -> Path:
     (root / "split.toml").write_text(TINY_TOML.replace("split_batch = false", "split_batch = true"))
     (root / "worker.py").write_text(WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(root / "worker.py"), str(root / "ddp"), str(root / "tiny.toml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(root / "worker.py"),
+        str(root / "ddp"),
+        str(root / "tiny.toml"),
+    ]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env, cwd=root)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for rank in (0, 1):
@@ -143,8 +152,21 @@ def runs(tmp_path_factory) -> Path:
         assert f"rank {rank} group destroyed: True" in proc.stdout
     torch.set_num_threads(1)
     for method in ("dense", "mrmp"):
-        assert main(["train", "--config", str(root / "tiny.toml"), "--method", method,
-                     "--out", str(root / "single" / method), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--config",
+                    str(root / "tiny.toml"),
+                    "--method",
+                    method,
+                    "--out",
+                    str(root / "single" / method),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     return root
 
 
@@ -191,8 +213,9 @@ def test_ddp_matches_single_process(runs: Path, method: str) -> None:
         assert a["train_accuracy"] == b["train_accuracy"]  # global sums, not rank 0's share
     m_ddp = json.loads((runs / "ddp" / method / "metrics.json").read_text())
     m_one = json.loads((runs / "single" / method / "metrics.json").read_text())
-    assert {k: v for k, v in m_ddp.items() if "accuracy" in k or "observed" in k} == \
-        {k: v for k, v in m_one.items() if "accuracy" in k or "observed" in k}
+    assert {k: v for k, v in m_ddp.items() if "accuracy" in k or "observed" in k} == {
+        k: v for k, v in m_one.items() if "accuracy" in k or "observed" in k
+    }
 
 
 def test_ddp_resume_equals_uninterrupted(runs: Path) -> None:

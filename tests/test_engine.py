@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny import tiny_config
 
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import fit, load_bundle, load_data
 from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.errors import CheckpointError
 from mrmp.models import AttentionGCN, skeleton_adjacency
+from tiny import tiny_config
 
 TINY = tiny_config(3, train={"eval_every": 2, "save_every": 1})
 
@@ -110,8 +110,9 @@ def test_damaged_checkpoint_gives_clear_error(tmp_path: Path) -> None:
 
 def test_mp_fine_tunes_from_dense(tmp_path: Path, data) -> None:
     dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
-    cfg = TINY.replace(prune={"method": "mp", "rate": 0.9, "source": str(dense.checkpoint), "scope": "layer"},
-                       train={"epochs": 2})
+    cfg = TINY.replace(
+        prune={"method": "mp", "rate": 0.9, "source": str(dense.checkpoint), "scope": "layer"}, train={"epochs": 2}
+    )
     mp = fit(cfg, tmp_path / "mp", data=data, progress=False)
     from mrmp.pruning import layer_sparsity
 

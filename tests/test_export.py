@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny import tiny_config
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -32,6 +31,7 @@ from mrmp.deploy import (
 from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
 from mrmp.errors import CheckpointError
 from mrmp.meta import Meta
+from tiny import tiny_config
 
 TINY = tiny_config(2)
 
@@ -59,8 +59,9 @@ CASES = [("mrmp", 0.9), ("mrmp", 0.63), ("mrmp", 0.97), ("srmp", 0.8), ("dense",
 
 @pytest.mark.parametrize(("method", "rate"), CASES)
 @pytest.mark.parametrize("threshold", ["prior", "exact"])
-def test_export_matches_eval_at_rate(tmp_path: Path, data, checkpoints, method: str, rate: float,
-                                     threshold: str) -> None:
+def test_export_matches_eval_at_rate(
+    tmp_path: Path, data, checkpoints, method: str, rate: float, threshold: str
+) -> None:
     bundle, _ = load_bundle(checkpoints[method])
     path = tmp_path / "m.pt"
     summary = export_pt(bundle, rate, path, threshold)
@@ -189,9 +190,13 @@ def test_damaged_or_foreign_files_raise(tmp_path: Path, checkpoints) -> None:
     garbage.write_bytes(b"\x00not a model" * 50)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
-    for path, match in [(cut, "cut.pt: not a readable"), (garbage, "garbage.pt: not a readable"),
-                        (foreign, "foreign.pt: not an mrmp export"),
-                        (checkpoints["mrmp"], "training checkpoint"), (tmp_path / "none.pt", "no such")]:
+    for path, match in [
+        (cut, "cut.pt: not a readable"),
+        (garbage, "garbage.pt: not a readable"),
+        (foreign, "foreign.pt: not an mrmp export"),
+        (checkpoints["mrmp"], "training checkpoint"),
+        (tmp_path / "none.pt", "no such"),
+    ]:
         with pytest.raises(CheckpointError, match=match):
             load_exported(path)
 
@@ -259,8 +264,26 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert (exported.pruning.rate, exported.pruning.method, exported.pruning.threshold) == (0.9, "mrmp", "prior")
     assert (exported.pruning.nonzero, exported.pruning.total) == (summary["nonzero"], summary["total"])
 
-    assert main(["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json", "--scope", "layer",
-                 "--threshold", "exact"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                ckpt,
+                "--rates",
+                "0,0.9",
+                "--batch",
+                "1,4",
+                "--repeats",
+                "2",
+                "--json",
+                "--scope",
+                "layer",
+                "--threshold",
+                "exact",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["machine"]["threads"] == torch.get_num_threads() and report["machine"]["torch"] == torch.__version__
     rows = report["rows"]
@@ -304,11 +327,20 @@ def test_hand_written_v1_file_loads(tmp_path: Path, data) -> None:
     reference.load_state_dict(state)
     csr = state.pop("fc.weight").to_sparse_csr()
     payload = {
-        "format": "mrmp-export/1", "config": TINY.to_dict(), "meta": data.meta.to_dict(),
+        "format": "mrmp-export/1",
+        "config": TINY.to_dict(),
+        "meta": data.meta.to_dict(),
         "pruning": {"method": "mp", "rate": 0.8, "threshold": "prior", "scope": "layer", "nonzero": 1, "total": 2},
-        "prunable": ["fc.weight", "classifier.weight"], "dense": state,
-        "sparse": {"fc.weight": {"shape": list(csr.shape), "crow_indices": csr.crow_indices().to(torch.int32),
-                                 "col_indices": csr.col_indices().to(torch.int64), "values": csr.values()}},
+        "prunable": ["fc.weight", "classifier.weight"],
+        "dense": state,
+        "sparse": {
+            "fc.weight": {
+                "shape": list(csr.shape),
+                "crow_indices": csr.crow_indices().to(torch.int32),
+                "col_indices": csr.col_indices().to(torch.int64),
+                "values": csr.values(),
+            }
+        },
     }
     torch.save(payload, tmp_path / "v1.pt")
     exported = load_exported(tmp_path / "v1.pt", sparse="always")
@@ -339,7 +371,11 @@ print(sorted(m for m in sys.modules if m.startswith(("mrmp.engine", "mrmp.data",
 def test_inference_path_imports_no_trainer(tmp_path: Path, checkpoints, bare: bool) -> None:
     bundle, _ = load_bundle(checkpoints["mrmp"])
     export_pt(bundle, 0.9, tmp_path / "m.pt")
-    out = subprocess.run([sys.executable, "-c", _INFERENCE_ONLY.format(bare=bare), str(tmp_path / "m.pt")],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", _INFERENCE_ONLY.format(bare=bare), str(tmp_path / "m.pt")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert out[0] == f"torch.Size([2, {bundle.meta.num_classes}])"
     assert out[1] == "[]"  # neither the engine (trainer, checkpoints) nor the data loaders nor the CLI

@@ -11,9 +11,9 @@ import torch
 
 from mrmp.config import FeatureConfig
 from mrmp.data import geometry, load_npz
+from mrmp.data.augment import random_rotations
 from mrmp.data.base import Body
 from mrmp.data.features import InputPipeline, Skeleton
-from mrmp.data.augment import random_rotations
 from mrmp.errors import ConfigError
 
 # A 5-joint "body": 0 root, 1 neck above it, 2/3 shoulders left/right of the neck, 4 a hand.
@@ -71,7 +71,7 @@ def test_size_normalisation_makes_the_mean_bone_length_one() -> None:
 
 
 def test_bones_are_child_minus_parent() -> None:
-    x, lengths = padded(sequences())
+    x, _lengths = padded(sequences())
     parents = geometry.parents_from_edges(EDGES, 5, roots=[0])
     assert parents == [0, 0, 1, 1, 3]
     b = geometry.bones(x, parents)
@@ -163,8 +163,9 @@ def test_npz_without_body_keys_centres_on_the_most_connected_joint(tmp_path: Pat
     assert ds.body == Body()
     skeleton = Skeleton(ds.persons, ds.edges, ds.body)
     assert skeleton.roots(5) == [1]  # the neck has three bones
-    pipe = InputPipeline(ds.sequences, FeatureConfig(centre="frame", size="bones", streams=("joint", "bone")),
-                         "chunks", skeleton)
+    pipe = InputPipeline(
+        ds.sequences, FeatureConfig(centre="frame", size="bones", streams=("joint", "bone")), "chunks", skeleton
+    )
     assert torch.allclose(pipe.x[:, :, 1], torch.zeros_like(pipe.x[:, :, 1]), atol=1e-6)
     assert pipe.inputs(torch.arange(10)).shape == (10, 5, 2 * 4 * 6)
 
@@ -176,8 +177,10 @@ def test_npz_body_keys(tmp_path: Path) -> None:
     assert math.isfinite(pipe.scale) and pipe.inputs(torch.arange(10)).isfinite().all()
 
 
-@pytest.mark.parametrize("key,value", [("root", np.array(7)), ("primary_axis", np.array([0, 1, 2])),
-                                       ("secondary_axis", np.array([0.5, 1.0]))])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("root", np.array(7)), ("primary_axis", np.array([0, 1, 2])), ("secondary_axis", np.array([0.5, 1.0]))],
+)
 def test_npz_bad_body_keys(tmp_path: Path, key: str, value: np.ndarray) -> None:
     from mrmp.errors import DataError
 

@@ -30,9 +30,13 @@ def test_bad_files_give_one_line_errors_naming_the_file(tmp_path: Path, kind) ->
     torch.save({"format": ["not", "a", "string"]}, tmp_path / "odd.pt")
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 64)
     torch.save({"format": kind.format, "obj": Meta}, tmp_path / "unsafe.pt")  # a class: refused unpickled
-    cases = {"missing.pt": f"no such {kind.file}", "list.pt": f"not an mrmp {kind.name}",
-             "odd.pt": f"not an mrmp {kind.name}", "junk.pt": f"not a readable mrmp {kind.name}",
-             "unsafe.pt": f"not a readable mrmp {kind.name}"}
+    cases = {
+        "missing.pt": f"no such {kind.file}",
+        "list.pt": f"not an mrmp {kind.name}",
+        "odd.pt": f"not an mrmp {kind.name}",
+        "junk.pt": f"not a readable mrmp {kind.name}",
+        "unsafe.pt": f"not a readable mrmp {kind.name}",
+    }
     for name, message in cases.items():
         with pytest.raises(CheckpointError) as info:
             read_payload(tmp_path / name, kind)

@@ -6,7 +6,6 @@ import argparse
 
 import pytest
 import torch
-from tiny import tiny_config
 
 from mrmp.cli import build_parser
 from mrmp.config import PruneConfig, RunConfig
@@ -14,6 +13,7 @@ from mrmp.engine import build_bundle, load_data, pruned_view
 from mrmp.errors import ConfigError
 from mrmp.methods import METHODS, MaskedMethod, get_method, method_names, register_method
 from mrmp.pruning import layer_sparsity, magnitude_masks, threshold_names
+from tiny import tiny_config
 
 TINY = tiny_config(1)
 
@@ -84,8 +84,10 @@ def test_config_json_keeps_plain_strings() -> None:
 
 
 def _band_state(bundle) -> list:
-    return [(b.threshold, None if b.override is None else b.override.clone(), b.hard, b.sigma)
-            for b in bundle.pruner.masks.values()] + [bundle.pruner.rate]
+    return [
+        (b.threshold, None if b.override is None else b.override.clone(), b.hard, b.sigma)
+        for b in bundle.pruner.masks.values()
+    ] + [bundle.pruner.rate]
 
 
 def _same(a, b) -> bool:
@@ -134,8 +136,9 @@ def test_warm_start_reproduces_the_dense_model_at_rate_0(meta, method: str) -> N
     with torch.no_grad(), pruned_view(warm, 0.0, "prior") as model:
         torch.testing.assert_close(model(x), dense.model(x), rtol=1e-6, atol=1e-6)
     for name in warm.names:
-        torch.testing.assert_close(warm.pruner.latent(name) * warm.pruner.masks[name].scale,
-                                   dict(dense.model.named_parameters())[name])
+        torch.testing.assert_close(
+            warm.pruner.latent(name) * warm.pruner.masks[name].scale, dict(dense.model.named_parameters())[name]
+        )
 
 
 def test_mp_warm_start_masks_the_loaded_weights_by_magnitude(meta) -> None:

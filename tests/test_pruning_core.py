@@ -151,7 +151,9 @@ def test_mp_pruned_weights_stay_zero_after_optimizer_step() -> None:
     for name, mask in masks.items():
         w = net.get_submodule(name.rsplit(".", 1)[0]).weight
         assert torch.all(w[mask == 0] == 0)
-        assert torch.all(net.get_submodule(name.rsplit(".", 1)[0]).parametrizations.weight.original.grad[mask == 0] == 0)
+        assert torch.all(
+            net.get_submodule(name.rsplit(".", 1)[0]).parametrizations.weight.original.grad[mask == 0] == 0
+        )
     total = sum(m.numel() for m in masks.values())
     assert sum(int((m == 0).sum()) for m in masks.values()) == round(0.75 * total)
 
@@ -207,7 +209,9 @@ def test_optimizer_holds_the_latent_parameters() -> None:
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9, 0.98])
 def test_quantiles_match_closed_forms(rate: float) -> None:
-    assert Gaussian().threshold(rate) == pytest.approx(math.sqrt(2) * torch.erfinv(torch.tensor(rate, dtype=torch.float64)).item())
+    assert Gaussian().threshold(rate) == pytest.approx(
+        math.sqrt(2) * torch.erfinv(torch.tensor(rate, dtype=torch.float64)).item()
+    )
     lap = Laplace()
     assert lap.threshold(rate) == pytest.approx(-lap.b * math.log(1 - rate))
     assert Uniform().threshold(rate) == pytest.approx(rate)

@@ -56,8 +56,9 @@ def test_partitions_and_build_model_for_two_persons() -> None:
     p = distance_partitions(skeleton_adjacency([(0, 1), (1, 2)], 3))
     torch.testing.assert_close(p[0], torch.eye(3))
     assert p[1].diagonal().abs().sum() == 0 and p[1][0, 1] > 0 and p[1][0, 2] == 0
-    model = build_model(SMALL, in_features=3, num_joints=8, num_classes=3,
-                        edges=[(0, 1), (1, 2), (4, 5), (5, 6)], persons=2)
+    model = build_model(
+        SMALL, in_features=3, num_joints=8, num_classes=3, edges=[(0, 1), (1, 2), (4, 5), (5, 6)], persons=2
+    )
     assert input_kind(SMALL) == "frames" and model.input_kind == "frames"
     assert model.partition_matrices.shape == (2, 4, 4)
     assert model(torch.randn(2, 3, 8, 4, 2)).shape == (2, 3)

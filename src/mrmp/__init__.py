@@ -16,10 +16,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from mrmp.errors import CheckpointError, ConfigError, DataError, MrmpError  # noqa: E402
+from mrmp.errors import CheckpointError, ConfigError, DataError, MrmpError
 
 # multi-rate pruning of any PyTorch model, in your own training loop
-from mrmp.pruning import (  # noqa: E402
+from mrmp.pruning import (
     MultiRate,
     MultiRateLoss,
     Scope,

@@ -57,8 +57,13 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "mkl": torch.backends.mkl.is_available()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "mkl": torch.backends.mkl.is_available(),
+    }
 
 
 @torch.no_grad()
@@ -89,7 +94,9 @@ def count_macs(model: nn.Module, example: Tensor, names: Sequence[str]) -> dict[
 
 
 @torch.no_grad()
-def _layer_ms(dense: nn.Module, sparse: nn.Module, x: Tensor, layers: Sequence[str], repeats: int) -> tuple[float, float]:
+def _layer_ms(
+    dense: nn.Module, sparse: nn.Module, x: Tensor, layers: Sequence[str], repeats: int
+) -> tuple[float, float]:
     """Summed median latency (ms) of the prunable layers in both models, on their real inputs."""
     inputs = capture_inputs(dense, x, layers)
     t_dense = t_sparse = 0.0
@@ -163,24 +170,31 @@ def bench(
             dense = load_exported(path, sparse="never")
             macs = count_macs(dense.module, example_input(dense.config, dense.meta, 1), dense.prunable)
             common = {
-                "file": path.name, "rate": float(rate), "observed_rate": summary["observed_rate"],
+                "file": path.name,
+                "rate": float(rate),
+                "observed_rate": summary["observed_rate"],
                 "threshold": dense.pruning.threshold,
-                "nonzero": summary["nonzero"], "total": summary["total"],
-                "macs_model": macs["model"], "macs_model_dense": macs["model_dense"],
-                "macs_prunable": macs["prunable"], "macs_prunable_dense": macs["prunable_dense"],
-                "bytes": summary["bytes"], "bytes_dense": reference["bytes"],
+                "nonzero": summary["nonzero"],
+                "total": summary["total"],
+                "macs_model": macs["model"],
+                "macs_model_dense": macs["model_dense"],
+                "macs_prunable": macs["prunable"],
+                "macs_prunable_dense": macs["prunable_dense"],
+                "bytes": summary["bytes"],
+                "bytes_dense": reference["bytes"],
                 "size_ratio": summary["bytes"] / reference["bytes"],
             }
-            for batch in batches:
-                rows.append({**common, **_bench_one(path, batch, sparse, repeats, warmup)})
+            rows.extend({**common, **_bench_one(path, batch, sparse, repeats, warmup)} for batch in batches)
         return rows
 
 
 def format_markdown(rows: Sequence[dict[str, Any]], title: str | None = None) -> str:
     """Markdown table of :func:`bench` rows (MACs per sample, in millions)."""
-    head = ("| rate | observed | N | dense ms | sparse ms | speed-up | kept / total | MACs model M "
-            "(dense) | MACs pruned layers M (dense) | .pt KB (% of dense) | pruned layers ms "
-            "dense → sparse | rest ms | bound × | CSR layers |")
+    head = (
+        "| rate | observed | N | dense ms | sparse ms | speed-up | kept / total | MACs model M "
+        "(dense) | MACs pruned layers M (dense) | .pt KB (% of dense) | pruned layers ms "
+        "dense → sparse | rest ms | bound × | CSR layers |"
+    )
     lines = [f"### {title}", ""] if title else []
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -210,5 +224,7 @@ def op_profile(model: nn.Module, x: Tensor, repeats: int = 20, top: int = 12) ->
             model(x)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1.0
-    return [{"op": e.key, "ms": e.self_cpu_time_total / repeats / 1e3, "share": e.self_cpu_time_total / total}
-            for e in events[:top]]
+    return [
+        {"op": e.key, "ms": e.self_cpu_time_total / repeats / 1e3, "share": e.self_cpu_time_total / total}
+        for e in events[:top]
+    ]

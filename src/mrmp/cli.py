@@ -50,8 +50,9 @@ def _check_resume(args: argparse.Namespace) -> None:
     """``--resume`` continues with the stored config: a flag that would change it is an error."""
     changed = (["--config"] if args.config else []) + TRAIN_FLAGS.given(args)
     if changed:
-        raise ConfigError(f"--resume continues the run with its stored config; drop {', '.join(changed)} "
-                          "(or train into a new --out)")
+        raise ConfigError(
+            f"--resume continues the run with its stored config; drop {', '.join(changed)} (or train into a new --out)"
+        )
 
 
 def _eval_data(bundle: Any, args: argparse.Namespace) -> Any:
@@ -70,8 +71,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['dataset']}: {summary['sequences']} sequences, {summary['classes']} classes, "
-              f"{summary['joints']} joints, {summary['frames_min']}..{summary['frames_max']} frames")
+        print(
+            f"{summary['dataset']}: {summary['sequences']} sequences, {summary['classes']} classes, "
+            f"{summary['joints']} joints, {summary['frames_min']}..{summary['frames_max']} frames"
+        )
         for name, s in summary["splits"].items():
             print(f"  {name}: train {s['train']}, test {s['test']}")
     for item in ds.skipped:
@@ -104,9 +107,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"accuracy {report['accuracy']:.4f} on {report['n']} ({report['method']}), "
-              f"rate {report['rate']:.4f} → observed {report['observed_rate']:.4f} "
-              f"({report['nonzero']}/{report['total']} weights kept)")
+        print(
+            f"accuracy {report['accuracy']:.4f} on {report['n']} ({report['method']}), "
+            f"rate {report['rate']:.4f} → observed {report['observed_rate']:.4f} "
+            f"({report['nonzero']}/{report['total']} weights kept)"
+        )
     return 0
 
 
@@ -150,15 +155,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: Any) -> None:
-    p = sub.add_parser("train", help="train dense, MP, SRMP or MRMP", epilog=TRAIN_FLAGS.settable(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", help="TOML file with [data], [features], [model], [prune], [train] "
-                   "(flags and --set win)")
+    p = sub.add_parser(
+        "train",
+        help="train dense, MP, SRMP or MRMP",
+        epilog=TRAIN_FLAGS.settable(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "-c", "--config", help="TOML file with [data], [features], [model], [prune], [train] (flags and --set win)"
+    )
     TRAIN_FLAGS.add_to(p, with_set=True)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("-o", "--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true",
-                   help="continue OUT/checkpoint.pt with its stored config (no config flags)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue OUT/checkpoint.pt with its stored config (no config flags)"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -167,11 +178,17 @@ def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
     p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
-    p.add_argument("--threshold", choices=threshold_names(),
-                   help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
-    p.add_argument("--scope", choices=Scope.names(),
-                   help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
-                        "checkpoints (default: the run's latent scale / MP scope)")
+    p.add_argument(
+        "--threshold",
+        choices=threshold_names(),
+        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+    )
+    p.add_argument(
+        "--scope",
+        choices=Scope.names(),
+        help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+        "checkpoints (default: the run's latent scale / MP scope)",
+    )
     _add_data_args(p, with_dataset=False)
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -183,8 +200,11 @@ def _add_sweep(sub: Any) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--rates", default="0.5:0.99:0.01", help="e.g. 0.5:0.99:0.01 or 0.5,0.9,0.98")
     p.add_argument("--compare", nargs="*", default=[], help="more checkpoints drawn as extra curves")
-    p.add_argument("--threshold", choices=threshold_names(),
-                   help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)")
+    p.add_argument(
+        "--threshold",
+        choices=threshold_names(),
+        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+    )
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)
     p.add_argument("--no-progress", action="store_true")

@@ -14,8 +14,8 @@ back into config changes (``{section: {field: value}}``) for :meth:`RunConfig.re
 from __future__ import annotations
 
 import argparse
-import enum
 import difflib
+import enum
 import functools
 import re
 import typing

@@ -18,11 +18,17 @@ __all__ = ["cmd_bench", "cmd_export", "register"]
 
 
 def _add_rate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", choices=threshold_names(),
-                   help="band-stop threshold rule of MRMP / SRMP (default: prior, or exact after empirical training)")
-    p.add_argument("--scope", choices=Scope.names(),
-                   help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
-                        "checkpoints (default: the run's latent scale / MP scope)")
+    p.add_argument(
+        "--threshold",
+        choices=threshold_names(),
+        help="band-stop threshold rule of MRMP / SRMP (default: prior, or exact after empirical training)",
+    )
+    p.add_argument(
+        "--scope",
+        choices=Scope.names(),
+        help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+        "checkpoints (default: the run's latent scale / MP scope)",
+    )
 
 
 def _format_of(args: argparse.Namespace) -> str:
@@ -42,8 +48,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = f"parity with PyTorch {diff:.2g}" if diff is not None else "not verified (no onnxruntime)"
     else:
         summary = export_pt(bundle, args.rate, args.out, args.threshold, args.scope)
-        text = (f"{summary['nonzero']}/{summary['total']} prunable weights kept "
-                f"(observed rate {summary['observed_rate']:.4f})")
+        text = (
+            f"{summary['nonzero']}/{summary['total']} prunable weights kept "
+            f"(observed rate {summary['observed_rate']:.4f})"
+        )
     rate = summary["rate"]
     summary = {"format": _format_of(args), "rate": rate, **summary}
     if args.json:
@@ -63,15 +71,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     bundle = open_checkpoint(args.checkpoint)
-    rows = bench(bundle, parse_rates(args.rates), parse_batches(args.batch), args.threshold, args.scope,
-                 repeats=args.repeats, sparse=args.sparse)
+    rows = bench(
+        bundle,
+        parse_rates(args.rates),
+        parse_batches(args.batch),
+        args.threshold,
+        args.scope,
+        repeats=args.repeats,
+        sparse=args.sparse,
+    )
     machine = machine_info()
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), "method": bundle.cfg.prune.method,
-                          "machine": machine, "rows": rows}))
+        print(
+            json.dumps(
+                {
+                    "checkpoint": str(args.checkpoint),
+                    "method": bundle.cfg.prune.method,
+                    "machine": machine,
+                    "rows": rows,
+                }
+            )
+        )
     else:
-        print(f"{args.checkpoint} ({bundle.cfg.prune.method}, {bundle.cfg.data.dataset}) on "
-              f"{machine['cpu']}, torch {machine['torch']}, {machine['threads']} threads")
+        print(
+            f"{args.checkpoint} ({bundle.cfg.prune.method}, {bundle.cfg.data.dataset}) on "
+            f"{machine['cpu']}, torch {machine['torch']}, {machine['threads']} threads"
+        )
         print(format_markdown(rows))
     return 0
 
@@ -93,8 +118,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
     _add_rate_args(p)
     p.add_argument("--repeats", type=int, default=30, help="timed forward passes per model")
-    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
-                   help="sparse path: per-layer timing (auto) or forced")
+    p.add_argument(
+        "--sparse", choices=SPARSE_MODES, default="auto", help="sparse path: per-layer timing (auto) or forced"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)

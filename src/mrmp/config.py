@@ -232,8 +232,13 @@ class RunConfig:
 #: Values of fields added after runs were first stored, which those runs used.
 _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "data": {"coords": "native"},
-    "features": {"person_order": "as-is", "centre": "centroid", "align": False, "size": "dataset",
-                 "streams": ("joint",)},
+    "features": {
+        "person_order": "as-is",
+        "centre": "centroid",
+        "align": False,
+        "size": "dataset",
+        "streams": ("joint",),
+    },
 }
 
 _SECTIONS = {

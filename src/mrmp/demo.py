@@ -15,16 +15,18 @@ __all__ = ["UNSEEN_RATES", "run_demo", "format_table"]
 UNSEEN_RATES: tuple[float, ...] = (0.52, 0.63, 0.77, 0.87, 0.93, 0.96, 0.99)
 
 
-def run_demo(out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0,
-             progress: bool = True) -> tuple[list[SweepRow], float]:
+def run_demo(
+    out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0, progress: bool = True
+) -> tuple[list[SweepRow], float]:
     """Train dense and MRMP on the synthetic set, sweep seen and unseen rates.
 
     Writes ``out/{dense,mrmp}/`` runs, ``out/sweep.csv`` and ``out/sweep.png``; returns the
     sweep rows and the dense accuracy.
     """
     out = Path(out)
-    base = RunConfig().replace(data={"dataset": "synthetic"},
-                               train={"epochs": epochs, "seed": seed, "eval_every": epochs})
+    base = RunConfig().replace(
+        data={"dataset": "synthetic"}, train={"epochs": epochs, "seed": seed, "eval_every": epochs}
+    )
     data = load_data(base)
     dense = fit(base, out / "dense", data=data, progress=progress)
     mrmp_cfg = base.replace(prune={"method": MultiRateMethod.name})

@@ -42,7 +42,9 @@ class FileKind:
 
 CHECKPOINT = FileKind("mrmp-checkpoint/1", "checkpoint", "checkpoint file")
 EXPORT = FileKind(
-    "mrmp-export/1", "export", "exported model file",
+    "mrmp-export/1",
+    "export",
+    "exported model file",
     misplaced=((CHECKPOINT.format, "a training checkpoint, not an export; run `mrmp export` on it first"),),
 )
 

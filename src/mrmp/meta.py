@@ -35,5 +35,4 @@ class Meta:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Meta:
-        return cls(**{**d, "edges": tuple(tuple(e) for e in d["edges"]),
-                      "class_names": tuple(d["class_names"])})
+        return cls(**{**d, "edges": tuple(tuple(e) for e in d["edges"]), "class_names": tuple(d["class_names"])})

@@ -65,8 +65,14 @@ class Method:
     def check(self, pc: PruneConfig) -> None:
         """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
 
-    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
-               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+    def attach(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        pc: PruneConfig,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> MultiRate | None:
         """Make the weights ``names`` of a freshly built ``model`` prunable; returns the handle.
 
         ``warm``: the model holds the dense weights of ``pc.source`` (start from them).
@@ -101,8 +107,13 @@ class Method:
         """Short curve label of a run."""
         raise NotImplementedError
 
-    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
-             scope: Scope | str | None = None) -> contextlib.AbstractContextManager[nn.Module]:
+    def view(
+        self,
+        bundle: Bundle,
+        rate: float,
+        threshold: str | ThresholdRule | None = None,
+        scope: Scope | str | None = None,
+    ) -> contextlib.AbstractContextManager[nn.Module]:
         """Context manager yielding the bundle's model at ``rate`` with hard masks; on exit what
         the bundle holds is as before (see :meth:`MaskedMethod.view`, :meth:`BandStopMethod.view`)."""
         raise NotImplementedError  # pragma: no cover - abstract
@@ -116,8 +127,13 @@ class MaskedMethod(Method):
         return 0.0
 
     @contextlib.contextmanager
-    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
-             scope: Scope | str | None = None) -> Iterator[nn.Module]:
+    def view(
+        self,
+        bundle: Bundle,
+        rate: float,
+        threshold: str | ThresholdRule | None = None,
+        scope: Scope | str | None = None,
+    ) -> Iterator[nn.Module]:
         """The model itself at or below :meth:`pruned_up_to`, else a copy magnitude-pruned at
         ``rate`` within ``scope`` (default: the run's ``prune.scope``); ``threshold`` is unused."""
         pc = bundle.cfg.prune
@@ -134,16 +150,35 @@ class BandStopMethod(Method):
 
     band_stop = True
 
-    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
-               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+    def attach(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        pc: PruneConfig,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> MultiRate | None:
         """A :class:`~mrmp.pruning.MultiRate` handle: latents drawn from the prior, or Ŵ = W / s
         of the loaded dense weights when ``warm`` (rate 0 then reproduces the dense model)."""
-        return MultiRate(model, pc.prior, include=list(names), grouping=pc.grouping, scale=pc.scale,
-                         estimator=pc.kl_estimator, init="weights" if warm else "prior", generator=generator)
+        return MultiRate(
+            model,
+            pc.prior,
+            include=list(names),
+            grouping=pc.grouping,
+            scale=pc.scale,
+            estimator=pc.kl_estimator,
+            init="weights" if warm else "prior",
+            generator=generator,
+        )
 
     @contextlib.contextmanager
-    def view(self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
-             scope: Scope | str | None = None) -> Iterator[nn.Module]:
+    def view(
+        self,
+        bundle: Bundle,
+        rate: float,
+        threshold: str | ThresholdRule | None = None,
+        scope: Scope | str | None = None,
+    ) -> Iterator[nn.Module]:
         """The bundle's own model switched to ``rate`` (``threshold`` defaults to
         :meth:`default_threshold`, ``scope`` to the handle's scale) and restored on exit."""
         rule = threshold or self.default_threshold(bundle.cfg.prune)
@@ -203,8 +238,14 @@ class MagnitudePruning(MaskedMethod):
     name = "mp"
     needs_source = True
 
-    def attach(self, model: nn.Module, names: Sequence[str], pc: PruneConfig,
-               generator: torch.Generator | None = None, warm: bool = False) -> MultiRate | None:
+    def attach(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        pc: PruneConfig,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> MultiRate | None:
         """Fixed masks: of the loaded dense weights at ``pc.rate`` when ``warm``, else all-ones
         (to be filled from a checkpoint)."""
         magnitude_prune(model, pc.rate if warm else 0.0, scope=pc.scope, include=list(names))

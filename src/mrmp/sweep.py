@@ -53,8 +53,18 @@ def sweep(
     jobs = [(label, b, r) for label, b in bundles for r in rates]
     for label, bundle, rate in tqdm(jobs, desc="sweep", unit="rate", disable=not progress):
         rep = rate_report(bundle, data, rate, threshold)
-        rows.append(SweepRow(label, bundle.cfg.prune.method, rate, is_seen(bundle, rate),
-                             rep["accuracy"], rep["observed_rate"], rep["nonzero"], rep["total"]))
+        rows.append(
+            SweepRow(
+                label,
+                bundle.cfg.prune.method,
+                rate,
+                is_seen(bundle, rate),
+                rep["accuracy"],
+                rep["observed_rate"],
+                rep["nonzero"],
+                rep["total"],
+            )
+        )
     return rows
 
 
@@ -71,8 +81,9 @@ def write_csv(rows: Sequence[SweepRow], path: str | Path) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
 
 
-def plot_sweep(rows: Sequence[SweepRow], path: str | Path, dense_accuracy: float | None = None,
-               title: str = "") -> None:
+def plot_sweep(
+    rows: Sequence[SweepRow], path: str | Path, dense_accuracy: float | None = None, title: str = ""
+) -> None:
     """Accuracy (%) vs rate, one curve per label, seen rates marked, dense as a line."""
     import matplotlib
 
@@ -82,11 +93,12 @@ def plot_sweep(rows: Sequence[SweepRow], path: str | Path, dense_accuracy: float
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label in dict.fromkeys(r.label for r in rows):
         mine = sorted((r for r in rows if r.label == label), key=lambda r: r.rate)
-        line, = ax.plot([r.rate for r in mine], [100 * r.accuracy for r in mine], label=label, lw=1.5)
+        (line,) = ax.plot([r.rate for r in mine], [100 * r.accuracy for r in mine], label=label, lw=1.5)
         seen = [r for r in mine if r.seen]
         if seen:
-            ax.plot([r.rate for r in seen], [100 * r.accuracy for r in seen], "o", ms=5,
-                    color=line.get_color(), mfc="white")
+            ax.plot(
+                [r.rate for r in seen], [100 * r.accuracy for r in seen], "o", ms=5, color=line.get_color(), mfc="white"
+            )
     if dense_accuracy is not None:
         ax.axhline(100 * dense_accuracy, color="k", ls="--", lw=1, label="dense")
     ax.plot([], [], "o", color="gray", mfc="white", label="seen in training")

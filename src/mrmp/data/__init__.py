@@ -54,7 +54,11 @@ DATASETS: dict[str, _Source] = {
 
 
 def load_dataset(
-    name: str, root: str | Path | None = None, *, skip_bad: bool = False, seed: int = 0,
+    name: str,
+    root: str | Path | None = None,
+    *,
+    skip_bad: bool = False,
+    seed: int = 0,
     coords: str = "physical",
 ) -> SkeletonSet:
     """Load a dataset by name.

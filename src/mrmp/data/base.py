@@ -87,9 +87,7 @@ class SkeletonSet:
     def split(self, name: str) -> Split:
         """Return the split called ``name`` or raise a :class:`ConfigError` listing the choices."""
         if name not in self.splits:
-            raise ConfigError(
-                f"dataset {self.name!r} has no split {name!r}; choose one of {sorted(self.splits)}"
-            )
+            raise ConfigError(f"dataset {self.name!r} has no split {name!r}; choose one of {sorted(self.splits)}")
         return self.splits[name]
 
     def summary(self) -> dict[str, Any]:
@@ -102,9 +100,6 @@ class SkeletonSet:
             "joints": self.num_joints,
             "frames_min": min(lengths),
             "frames_max": max(lengths),
-            "splits": {
-                k: {"train": int(len(v.train)), "test": int(len(v.test))}
-                for k, v in self.splits.items()
-            },
+            "splits": {k: {"train": len(v.train), "test": len(v.test)} for k, v in self.splits.items()},
             "skipped": list(self.skipped),
         }

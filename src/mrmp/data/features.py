@@ -90,8 +90,10 @@ def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
     body, m = skeleton.body, skeleton.persons
     per = x.shape[2] // m
     if body.secondary is None or (m == 1 and body.primary is None):
-        raise ConfigError("features.align needs the dataset's alignment axes (for npz: the keys "
-                          "primary_axis and secondary_axis); set features.align = false")
+        raise ConfigError(
+            "features.align needs the dataset's alignment axes (for npz: the keys "
+            "primary_axis and secondary_axis); set features.align = false"
+        )
     blocks = x.reshape(*x.shape[:2], m, per, x.shape[3])
     if m > 1:
         roots = skeleton.roots(x.shape[2])
@@ -227,8 +229,14 @@ class InputPipeline:
         scale: Dataset scale; computed from these sequences when None.
     """
 
-    def __init__(self, sequences: Sequence[np.ndarray], cfg: FeatureConfig, kind: str = "chunks",
-                 skeleton: Skeleton | None = None, scale: float | None = None) -> None:
+    def __init__(
+        self,
+        sequences: Sequence[np.ndarray],
+        cfg: FeatureConfig,
+        kind: str = "chunks",
+        skeleton: Skeleton | None = None,
+        scale: float | None = None,
+    ) -> None:
         if cfg.chunks < 1:
             raise ConfigError("features.chunks must be >= 1")
         if kind not in ENCODERS:

@@ -55,10 +55,7 @@ FPHA_BODY = Body(root=0, primary=(0, 3), secondary=(2, 5), units="millimetres")
 _SECTIONS = ("Training", "Test")
 _ORDER = "a 'Training <count>' header and its lines, then 'Test <count>' and its lines"
 _HEADER = re.compile(r"(Training|Test)\s+(\d+)")
-_LAYOUT = (
-    f"FPHA layout root/{SPLIT_FILE} and "
-    f"root/{POSE_FOLDER}/<subject>/<action>/<sequence>/{FILE_NAME}"
-)
+_LAYOUT = f"FPHA layout root/{SPLIT_FILE} and root/{POSE_FOLDER}/<subject>/<action>/<sequence>/{FILE_NAME}"
 _LINE = "frame index, then 21 joints × x,y,z, whitespace-separated"
 
 

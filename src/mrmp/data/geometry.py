@@ -147,7 +147,7 @@ def mean_bone_length(x: Tensor, lengths: Tensor, edges: Sequence[tuple[int, int]
     """Mean length (N,) of the bones ``edges`` over each sequence's valid frames (> 0)."""
     if not edges:
         return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    i, j = (list(k) for k in zip(*edges))
+    i, j = (list(k) for k in zip(*edges, strict=False))
     length = (x[:, :, i] - x[:, :, j]).norm(dim=-1).mean(2)  # (N, T)
     return _time_mean(length, valid_mask(x, lengths)).clamp(min=_EPS)
 

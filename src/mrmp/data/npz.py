@@ -238,9 +238,7 @@ def _problem(
     return None
 
 
-def _splits(
-    path: Path, split: np.ndarray | None, kept: np.ndarray, labels: np.ndarray
-) -> dict[str, Split]:
+def _splits(path: Path, split: np.ndarray | None, kept: np.ndarray, labels: np.ndarray) -> dict[str, Split]:
     """Splits over the kept samples (indices into the returned sequences)."""
     if split is None:
         return {"default": stratified_split(labels, _TEST_FRACTION, seed=0)}
@@ -255,10 +253,7 @@ def _splits(
         message = f"fold id(s) {unused} have no samples: ids must cover 0..{folds - 1}"
         raise _bad(path, "split", message)
     ids = split[kept]
-    return {
-        f"fold{k}": Split(train=np.flatnonzero(ids != k), test=np.flatnonzero(ids == k))
-        for k in range(folds)
-    }
+    return {f"fold{k}": Split(train=np.flatnonzero(ids != k), test=np.flatnonzero(ids == k)) for k in range(folds)}
 
 
 def _bad(path: Path, name: str, message: str, found: np.ndarray | None = None) -> DataError:

@@ -67,9 +67,7 @@ _BODY_EDGES = (
 
 #: Bones of both persons over the 30 joints (person 2 offset by 15).
 SBU_EDGES: tuple[tuple[int, int], ...] = tuple(
-    (i + p * JOINTS_PER_PERSON, j + p * JOINTS_PER_PERSON)
-    for p in range(PERSONS)
-    for i, j in _BODY_EDGES
+    (i + p * JOINTS_PER_PERSON, j + p * JOINTS_PER_PERSON) for p in range(PERSONS) for i, j in _BODY_EDGES
 )
 
 #: Torso as the root, the spine (torso → neck) as the secondary axis; the axis between the two

@@ -188,9 +188,7 @@ def _make_actions(num_classes: int) -> list[_Action]:
     return actions
 
 
-def _sample(
-    rng: np.random.Generator, body: _Body, action: _Action, frames: tuple[int, int]
-) -> np.ndarray:
+def _sample(rng: np.random.Generator, body: _Body, action: _Action, frames: tuple[int, int]) -> np.ndarray:
     """One sequence (T, V, 3) of ``action``."""
     t_len = int(rng.integers(frames[0], frames[1] + 1))
     s = np.linspace(0.0, 1.0, t_len)
@@ -234,9 +232,7 @@ def _ramp(rng: np.random.Generator, s: np.ndarray, reverse: bool) -> np.ndarray:
     return rng.uniform(0.7, 1.3) * ((1.0 - ease) if reverse else ease)
 
 
-def _forward_kinematics(
-    body: _Body, angles: dict[int, list[tuple[np.ndarray, np.ndarray]]], t_len: int
-) -> np.ndarray:
+def _forward_kinematics(body: _Body, angles: dict[int, list[tuple[np.ndarray, np.ndarray]]], t_len: int) -> np.ndarray:
     """Joint positions (T, V, 3); a joint's rotations turn its incoming bone and descendants."""
     v = len(body.parents)
     frames = np.broadcast_to(np.eye(3), (t_len, 3, 3))

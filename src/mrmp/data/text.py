@@ -60,9 +60,7 @@ def read_table(path: Path, columns: int, *, sep: str | None = None, layout: str 
     return table
 
 
-def read_skeleton(
-    path: Path, joints: int, *, sep: str | None = None, layout: str = ""
-) -> np.ndarray:
+def read_skeleton(path: Path, joints: int, *, sep: str | None = None, layout: str = "") -> np.ndarray:
     """Read a skeleton file whose lines hold a frame number then ``joints`` × (x, y, z).
 
     Returns:
@@ -131,9 +129,7 @@ def _fast_parse(text: str, sep: str | None) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return np.loadtxt(
-                io.StringIO(text), dtype=np.float32, delimiter=sep, comments=None, ndmin=2
-            )
+            return np.loadtxt(io.StringIO(text), dtype=np.float32, delimiter=sep, comments=None, ndmin=2)
     except ValueError:
         return None
 

@@ -64,8 +64,14 @@ class Pruning:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Pruning:
         scope = d["scope"]
-        return cls(str(d["method"]), float(d["rate"]), str(d["threshold"]), None if scope is None else str(scope),
-                   int(d["nonzero"]), int(d["total"]))
+        return cls(
+            str(d["method"]),
+            float(d["rate"]),
+            str(d["threshold"]),
+            None if scope is None else str(scope),
+            int(d["nonzero"]),
+            int(d["total"]),
+        )
 
 
 def _index_dtype(max_value: int) -> torch.dtype:
@@ -104,12 +110,17 @@ def decode_csr(entry: dict[str, Any], expected: torch.Size) -> Tensor:
     if shape != expected:
         raise ValueError(f"stored shape {list(shape)} does not match the model's {list(expected)}")
     crow, col, values = entry["crow_indices"], entry["col_indices"], entry["values"]
-    if not all(isinstance(t, Tensor) for t in (crow, col, values)) or not values.is_floating_point() \
-            or crow.is_floating_point() or col.is_floating_point():
+    if (
+        not all(isinstance(t, Tensor) for t in (crow, col, values))
+        or not values.is_floating_point()
+        or crow.is_floating_point()
+        or col.is_floating_point()
+    ):
         raise ValueError("CSR entry must hold integer indices and floating values")
     with quiet_csr():
-        mat = torch.sparse_csr_tensor(crow.long(), col.long(), values, (shape[0], math.prod(shape[1:])),
-                                      check_invariants=True)
+        mat = torch.sparse_csr_tensor(
+            crow.long(), col.long(), values, (shape[0], math.prod(shape[1:])), check_invariants=True
+        )
     return mat.to_dense().reshape(shape)
 
 
@@ -117,15 +128,17 @@ def _nbytes(*tensors: Tensor) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _split_storage(state: dict[str, Tensor], prunable: list[str], storage: str
-                   ) -> tuple[dict[str, Tensor], dict[str, dict[str, Any]]]:
+def _split_storage(
+    state: dict[str, Tensor], prunable: list[str], storage: str
+) -> tuple[dict[str, Tensor], dict[str, dict[str, Any]]]:
     """(dense, sparse) sections: prunable weights as CSR where ``storage`` asks for it."""
     dense: dict[str, Tensor] = {}
     sparse: dict[str, dict[str, Any]] = {}
     for name, tensor in state.items():
         entry = encode_csr(tensor) if name in prunable and storage != "dense" else None
-        small = entry is not None and _nbytes(entry["crow_indices"], entry["col_indices"],
-                                              entry["values"]) < _nbytes(tensor)
+        small = entry is not None and _nbytes(entry["crow_indices"], entry["col_indices"], entry["values"]) < _nbytes(
+            tensor
+        )
         if entry is not None and (storage == "csr" or small):
             sparse[name] = entry
         else:
@@ -165,11 +178,25 @@ def export_pt(
     nonzero, total = sum(int(w.count_nonzero()) for w in weights), sum(w.numel() for w in weights)
     dense, sparse = _split_storage(snap.state, list(bundle.names), storage)
     pruning = Pruning(bundle.cfg.prune.method, float(snap.rate), snap.threshold, scope, nonzero, total)
-    payload = {"format": EXPORT_FORMAT, "config": bundle.cfg.to_dict(), "meta": bundle.meta.to_dict(),
-               "pruning": dataclasses.asdict(pruning), "prunable": list(bundle.names), "dense": dense, "sparse": sparse}
+    payload = {
+        "format": EXPORT_FORMAT,
+        "config": bundle.cfg.to_dict(),
+        "meta": bundle.meta.to_dict(),
+        "pruning": dataclasses.asdict(pruning),
+        "prunable": list(bundle.names),
+        "dense": dense,
+        "sparse": sparse,
+    }
     atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
-    return {"rate": snap.rate, "path": str(path), "bytes": Path(path).stat().st_size, "nonzero": nonzero,
-            "total": total, "observed_rate": 1.0 - nonzero / max(total, 1), "csr": sorted(sparse)}
+    return {
+        "rate": snap.rate,
+        "path": str(path),
+        "bytes": Path(path).stat().st_size,
+        "nonzero": nonzero,
+        "total": total,
+        "observed_rate": 1.0 - nonzero / max(total, 1),
+        "csr": sorted(sparse),
+    }
 
 
 def read_exported(path: str | Path) -> dict[str, Any]:

@@ -50,8 +50,17 @@ def _to_onnx(model: nn.Module, x: Tensor, opset: int | None) -> bytes:
     batch = torch.export.Dim("batch", min=1)
     try:
         with _quiet_exporter():
-            program = torch.onnx.export(model, (x,), None, dynamo=True, input_names=["x"], output_names=["logits"],
-                                        dynamic_shapes=({0: batch},), opset_version=opset, verbose=False)
+            program = torch.onnx.export(
+                model,
+                (x,),
+                None,
+                dynamo=True,
+                input_names=["x"],
+                output_names=["logits"],
+                dynamic_shapes=({0: batch},),
+                opset_version=opset,
+                verbose=False,
+            )
     except Exception as exc:
         raise ConfigError(f"ONNX export failed ({type(exc).__name__}: {exc})") from None
     return program.model_proto.SerializeToString()

@@ -14,8 +14,14 @@ __all__ = ["build_plain", "example_input"]
 
 def build_plain(cfg: RunConfig, meta: Meta) -> nn.Module:
     """The bare backbone of ``cfg`` for ``meta``: no parametrisations, dropout as identity, eval mode."""
-    model = build_model(cfg.model, in_features=meta.in_features, num_joints=meta.num_joints,
-                        num_classes=meta.num_classes, edges=meta.edges, persons=meta.persons)
+    model = build_model(
+        cfg.model,
+        in_features=meta.in_features,
+        num_joints=meta.num_joints,
+        num_classes=meta.num_classes,
+        edges=meta.edges,
+        persons=meta.persons,
+    )
     _replace_dropout(model)
     return model.eval()
 

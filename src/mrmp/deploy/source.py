@@ -51,8 +51,9 @@ def open_checkpoint(path: str | Path) -> Bundle:
 
 
 @torch.no_grad()
-def snapshot(bundle: Bundle, rate: float | None = None, threshold: str | None = None,
-             scope: str | None = None) -> Snapshot:
+def snapshot(
+    bundle: Bundle, rate: float | None = None, threshold: str | None = None, scope: str | None = None
+) -> Snapshot:
     """The bundle's model at ``rate`` (see :func:`mrmp.engine.setup.pruned_view`) as plain weights.
 
     The bundle is left as it was (the view restores a band-stop model's masks on exit).

@@ -69,8 +69,13 @@ class SparseLinear(nn.Module):
 
     def _build(self) -> None:
         with quiet_csr():
-            self.weight = torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values.data,
-                                                  (self.out_features, self.in_features), check_invariants=False)
+            self.weight = torch.sparse_csr_tensor(
+                self.crow_indices,
+                self.col_indices,
+                self.values.data,
+                (self.out_features, self.in_features),
+                check_invariants=False,
+            )
 
     def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> SparseLinear:  # type: ignore[override]
         super()._apply(fn, recurse)
@@ -128,8 +133,12 @@ class LayerChoice:
 def capture_inputs(model: nn.Module, example: Tensor, modules: Sequence[str]) -> dict[str, Tensor]:
     """The input each named submodule sees in one forward pass of ``example``."""
     seen: dict[str, Tensor] = {}
-    hooks = [model.get_submodule(m).register_forward_pre_hook(
-        lambda _mod, args, m=m: seen.__setitem__(m, args[0].detach().clone())) for m in modules]
+    hooks = [
+        model.get_submodule(m).register_forward_pre_hook(
+            lambda _mod, args, m=m: seen.__setitem__(m, args[0].detach().clone())
+        )
+        for m in modules
+    ]
     try:
         model(example)
     finally:

@@ -125,7 +125,7 @@ class Context:
         keys = list(values)
         t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
         tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-        return {k: float(v) for k, v in zip(keys, t.tolist())}
+        return {k: float(v) for k, v in zip(keys, t.tolist(), strict=False)}
 
     def check_same(self, value: int, what: str) -> None:
         """Raise :class:`CheckpointError` unless every rank holds the same integer ``value``
@@ -135,9 +135,11 @@ class Context:
         t = torch.tensor([value, -value], dtype=torch.int64, device=self.device)
         tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
         if int(t[0]) != value or int(-t[1]) != value:
-            raise CheckpointError(f"ranks disagree on the {what} (rank {self.rank}: {value}, "
-                                  f"range {int(-t[1])}..{int(t[0])}); every rank must read the same "
-                                  "checkpoint (put --out on a shared filesystem)")
+            raise CheckpointError(
+                f"ranks disagree on the {what} (rank {self.rank}: {value}, "
+                f"range {int(-t[1])}..{int(t[0])}); every rank must read the same "
+                "checkpoint (put --out on a shared filesystem)"
+            )
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -179,6 +181,8 @@ def context(device: str) -> Context:
         _created = True
         atexit.register(shutdown)
     if tdist.get_world_size() != world or tdist.get_rank() != rank:
-        raise ConfigError(f"process group (rank {tdist.get_rank()} of {tdist.get_world_size()}) does not "
-                          f"match the environment (RANK={rank}, WORLD_SIZE={world})")
+        raise ConfigError(
+            f"process group (rank {tdist.get_rank()} of {tdist.get_world_size()}) does not "
+            f"match the environment (RANK={rank}, WORLD_SIZE={world})"
+        )
     return Context(dev, rank, world, _created)

@@ -15,15 +15,23 @@ from mrmp.config import RunConfig
 from mrmp.data import SkeletonSet, load_dataset
 from mrmp.data.features import InputPipeline, Skeleton
 from mrmp.engine.checkpoint import load_checkpoint
-from mrmp.meta import Meta
 from mrmp.errors import CheckpointError
+from mrmp.meta import Meta
 from mrmp.methods import Method, get_method
 from mrmp.models import build_model, input_kind
 from mrmp.pruning import MultiRate, Scope, ThresholdRule, select_weights
 
 __all__ = [
-    "Meta", "Bundle", "Data", "load_data", "build_bundle", "load_bundle", "pruned_view", "default_rate",
-    "default_threshold", "use_default_rate",
+    "Meta",
+    "Bundle",
+    "Data",
+    "load_data",
+    "build_bundle",
+    "load_bundle",
+    "pruned_view",
+    "default_rate",
+    "default_threshold",
+    "use_default_rate",
 ]
 
 
@@ -88,8 +96,9 @@ def _exclude(cfg: RunConfig) -> tuple[str, ...]:
     return () if cfg.prune.prune_classifier else ("classifier.weight",)
 
 
-def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None = None,
-                 weights: Mapping[str, Tensor] | None = None) -> Bundle:
+def build_bundle(
+    cfg: RunConfig, meta: Meta, generator: torch.Generator | None = None, weights: Mapping[str, Tensor] | None = None
+) -> Bundle:
     """Fresh model for ``cfg`` with the method's parametrisation attached.
 
     Args:
@@ -98,8 +107,14 @@ def build_bundle(cfg: RunConfig, meta: Meta, generator: torch.Generator | None =
             band-stop latents become W / s, MP masks are taken from these weights); without it,
             MP models get all-ones fixed masks (to be filled from a checkpoint).
     """
-    model = build_model(cfg.model, in_features=meta.in_features, num_joints=meta.num_joints,
-                        num_classes=meta.num_classes, edges=meta.edges, persons=meta.persons)
+    model = build_model(
+        cfg.model,
+        in_features=meta.in_features,
+        num_joints=meta.num_joints,
+        num_classes=meta.num_classes,
+        edges=meta.edges,
+        persons=meta.persons,
+    )
     if weights is not None:
         model.load_state_dict(weights)
     names = select_weights(model, exclude=_exclude(cfg))
@@ -145,8 +160,9 @@ def default_rate(cfg: RunConfig) -> float:
     return get_method(cfg.prune.method).default_rate(cfg.prune)
 
 
-def pruned_view(bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None,
-                scope: Scope | str | None = None) -> contextlib.AbstractContextManager[nn.Module]:
+def pruned_view(
+    bundle: Bundle, rate: float, threshold: str | ThresholdRule | None = None, scope: Scope | str | None = None
+) -> contextlib.AbstractContextManager[nn.Module]:
     """Context manager: the bundle's model at ``rate`` with hard masks; on exit the bundle is as before.
 
     Band-stop models switch their masks (no copy; the latent weights are untouched) and switch

@@ -106,9 +106,14 @@ def fit(
     """
     run = setup(cfg, Path(out), resume, data)
     tc = run.cfg.train
-    bar = tqdm(range(run.start_epoch, tc.epochs), initial=run.start_epoch, total=tc.epochs,
-               disable=not (progress and run.ctx.is_main), unit="ep",
-               desc=f"{run.cfg.prune.method} {run.cfg.data.dataset}")
+    bar = tqdm(
+        range(run.start_epoch, tc.epochs),
+        initial=run.start_epoch,
+        total=tc.epochs,
+        disable=not (progress and run.ctx.is_main),
+        unit="ep",
+        desc=f"{run.cfg.prune.method} {run.cfg.data.dataset}",
+    )
     for epoch in bar:
         record = train_epoch(run, epoch)
         end_epoch(run, epoch, record)
@@ -183,9 +188,16 @@ def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
 def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
     """The training loss of ``cfg`` over the bundle's model and handle."""
     pc = cfg.prune
-    return MultiRateLoss(bundle.model, bundle.pruner, threshold=pc.threshold, kl_weight=pc.kl_weight,
-                         kl_samples=pc.kl_samples, split_batch=pc.split_batch, distill=pc.distill,
-                         label_smoothing=cfg.train.label_smoothing)
+    return MultiRateLoss(
+        bundle.model,
+        bundle.pruner,
+        threshold=pc.threshold,
+        kl_weight=pc.kl_weight,
+        kl_samples=pc.kl_samples,
+        split_batch=pc.split_batch,
+        distill=pc.distill,
+        label_smoothing=cfg.train.label_smoothing,
+    )
 
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
@@ -290,16 +302,19 @@ def _observed_rate(model: nn.Module, names: list[str]) -> float:
 
 def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
     """Write the resumable checkpoint (config, meta, weights, optimizer, schedule, epoch, RNG)."""
-    save_checkpoint(run.checkpoint, {
-        "config": run.cfg.to_dict(),
-        "meta": run.bundle.meta.to_dict(),
-        "model": run.bundle.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "epoch": epoch,
-        "rng": {"torch": torch.get_rng_state()},
-        "metrics": metrics,
-    })
+    save_checkpoint(
+        run.checkpoint,
+        {
+            "config": run.cfg.to_dict(),
+            "meta": run.bundle.meta.to_dict(),
+            "model": run.bundle.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "epoch": epoch,
+            "rng": {"torch": torch.get_rng_state()},
+            "metrics": metrics,
+        },
+    )
 
 
 def finish(run: Run) -> FitResult:
@@ -327,6 +342,7 @@ def _truncate_log(path: Path, epochs: int) -> None:
     """Keep the log records of the first ``epochs`` epochs (those the checkpoint holds)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("epoch", 0) <= epochs]
+    keep = [
+        line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("epoch", 0) <= epochs
+    ]
     atomic_write_bytes(path, lambda fh: fh.write("".join(k + "\n" for k in keep).encode()))

@@ -56,8 +56,15 @@ class AttentionGCN(nn.Module):
         self.in_dropout = nn.Dropout(cfg.input_dropout) if cfg.input_dropout > 0 else nn.Identity()
 
     @classmethod
-    def for_skeleton(cls, cfg: ModelConfig, in_features: int, num_joints: int, num_classes: int,
-                     edges: Sequence[tuple[int, int]], persons: int = 1) -> AttentionGCN:
+    def for_skeleton(
+        cls,
+        cfg: ModelConfig,
+        in_features: int,
+        num_joints: int,
+        num_classes: int,
+        edges: Sequence[tuple[int, int]],
+        persons: int = 1,
+    ) -> AttentionGCN:
         """The network for a skeleton of ``num_joints`` nodes (all persons) joined by ``edges``."""
         return cls(cfg, skeleton_adjacency(edges, num_joints), in_features, num_classes)
 

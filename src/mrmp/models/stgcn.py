@@ -58,7 +58,7 @@ def distance_partitions(adjacency: Tensor) -> Tensor:
     """
     v = adjacency.shape[0]
     eye = torch.eye(v, dtype=torch.float32)
-    neighbours = ((adjacency > 0).float() * (1 - eye))
+    neighbours = (adjacency > 0).float() * (1 - eye)
     return torch.stack([eye, normalize_adjacency(neighbours)])
 
 
@@ -70,9 +70,17 @@ class STGCNBlock(nn.Module):
     """Spatial graph convolution → GroupNorm → ReLU → temporal convolution → GroupNorm →
     dropout, plus a residual path, then ReLU. Layout (N, C, T, V) in and out."""
 
-    def __init__(self, in_channels: int, out_channels: int, partitions: int, joints: int,
-                 stride: int = 1, residual: bool = True, dropout: float = 0.0,
-                 edge_importance: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        partitions: int,
+        joints: int,
+        stride: int = 1,
+        residual: bool = True,
+        dropout: float = 0.0,
+        edge_importance: bool = True,
+    ) -> None:
         super().__init__()
         self.partitions, self.out_channels = partitions, out_channels
         self.gcn = nn.Conv2d(in_channels, partitions * out_channels, kernel_size=1)
@@ -87,7 +95,8 @@ class STGCNBlock(nn.Module):
             self.residual = nn.Identity()
         else:
             self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)), _norm(out_channels))
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)), _norm(out_channels)
+            )
         if edge_importance:
             self.edge_importance = nn.Parameter(torch.ones(partitions, joints, joints))
         else:
@@ -127,8 +136,9 @@ class STGCN(nn.Module):
 
     input_kind = "frames"
 
-    def __init__(self, cfg: ModelConfig, adjacency: Tensor, in_channels: int, num_classes: int,
-                 edge_importance: bool = True) -> None:
+    def __init__(
+        self, cfg: ModelConfig, adjacency: Tensor, in_channels: int, num_classes: int, edge_importance: bool = True
+    ) -> None:
         super().__init__()
         parts = distance_partitions(adjacency)
         k, v = parts.shape[0], parts.shape[1]
@@ -138,16 +148,22 @@ class STGCN(nn.Module):
         blocks, cin = [], in_channels
         for i, c in enumerate(cfg.stgcn_channels):
             stride = 2 if i > 0 and c > cin else 1
-            blocks.append(STGCNBlock(cin, c, k, v, stride=stride, residual=i > 0,
-                                     edge_importance=edge_importance))
+            blocks.append(STGCNBlock(cin, c, k, v, stride=stride, residual=i > 0, edge_importance=edge_importance))
             cin = c
         self.blocks = nn.ModuleList(blocks)
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cin, num_classes)
 
     @classmethod
-    def for_skeleton(cls, cfg: ModelConfig, in_features: int, num_joints: int, num_classes: int,
-                     edges: Sequence[tuple[int, int]], persons: int = 1) -> STGCN:
+    def for_skeleton(
+        cls,
+        cfg: ModelConfig,
+        in_features: int,
+        num_joints: int,
+        num_classes: int,
+        edges: Sequence[tuple[int, int]],
+        persons: int = 1,
+    ) -> STGCN:
         """The network for ``persons`` bodies of ``num_joints / persons`` joints; ``edges`` over all
         joints, of which those of the first person give the shared graph."""
         per_person = num_joints // persons

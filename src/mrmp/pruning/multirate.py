@@ -110,8 +110,9 @@ class MultiRate:
     def latents(self) -> list[nn.Parameter]:
         return [self.latent(n) for n in self.names]
 
-    def set_rate(self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE,
-                 scope: Scope | str | None = None) -> None:
+    def set_rate(
+        self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE, scope: Scope | str | None = None
+    ) -> None:
         """Switch every mask to pruning rate ``rate``.
 
         Args:
@@ -157,8 +158,9 @@ class MultiRate:
             band.hard = hard
 
     @contextlib.contextmanager
-    def at_rate(self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE,
-                scope: Scope | str | None = None) -> Iterator[None]:
+    def at_rate(
+        self, rate: float, threshold: str | ThresholdRule = _PRIOR_RULE, scope: Scope | str | None = None
+    ) -> Iterator[None]:
         """Temporarily evaluate at another rate with hard masks (arguments as in :meth:`set_rate`);
         the rate, cut-offs, masks and hard/soft state are restored on exit."""
         saved = [(b.threshold, b.override, b.hard) for b in self.masks.values()]
@@ -168,7 +170,7 @@ class MultiRate:
             self.set_hard(True)
             yield
         finally:
-            for band, (a, override, hard) in zip(self.masks.values(), saved):
+            for band, (a, override, hard) in zip(self.masks.values(), saved, strict=False):
                 band.threshold, band.override, band.hard = a, override, hard
             self.rate = old_rate
 
@@ -201,12 +203,10 @@ class MultiRate:
         """
         latents = [t.reshape(-1) for t in self.latents()]
         if self.grouping is Scope.LAYER:
-            return torch.stack([self.estimator(_subsample(t, samples, generator), self.prior)
-                                for t in latents]).mean()
+            return torch.stack([self.estimator(_subsample(t, samples, generator), self.prior) for t in latents]).mean()
         total = sum(t.numel() for t in latents)
         if samples and samples < total:
-            parts = [_subsample(t, max(1, round(samples * t.numel() / total)), generator)
-                     for t in latents]
+            parts = [_subsample(t, max(1, round(samples * t.numel() / total)), generator) for t in latents]
         else:
             parts = latents
         return self.estimator(torch.cat(parts), self.prior)
@@ -236,7 +236,7 @@ class MultiRate:
         try:
             yield
         finally:
-            for band, hard in zip(self.masks.values(), saved):
+            for band, hard in zip(self.masks.values(), saved, strict=False):
                 band.hard = hard
 
     def remove(self) -> nn.Module:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mrmp.pruning.multirate import MultiRate
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.thresholds import PriorThreshold, ThresholdRule, get_threshold
+from mrmp.pruning.thresholds import ThresholdRule, get_threshold
 
 __all__ = ["MultiRateLoss", "StepOutput"]
 
@@ -63,7 +63,7 @@ class MultiRateLoss(nn.Module):
         model: nn.Module,
         pruner: MultiRate | None,
         *,
-        threshold: str | ThresholdRule = PriorThreshold(),
+        threshold: str | ThresholdRule = "prior",
         scope: Scope | str | None = None,
         kl_weight: float = 1.0,
         kl_samples: int = 0,
@@ -82,8 +82,9 @@ class MultiRateLoss(nn.Module):
         self.distill = distill
         self.smoothing = label_smoothing
 
-    def forward(self, x: Tensor, y: Tensor, rates: Sequence[float] = (),
-                generator: torch.Generator | None = None) -> StepOutput:
+    def forward(
+        self, x: Tensor, y: Tensor, rates: Sequence[float] = (), generator: torch.Generator | None = None
+    ) -> StepOutput:
         """Loss on inputs ``x`` (N, …) and labels (N,) ``y``; ``rates`` are the rates of this step."""
         if self.pruner is None:
             logits = self.model(x)

@@ -24,14 +24,14 @@ class _SoftBandStop(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, latent: Tensor, scale: float, threshold: float, sigma: float) -> Tensor:  # noqa: ANN001
+    def forward(ctx, latent: Tensor, scale: float, threshold: float, sigma: float) -> Tensor:
         psi = torch.sigmoid(latent.abs().sub_(threshold).mul_(sigma))
         ctx.save_for_backward(latent, psi)
         ctx.scale, ctx.sigma = scale, sigma
         return (latent * psi).mul_(scale)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
         latent, psi = ctx.saved_tensors
         d = latent.abs().mul_(ctx.sigma).mul_(psi).mul_(1 - psi).add_(psi)
         return d.mul_(grad).mul_(ctx.scale), None, None, None

@@ -11,7 +11,7 @@ from mrmp.errors import ConfigError
 __all__ = ["DEFAULT_SEEN_RATES", "check_rate", "parse_rates", "sample_rates", "sigma_at"]
 
 #: Seen rates of the paper: 0.50, 0.55, …, 0.95 and 0.98.
-DEFAULT_SEEN_RATES: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10)) + (0.98,)
+DEFAULT_SEEN_RATES: tuple[float, ...] = (*tuple(round(0.5 + 0.05 * i, 2) for i in range(10)), 0.98)
 
 
 def check_rate(rate: float, *, name: str = "rate") -> float:
@@ -44,7 +44,7 @@ def _parse_range(part: str) -> list[float]:
         raise ConfigError(f"rate range must hold numbers, got {part!r}") from None
     if step <= 0:
         raise ConfigError(f"rate range step must be > 0, got {part!r}")
-    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    count = math.floor((stop - start) / step + 1e-9) + 1
     return [round(start + i * step, 6) for i in range(max(count, 0))]
 
 

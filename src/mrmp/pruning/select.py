@@ -101,7 +101,7 @@ def magnitude_masks(scores: dict[str, Tensor], rate: float, scope: Scope | str =
 
 def _keep_top(values: Tensor, rate: float) -> Tensor:
     n = values.numel()
-    pruned = int(round(rate * n))
+    pruned = round(rate * n)
     mask = torch.zeros(n, dtype=torch.float32, device=values.device)
     if pruned < n:
         mask[torch.topk(values.detach(), n - pruned, sorted=False).indices] = 1.0
