@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mrmp.config import ModelConfig, RunConfig
-from mrmp.engine import fit, load_bundle, load_data
+from mrmp.engine import accuracy, fit, load_bundle, load_data, pruned_view
+from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import load_checkpoint
 from mrmp.errors import CheckpointError
 from mrmp.models import AttentionGCN, skeleton_adjacency
@@ -180,3 +181,42 @@ def test_mp_checkpoint_evaluates_at_several_rates(tmp_path: Path, data) -> None:
     observed = [rate_report(bundle, data, r)["observed_rate"] for r in (0.6, 0.9, None)]
     assert observed[0] == pytest.approx(0.6, abs=0.01) and observed[1] == pytest.approx(0.9, abs=0.01)
     assert observed[2] == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("method", ["dense", "mrmp"])
+def test_weight_average_is_what_is_saved_evaluated_and_resumed(tmp_path: Path, data, method: str) -> None:
+    cfg = TINY.replace(train={"epochs": 4, "save_every": 2, "ema": 0.9}, prune={"method": method})
+    full = fit(cfg, tmp_path / "full", data=data, progress=False)
+    payload = load_checkpoint(full.checkpoint)
+    averaged, trained = payload["model"], payload["trained"]
+    assert set(averaged) == set(trained) and payload["average"]["steps"] == 4 * -(-len(data.train) // 32)
+    moved = [k for k in trained if trained[k].is_floating_point() and not torch.equal(averaged[k], trained[k])]
+    assert moved  # the saved model is the average, not the last weights
+    for k, v in full.bundle.model.state_dict().items():
+        assert torch.equal(v, averaged[k])  # fit returns the averaged model
+    bundle, _ = load_bundle(full.checkpoint)
+    with pruned_view(bundle, 0.5 if method == "mrmp" else 0.0) as view:  # the rate fit reports
+        assert accuracy(view, data.test, data.test_labels) == full.metrics["test_accuracy"]
+
+    def kill(epoch: int, record: dict) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, tmp_path / "cut", data=data, progress=False, on_epoch_end=kill)
+    resumed = fit(cfg, tmp_path / "cut", resume=True, data=data, progress=False)
+    assert resumed.metrics["test_accuracy"] == full.metrics["test_accuracy"]
+    for k, v in load_checkpoint(resumed.checkpoint)["model"].items():
+        assert torch.equal(v, averaged[k])
+
+
+def test_weight_average_follows_torch_ema_with_warm_up() -> None:
+    net = torch.nn.Linear(3, 1)
+    avg = WeightAverage(net, decay=0.99)
+    start = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    avg.update()  # step 0: decay min(0.99, 1/10) = 0.1
+    torch.testing.assert_close(avg.state["weight"], 0.1 * start + 0.9 * net.weight.detach())
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, decay=1.0)

@@ -178,7 +178,12 @@ class PruneConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping."""
+    """Optimisation and bookkeeping.
+
+    ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
+    average is what is evaluated and what the checkpoint's model holds (see
+    :mod:`mrmp.engine.averaging`).
+    """
 
     epochs: int = 300
     batch_size: int = 64
@@ -186,6 +191,7 @@ class TrainConfig:
     lr_min: float = 1e-5
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
+    ema: float = 0.0
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 25
@@ -232,6 +238,7 @@ class RunConfig:
 #: Values of fields added after runs were first stored, which those runs used.
 _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "data": {"coords": "native"},
+    "train": {"ema": 0.0},
     "features": {
         "person_order": "as-is",
         "centre": "centroid",

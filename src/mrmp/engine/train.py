@@ -11,10 +11,11 @@ ends with exactly the metrics of an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
+from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
 from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
@@ -50,6 +52,7 @@ class Run:
 
     Attributes:
         objective: The method's loss (:class:`~mrmp.pruning.MultiRateLoss`), DDP-wrapped under torchrun.
+        average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
     """
@@ -62,6 +65,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ctx: dist.Context
+    average: WeightAverage | None = None
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -142,7 +146,8 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
-    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx)
+    average = WeightAverage(model, tc.ema) if tc.ema > 0 else None
+    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average)
     if payload is not None:
         resume_from(run, payload)
     ctx.check_same(run.start_epoch, "epoch to resume from")
@@ -202,7 +207,9 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
     """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload."""
-    run.bundle.model.load_state_dict(payload["model"])
+    run.bundle.model.load_state_dict(payload.get("trained", payload["model"]))
+    if run.average is not None:
+        run.average.load_state_dict(payload["average"])
     run.optimizer.load_state_dict(payload["optimizer"])
     run.scheduler.load_state_dict(payload["scheduler"])
     torch.set_rng_state(payload["rng"]["torch"])
@@ -257,6 +264,8 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
     run.optimizer.zero_grad(set_to_none=True)
     (loss * share.weight).backward()  # DDP's average of these = grad of the global mean
     run.optimizer.step()
+    if run.average is not None:
+        run.average.update()
     sums["loss"] += float(loss.detach()) * k
     sums["ce"] += float(ce.detach()) * k
     sums["kl"] += float(kl.detach()) * k
@@ -271,7 +280,8 @@ def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
     if not run.ctx.is_main:
         return
     if last or done % tc.eval_every == 0:
-        record.update(evaluate(run))
+        with _averaged(run):
+            record.update(evaluate(run))
         run.bundle.model.train()
     _append_log(run.out / "log.jsonl", record)
     if last or done % tc.save_every == 0:
@@ -294,6 +304,16 @@ def evaluate(run: Run) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _averaged(run: Run) -> Iterator[None]:
+    """The run's model with its averaged weights, if it keeps an average."""
+    if run.average is None:
+        yield
+    else:
+        with run.average.applied():
+            yield
+
+
 def _observed_rate(model: nn.Module, names: list[str]) -> float:
     stats = layer_sparsity(model, names).values()
     total = sum(t for _, t in stats)
@@ -301,13 +321,23 @@ def _observed_rate(model: nn.Module, names: list[str]) -> float:
 
 
 def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
-    """Write the resumable checkpoint (config, meta, weights, optimizer, schedule, epoch, RNG)."""
+    """Write the resumable checkpoint (config, meta, weights, optimizer, schedule, epoch, RNG).
+
+    With a weight average, ``model`` holds the averaged weights (what is evaluated, exported and
+    warm-started from) and ``trained`` / ``average`` what resuming needs.
+    """
+    extra: dict[str, Any] = {}
+    if run.average is not None:
+        extra = {"trained": run.bundle.model.state_dict(), "average": run.average.state_dict()}
+    with _averaged(run):
+        model_state = {k: v.clone() for k, v in run.bundle.model.state_dict().items()}
     save_checkpoint(
         run.checkpoint,
         {
+            **extra,
             "config": run.cfg.to_dict(),
             "meta": run.bundle.meta.to_dict(),
-            "model": run.bundle.model.state_dict(),
+            "model": model_state,
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
             "epoch": epoch,
@@ -320,6 +350,8 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
 def finish(run: Run) -> FitResult:
     """Put the model at its default rate (eval mode), write ``metrics.json``, release the ranks."""
     metrics = run.metrics if run.ctx.is_main else {}  # under DDP only rank 0 reports (and evaluates)
+    if run.average is not None:  # training is over: the model is its average from now on
+        run.bundle.model.load_state_dict(run.average.state, strict=False)
     use_default_rate(run.bundle)
     run.bundle.model.eval()
     if run.ctx.is_main:
