@@ -1,26 +1,51 @@
-"""Dense backbone benchmark: mean ± std over folds × seeds, one table row per setting.
+"""Dense backbone benchmark: test accuracy, mean ± std over seeds (SBU: of the 5-fold means), per setting.
 
-    python -m benchmarks.dense --datasets sbu --seeds 0,1,2 --jobs 2 --out benchmarks/out/dense \
-        --name metres --set features.centre=sequence
+    python -m benchmarks.dense --dataset sbu --seeds 0,1,2 --jobs 2 --out benchmarks/out/dense
+    python -m benchmarks.dense --dataset fpha --seeds 0,1,2 --jobs 2 --out benchmarks/out/dense
 
-Each (dataset, split, seed) run is cached under OUT/NAME/...; OUT/NAME/summary.json holds the
-numbers, OUT/summary.md one row per NAME found in OUT.
+Each row of :data:`ROWS` is a change of the default configuration (the first row, ``default``, is the
+recipe a user gets); every (row, split, seed) run is cached under ``OUT/<dataset>/<row>/…``. Writes
+``OUT/<dataset>.json`` and ``OUT/<dataset>.md`` and, with ``--results``, replaces the table between
+``<!-- dense:<dataset> -->`` markers in that file (docs/results.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SPLITS, base_config, run_jobs, train_cached
+from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
 from mrmp.config import RunConfig
 from mrmp.config_fields import Changes, parse_field
 
+#: Setting name -> (description, changes of the default configuration as ``section.field=value``).
+ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "default": ("**default recipe**", ()),
+    "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
+    "no_align": ("no view alignment (`features.align=false`)", ("features.align=false",)),
+    "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
+    "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
+    "active_first": ("most active person first (`features.person_order=active`)", ("features.person_order=active",)),
+    "first_release": (
+        "first release: centroid-centred, dataset scale, joints only, native units, 300 epochs",
+        (
+            "features.centre=centroid",
+            "features.size=dataset",
+            "features.align=false",
+            "features.streams=joint",
+            "data.coords=native",
+            "train.ema=0",
+            "train.epochs=300",
+        ),
+    ),
+}
 
-def parse_set(items: list[str]) -> Changes:
+
+def changes(items: tuple[str, ...]) -> Changes:
     """``section.field=value`` items -> {section: {field: value}}, each value parsed by its field's type."""
     out: Changes = {}
     for item in items:
@@ -30,51 +55,100 @@ def parse_set(items: list[str]) -> Changes:
     return out
 
 
-def _run(cfg: RunConfig, out: Path) -> dict[str, Any]:
-    return train_cached(cfg, out)
+def plan(dataset: str, rows: list[str], seeds: list[int], data: str | None, out: Path) -> list[tuple[Any, ...]]:
+    """(config, run folder, key) of every run; key = (row, split, seed)."""
+    jobs = []
+    for row in rows:
+        for split in SPLITS[dataset]:
+            for seed in seeds:
+                cfg = base_config(dataset, split, data).replace(train={"eval_every": 10_000, "seed": seed})
+                extra = changes(ROWS[row][1])
+                cfg = cfg.replace(**extra) if extra else cfg
+                jobs.append((cfg, out / dataset / row / split / f"seed{seed}", (row, split, seed)))
+    return jobs
+
+
+def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return key, train_cached(cfg, folder)
+
+
+def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
+    """Per row: mean and std over seeds of the split-mean accuracy, per-split means, time per run."""
+    out: dict[str, Any] = {}
+    for row in dict.fromkeys(k[0] for k, _ in results):
+        runs = {(k[1], k[2]): r for k, r in results if k[0] == row}
+        splits = list(dict.fromkeys(s for s, _ in runs))
+        acc = {k: 100 * r["metrics"]["test_accuracy"] for k, r in runs.items()}
+        per_seed = [statistics.mean(acc[(s, seed)] for s in splits) for seed in seeds]
+        out[row] = {
+            "mean": statistics.mean(per_seed),
+            "std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
+            "per_seed": per_seed,
+            "per_split": {s: statistics.mean(acc[(s, seed)] for seed in seeds) for s in splits},
+            "train_accuracy": statistics.mean(100 * r["metrics"]["train_accuracy"] for r in runs.values()),
+            "seconds": statistics.mean(r["seconds"] for r in runs.values()),
+        }
+    return out
+
+
+def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str) -> str:
+    """The markdown table of one dataset."""
+    splits = list(next(iter(summary.values()))["per_split"])
+    head = "| setting | " + (" | ".join(splits) + " | " if len(splits) > 1 else "") + "**mean ± std** | train | s/run |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row, s in summary.items():
+        cells = [ROWS[row][0]]
+        if len(splits) > 1:
+            cells += [f"{s['per_split'][sp]:.1f}" for sp in splits]
+        cells += [f"**{s['mean']:.1f} ± {s['std']:.1f}**", f"{s['train_accuracy']:.1f}", f"{s['seconds']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    what = "the 5-fold mean" if len(splits) > 1 else "the test accuracy"
+    return "\n".join(
+        [
+            f"`{command}` — {machine()}.",
+            f"Mean ± std over seeds {', '.join(map(str, seeds))} of {what} (%); per-split columns average the seeds;",
+            "`train`: training accuracy of the last epoch (augmented inputs); `s/run`: wall time of one run.",
+            "",
+            *lines,
+        ]
+    )
+
+
+def replace_section(path: Path, dataset: str, text: str) -> None:
+    """Put ``text`` between the ``<!-- dense:<dataset> -->`` markers of ``path``."""
+    start, end = f"<!-- dense:{dataset} -->", f"<!-- /dense:{dataset} -->"
+    doc = path.read_text()
+    if start not in doc:
+        raise SystemExit(f"{path}: no {start} marker")
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", doc))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default="sbu,fpha")
+    p.add_argument("--dataset", choices=["sbu", "fpha", "synthetic"], default="sbu")
+    p.add_argument("--rows", default=",".join(ROWS), help=f"settings to run, among {', '.join(ROWS)}")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--splits", default=None, help="comma list (default: all of the dataset)")
-    p.add_argument("--set", dest="sets", action="append", default=[], help="section.field=value")
-    p.add_argument("--name", default="default")
-    p.add_argument("--data", default=None)
+    p.add_argument("--data", help="folder holding sbu/ and fpha/ (default $MRMP_DATA or ../shared/data)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/dense"))
+    p.add_argument("--results", type=Path, help="markdown file whose dense:<dataset> section is replaced")
     args = p.parse_args()
-    changes = parse_set(args.sets)
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        p.error(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs, keys = [], []
-    for ds in args.datasets.split(","):
-        splits = args.splits.split(",") if args.splits else SPLITS[ds]
-        for split in splits:
-            for seed in seeds:
-                cfg = base_config(ds, split, args.data).replace(train={"eval_every": 10_000, "seed": seed})
-                cfg = cfg.replace(**changes) if changes else cfg
-                jobs.append((cfg, args.out / args.name / ds / split / f"seed{seed}"))
-                keys.append((ds, split, seed))
-    results = run_jobs(_run, jobs, args.jobs)
-    summary: dict[str, Any] = {"name": args.name, "set": args.sets, "datasets": {}}
-    for ds in args.datasets.split(","):
-        runs = [(k, r) for k, r in zip(keys, results, strict=False) if k[0] == ds]
-        acc = {(k[1], k[2]): 100 * r["metrics"]["test_accuracy"] for k, r in runs}
-        per_seed = [statistics.mean(v for (sp, s), v in acc.items() if s == seed) for seed in seeds]
-        summary["datasets"][ds] = {
-            "mean": statistics.mean(acc.values()),
-            "std_seeds": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
-            "per_seed": per_seed,
-            "per_split": {
-                sp: statistics.mean(v for (s2, _), v in acc.items() if s2 == sp)
-                for sp in dict.fromkeys(k[1] for k, _ in runs)
-            },
-            "seconds": statistics.mean(r["seconds"] for _, r in runs),
-            "train_accuracy": statistics.mean(100 * r["metrics"]["train_accuracy"] for _, r in runs),
-        }
-        print(ds, json.dumps(summary["datasets"][ds]))
-    (args.out / args.name / "summary.json").write_text(json.dumps(summary, indent=1))
+    results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out), args.jobs)
+    summary = summarise(results, seeds)
+    command = f"python -m benchmarks.dense --dataset {args.dataset} --seeds {args.seeds} --jobs {args.jobs}"
+    text = table(args.dataset, summary, seeds, command)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
+    (args.out / f"{args.dataset}.md").write_text(text + "\n")
+    if args.results:
+        replace_section(args.results, args.dataset, text)
+    print(text)
 
 
 if __name__ == "__main__":
