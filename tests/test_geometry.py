@@ -107,7 +107,7 @@ def test_the_most_active_person_comes_first() -> None:
     assert torch.equal(out[1], x[1])
 
 
-ALIGNED = FeatureConfig(centre="sequence", align=True, size="bones", streams=("joint", "bone"))
+ALIGNED = FeatureConfig(centre="sequence", align="on", size="bones", streams=("joint", "bone"))
 
 
 @pytest.mark.parametrize("kind", ["chunks", "frames"])
@@ -122,7 +122,7 @@ def test_descriptors_are_invariant_to_a_global_similarity_when_aligned(kind: str
     assert torch.allclose(a.inputs(idx), b.inputs(idx), atol=1e-4)
     assert a.num_features == (2 * 4 * 6 if kind == "chunks" else 6)
     # without alignment a rotation changes the inputs
-    plain = FeatureConfig(centre="sequence", size="bones")
+    plain = FeatureConfig(centre="sequence", size="bones", align="off")
     c = InputPipeline(seqs, plain, kind, skeleton, scale=1.0)
     d = InputPipeline(moved, plain, kind, skeleton, scale=1.0)
     assert not torch.allclose(c.inputs(idx), d.inputs(idx), atol=1e-2)
@@ -131,7 +131,7 @@ def test_descriptors_are_invariant_to_a_global_similarity_when_aligned(kind: str
 def test_two_person_alignment_puts_the_second_person_on_plus_x() -> None:
     seqs = sequences(persons=2)
     skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
-    pipe = InputPipeline(seqs, FeatureConfig(centre="sequence", align=True), "chunks", skeleton, scale=1.0)
+    pipe = InputPipeline(seqs, FeatureConfig(centre="sequence", align="on"), "chunks", skeleton, scale=1.0)
     axis = (pipe.x[:, :, 5] - pipe.x[:, :, 0]).sum(1)
     assert (axis[:, 0] > 0).all() and torch.allclose(axis[:, 1:], torch.zeros(3, 2), atol=1e-4)
 
@@ -145,9 +145,26 @@ def test_augmentation_is_explicit_and_seeded() -> None:
     assert not torch.allclose(pipe.augmented(idx, g()), pipe.inputs(idx))
 
 
-def test_align_without_axes_is_a_clear_error() -> None:
+def test_align_without_axes_is_a_clear_error_or_skipped_on_auto() -> None:
     with pytest.raises(ConfigError, match="primary_axis"):
-        InputPipeline(sequences(), FeatureConfig(align=True), "chunks", Skeleton(1, EDGES, Body()))
+        InputPipeline(sequences(), FeatureConfig(align="on"), "chunks", Skeleton(1, EDGES, Body()))
+    auto = InputPipeline(
+        sequences(), FeatureConfig(align="auto"), "chunks", Skeleton(1, EDGES, Body(root=0)), scale=1.0
+    )
+    off = InputPipeline(sequences(), FeatureConfig(align="off"), "chunks", Skeleton(1, EDGES, BODY), scale=1.0)
+    assert torch.equal(auto.x, off.x)  # auto without axes: no rotation
+
+
+def test_synthetic_body_aligns_hips_on_x_and_spine_up() -> None:
+    from mrmp.data import make_synthetic
+
+    ds = make_synthetic(seed=0)
+    pipe = InputPipeline(ds.sequences[:8], FeatureConfig(), "chunks", Skeleton(1, ds.edges, ds.body), scale=1.0)
+    right, left = ds.body.primary
+    hips = (pipe.x[:, :, left] - pipe.x[:, :, right]).sum(1)
+    spine = (pipe.x[:, :, ds.body.secondary[1]] - pipe.x[:, :, 0]).sum(1)
+    assert (hips[:, 0] > 0).all() and torch.allclose(hips[:, 1:], torch.zeros(8, 2), atol=1e-4)
+    assert (spine[:, 1] > 0).all() and torch.allclose(spine[:, 2], torch.zeros(8), atol=1e-4)
 
 
 def npz(tmp_path: Path, **extra: np.ndarray) -> Path:

@@ -74,7 +74,13 @@ def test_mrmp_two_epochs_end_to_end(tmp_path: Path) -> None:
         train={"epochs": 2, "batch_size": 32},
     )
     data = load_data(cfg)
-    assert data.train(torch.arange(3)).shape == (3, 3, 16, data.meta.num_joints, 1)
+    assert data.train(torch.arange(3)).shape == (
+        3,
+        6,
+        16,
+        data.meta.num_joints,
+        1,
+    )  # joint + bone streams, 3 channels each
     res = fit(cfg, tmp_path / "st", data=data, progress=False)
     x_test = data.test(torch.arange(len(data.test)))
     with torch.no_grad(), res.bundle.pruner.at_rate(0.5):  # MRMP reports its lowest seen rate

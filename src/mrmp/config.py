@@ -56,7 +56,9 @@ class FeatureConfig:
         centre: ``sequence``: subtract the root's mean position (two persons: the midpoint of
             their roots); ``frame``: the root of every frame; ``centroid``: the mean of all joints;
             ``none``.
-        align: Rotate each sequence into the canonical view of the dataset's body axes.
+        align: Rotate each sequence into the canonical view of the dataset's body axes: ``on``;
+            ``auto``: when the dataset names them (SBU, FPHA, synthetic, ``npz`` with the keys);
+            ``off``.
         size: ``bones``: divide each sequence by its mean bone length; ``dataset``: no per-sequence
             size (the dataset scale alone).
         streams: Input streams: ``joint`` positions and/or ``bone`` vectors (child − parent).
@@ -73,10 +75,10 @@ class FeatureConfig:
     """
 
     person_order: Literal["as-is", "active"] = "as-is"
-    centre: Literal["none", "centroid", "sequence", "frame"] = "centroid"
-    align: bool = False
-    size: Literal["dataset", "bones"] = "dataset"
-    streams: tuple[str, ...] = ("joint",)
+    centre: Literal["none", "centroid", "sequence", "frame"] = "sequence"
+    align: Literal["auto", "on", "off"] = "auto"
+    size: Literal["dataset", "bones"] = "bones"
+    streams: tuple[str, ...] = ("joint", "bone")
     chunks: int = 4
     stats: tuple[str, ...] = ("mean", "velocity")
     frames: int = 32
@@ -191,7 +193,7 @@ class TrainConfig:
     lr_min: float = 1e-5
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
-    ema: float = 0.0
+    ema: float = 0.995
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 25
@@ -242,7 +244,7 @@ _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "features": {
         "person_order": "as-is",
         "centre": "centroid",
-        "align": False,
+        "align": "off",
         "size": "dataset",
         "streams": ("joint",),
     },

@@ -69,6 +69,11 @@ class Skeleton:
             root = geometry.most_connected_joint([(i, j) for i, j in self.edges if i < per and j < per], per)
         return geometry.person_roots(root, joints, self.persons)
 
+    @property
+    def has_axes(self) -> bool:
+        """Whether the body names the axes that view alignment needs."""
+        return self.body.secondary is not None and (self.persons > 1 or self.body.primary is not None)
+
     def parents(self, joints: int) -> list[int]:
         """Parent of each joint in the bone trees grown from the roots (bones = child − parent)."""
         return geometry.parents_from_edges(self.edges, joints, self.roots(joints))
@@ -89,10 +94,10 @@ def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
     """Per-frame primary and secondary alignment axes (N, T, 3) of ``x`` (N, T, V, 3)."""
     body, m = skeleton.body, skeleton.persons
     per = x.shape[2] // m
-    if body.secondary is None or (m == 1 and body.primary is None):
+    if not skeleton.has_axes:
         raise ConfigError(
-            "features.align needs the dataset's alignment axes (for npz: the keys "
-            "primary_axis and secondary_axis); set features.align = false"
+            "features.align = on needs the dataset's alignment axes (for npz: the keys "
+            "primary_axis and secondary_axis); set features.align = auto or off"
         )
     blocks = x.reshape(*x.shape[:2], m, per, x.shape[3])
     if m > 1:
@@ -113,7 +118,7 @@ def normalise(x: Tensor, lengths: Tensor, cfg: FeatureConfig, skeleton: Skeleton
     if cfg.person_order == "active":
         x = geometry.order_persons(x, lengths, skeleton.persons)
     x = geometry.centre(x, lengths, skeleton.roots(x.shape[2]), cfg.centre)
-    if cfg.align:
+    if cfg.align == "on" or (cfg.align == "auto" and skeleton.has_axes):
         x = geometry.align(x, lengths, *_axes(x, skeleton))
     if cfg.size == "bones":
         x = x / geometry.mean_bone_length(x, lengths, skeleton.edges)[:, None, None, None]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mrmp.data.base import SkeletonSet
+from mrmp.data.base import Body, SkeletonSet
 from mrmp.data.text import stratified_split
 from mrmp.errors import ConfigError
 
@@ -109,6 +109,8 @@ def make_synthetic(
     labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
     sequences = [_sample(rng, body, actions[c], frames) for c in labels.tolist()]
     edges = tuple((p, j) for j, p in enumerate(body.parents) if p >= 0)
+    _spine, left_hip, right_hip = (j for j, p in enumerate(body.parents) if p == 0)  # children of the pelvis
+    top = max(j for j in range(len(body.parents)) if _on_spine(body.parents, j))
     return SkeletonSet(
         name="synthetic",
         sequences=sequences,
@@ -118,7 +120,16 @@ def make_synthetic(
         edges=edges,
         splits={"default": stratified_split(labels, 0.5, seed=seed)},
         persons=1,
+        body=Body(root=0, primary=(right_hip, left_hip), secondary=(0, top), units="body heights / 1.4"),
     )
+
+
+def _on_spine(parents: tuple[int, ...], joint: int) -> bool:
+    """Whether ``joint`` is on the chain that leaves the pelvis first (the spine)."""
+    first = next(j for j, p in enumerate(parents) if p == 0)
+    while joint > first:
+        joint = parents[joint]
+    return joint == first
 
 
 def _check(num_classes: int, per_class: int, joints: int, frames: tuple[int, int]) -> None:
