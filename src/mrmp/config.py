@@ -187,7 +187,7 @@ class TrainConfig:
     :mod:`mrmp.engine.averaging`).
     """
 
-    epochs: int = 300
+    epochs: int = 600
     batch_size: int = 64
     lr: float = 1e-3
     lr_min: float = 1e-5
