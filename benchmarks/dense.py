@@ -26,7 +26,7 @@ from mrmp.config_fields import Changes, parse_field
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**default recipe**", ()),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
-    "no_align": ("no view alignment (`features.align=false`)", ("features.align=false",)),
+    "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
     "active_first": ("most active person first (`features.person_order=active`)", ("features.person_order=active",)),
@@ -35,7 +35,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         (
             "features.centre=centroid",
             "features.size=dataset",
-            "features.align=false",
+            "features.align=off",
             "features.streams=joint",
             "data.coords=native",
             "train.ema=0",
