@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from mrmp.errors import ConfigError
 from mrmp.pruning.rates import DEFAULT_SEEN_RATES, check_rate, parse_rates
 from mrmp.pruning.scope import Scope
+from mrmp.pruning.select import check_floor
 from mrmp.pruning.thresholds import get_threshold
 
 __all__ = [
@@ -130,6 +131,10 @@ class PruneConfig:
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: ``mp`` ranking scope, ``layer`` or ``global``.
+        floor: Per-layer floor f in [0, 1] of global ranking (``mp``, magnitude pruning of dense
+            checkpoints, ``exact`` / ``empirical`` thresholds): at rate r every prunable tensor
+            keeps at least ⌈f · (1 − r) · n_l⌉ of its n_l weights and one weight per output row,
+            so no layer is emptied or starved; 0: none. See :func:`mrmp.pruning.magnitude_masks`.
         source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;
             ``srmp`` / ``mrmp`` take them as initial latents (warm start) instead of prior draws.
         distill: ``mrmp``: distil the lowest rate's predictions into the other rates
@@ -152,6 +157,7 @@ class PruneConfig:
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
     scope: Scope = Scope.LAYER
+    floor: float = 0.5
     source: str | None = None
     distill: bool = False
     split_batch: bool = True
@@ -169,6 +175,7 @@ class PruneConfig:
         for r in self.rates:
             check_rate(r, name="prune.rates")
         get_threshold(self.threshold, training=True)
+        check_floor(self.floor)
         if self.rates_per_step < 1:
             raise ConfigError("prune.rates_per_step must be >= 1")
         if self.kl_weight < 0:
@@ -238,6 +245,7 @@ class RunConfig:
 #: Values of fields added after runs were first stored, which those runs used.
 _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "data": {"coords": "native"},
+    "prune": {"floor": 0.0},
     "train": {"ema": 0.0},
     "features": {
         "person_order": "as-is",
