@@ -181,7 +181,7 @@ def _add_eval(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
     )
     p.add_argument(
         "--scope",
@@ -203,7 +203,7 @@ def _add_sweep(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
     )
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)

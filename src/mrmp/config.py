@@ -123,14 +123,16 @@ class PruneConfig:
         kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
             ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
         threshold: How a rate's cut-off is set in training, a trainable rule of
-            :mod:`mrmp.pruning.thresholds`: ``prior``, the paper's a(r) from the prior's
-            quantile (the observed rate drifts from r as far as the latents differ from the
-            prior); ``empirical``, the r-quantile of the current |Ŵ| over the ``scale`` scope
-            (observed ≈ r at every step). Evaluation defaults to the rule's ``evaluated_with``
-            (``prior`` and ``exact`` respectively).
+            :mod:`mrmp.pruning.thresholds`: ``empirical`` (default), the r-quantile of the
+            current |Ŵ| over the ``scale`` scope (observed ≈ r at every step); ``prior``, the
+            paper's a(r) from the prior's quantile (the observed rate drifts from r as far as
+            the latents differ from the prior). Evaluation, sweeps and exports default to
+            ``exact`` either way (observed = r to one weight); ``--threshold prior`` evaluates
+            in the paper's mode.
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
-        scope: ``mp`` ranking scope, ``layer`` or ``global``.
+        scope: Ranking scope of ``mp`` and of magnitude pruning of dense checkpoints at
+            evaluation: ``global`` (default) or ``layer``.
         floor: Per-layer floor f in [0, 1] of global ranking (``mp``, magnitude pruning of dense
             checkpoints, ``exact`` / ``empirical`` thresholds): at rate r every prunable tensor
             keeps at least ⌈f · (1 − r) · n_l⌉ of its n_l weights and one weight per output row,
@@ -153,10 +155,10 @@ class PruneConfig:
     grouping: Scope = Scope.GLOBAL
     scale: Scope = Scope.GLOBAL
     kl_estimator: Literal["quantile", "value"] = "value"
-    threshold: str = "prior"
+    threshold: str = "empirical"
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
-    scope: Scope = Scope.LAYER
+    scope: Scope = Scope.GLOBAL
     floor: float = 0.5
     source: str | None = None
     distill: bool = False

@@ -10,7 +10,7 @@ which the CLI choices and the config validation ask.
 >>> threshold_names(), threshold_names(trainable=True)
 (('prior', 'exact', 'empirical'), ('prior', 'empirical'))
 >>> get_threshold("prior").evaluated_with, get_threshold("empirical").evaluated_with
-('prior', 'exact')
+('exact', 'exact')
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ class PriorThreshold(ThresholdRule):
     no floor). Models trained with it are evaluated with ``exact`` by default (observed = r)."""
 
     name = "prior"
-    evaluated_with = "prior"
     floored = False
 
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
