@@ -23,8 +23,11 @@ from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
 from mrmp.config_fields import field_default, field_text, field_types, parse_field
 from mrmp.engine import load_bundle
 from mrmp.errors import ConfigError
+from mrmp.methods import get_method
 
 TINY_TOML = """
+[prune]
+warmup = false
 [model]
 hidden = 32
 heads = 2
@@ -301,7 +304,8 @@ def test_every_train_flag_round_trips_into_the_config(flag: Flag) -> None:
     cfg = _train_config(*needs, *argv)
     section, name = flag.key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(flag.key)
-    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs}
+    method_epochs = {"train.epochs"} if get_method(cfg.prune.method).default_epochs else set()
+    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs} | method_epochs
     if flag.alias:
         assert _train_config(*needs, flag.alias, text) == cfg
 
@@ -313,6 +317,15 @@ def test_set_round_trips_every_field_without_a_flag(key: str) -> None:
     section, name = key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(key)
     assert _changed(cfg) == {key}
+
+
+def test_band_stop_methods_default_to_their_pruned_phase_epochs(tmp_path: Path) -> None:
+    assert [_train_config("--method", m).train.epochs for m in ("dense", "srmp", "mrmp")] == [300, 150, 150]
+    assert _train_config("--method", "mrmp", "--epochs", "7").train.epochs == 7
+    assert _train_config("--method", "mrmp", "--set", "train.epochs=300").train.epochs == 300
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 300\n")
+    assert _train_config("--config", str(toml), "--method", "srmp").train.epochs == 300  # given in the file
 
 
 def test_fold_split_and_sbu_default() -> None:

@@ -139,6 +139,12 @@ class PruneConfig:
             so no layer is emptied or starved; 0: none. See :func:`mrmp.pruning.magnitude_masks`.
         source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;
             ``srmp`` / ``mrmp`` take them as initial latents (warm start) instead of prior draws.
+        warmup: ``srmp`` / ``mrmp`` without ``source``: train the dense backbone first, in the
+            same run (into ``OUT/dense/``), and warm-start the latents from it. Carried out by
+            :func:`mrmp.engine.recipe.fit_recipe` (what ``mrmp train`` runs); ``fit`` alone
+            trains the pruned phase only. ``train.epochs`` counts the pruned phase (from the
+            command line ``srmp`` / ``mrmp`` default to 150 epochs, see ``Method.default_epochs``).
+        warmup_epochs: Epochs of the dense warm-up phase.
         distill: ``mrmp``: distil the lowest rate's predictions into the other rates
             (every rate then sees the whole batch).
         split_batch: ``mrmp``: give each rate of a step its own share of the batch, so that a
@@ -161,6 +167,8 @@ class PruneConfig:
     scope: Scope = Scope.GLOBAL
     floor: float = 0.5
     source: str | None = None
+    warmup: bool = True
+    warmup_epochs: int = 300
     distill: bool = False
     split_batch: bool = True
     kl_samples: int = 32768
@@ -180,6 +188,8 @@ class PruneConfig:
         check_floor(self.floor)
         if self.rates_per_step < 1:
             raise ConfigError("prune.rates_per_step must be >= 1")
+        if self.warmup_epochs < 1:
+            raise ConfigError("prune.warmup_epochs must be >= 1")
         if self.kl_weight < 0:
             raise ConfigError("prune.kl_weight must be >= 0")
         method.check(self)
@@ -247,7 +257,7 @@ class RunConfig:
 #: Values of fields added after runs were first stored, which those runs used.
 _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "data": {"coords": "native"},
-    "prune": {"floor": 0.0},
+    "prune": {"floor": 0.0, "warmup": False, "warmup_epochs": 300},
     "train": {"ema": 0.0},
     "features": {
         "person_order": "as-is",

@@ -59,12 +59,15 @@ class Method:
         plain: The model carries no parametrisation (a valid ``--from`` source).
         band_stop: The model has a :class:`~mrmp.pruning.MultiRate` handle (rate-switchable).
         needs_source: Training needs a dense checkpoint (``--from``).
+        default_epochs: ``train.epochs`` of a run of this method from the command line when none
+            is given (None: the config's default).
     """
 
     name: ClassVar[str]
     plain: ClassVar[bool] = False
     band_stop: ClassVar[bool] = False
     needs_source: ClassVar[bool] = False
+    default_epochs: ClassVar[int | None] = None
 
     def check(self, pc: PruneConfig) -> None:
         """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
@@ -82,6 +85,10 @@ class Method:
         ``warm``: the model holds the dense weights of ``pc.source`` (start from them).
         """
         return None
+
+    def uses_warmup(self, pc: PruneConfig) -> bool:
+        """Whether a run trains a dense warm-up phase first (see :mod:`mrmp.engine.recipe`)."""
+        return False
 
     def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
         """The rates the model was trained at (seen rates)."""
@@ -182,9 +189,15 @@ class MaskedMethod(Method):
 
 
 class BandStopMethod(Method):
-    """Models with latent weights behind band-stop masks, switchable to any rate."""
+    """Models with latent weights behind band-stop masks, switchable to any rate; from the
+    command line they train 150 epochs after a dense warm-up phase (``prune.warmup``)."""
 
     band_stop = True
+    default_epochs = 150
+
+    def uses_warmup(self, pc: PruneConfig) -> bool:
+        """``prune.warmup`` without a ``prune.source``."""
+        return pc.warmup and not pc.source
 
     def attach(
         self,
