@@ -89,7 +89,7 @@ class MultiRate:
         self.prior = get_prior(prior) if isinstance(prior, str) else prior
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
-        self._sample_index: dict[str, Tensor] = {}  # fixed subsets for empirical quantiles
+        self._sample_index: dict[tuple[str, int], Tensor] = {}  # fixed subsets for empirical quantiles
         weights = {n: getattr(*resolve(model, n)) for n in self.names}
         natural = {n: 1.0 / (math.sqrt(_fan_in(w)) * self.prior.std) for n, w in weights.items()}
         largest = max(self.names, key=lambda n: weights[n].numel())
@@ -145,11 +145,11 @@ class MultiRate:
         flat = self.latent(name).detach().reshape(-1)
         if count >= flat.numel():
             return flat.abs()
-        idx = self._sample_index.get(name)
-        if idx is None or len(idx) != count or idx.device != flat.device:
+        idx = self._sample_index.get((name, count))  # a global and a per-layer sample may differ in size
+        if idx is None or idx.device != flat.device:
             g = torch.Generator().manual_seed(flat.numel())
             idx = torch.randperm(flat.numel(), generator=g)[:count].to(flat.device)
-            self._sample_index[name] = idx
+            self._sample_index[name, count] = idx
         return flat.index_select(0, idx).abs_()
 
     def set_sigma(self, sigma: float) -> None:
