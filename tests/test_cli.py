@@ -226,8 +226,10 @@ def test_short_mrmp_run_beats_chance_at_high_rate(tmp_path: Path) -> None:
     data = load_data(cfg)
     res = fit(cfg, tmp_path / "mrmp", data=data, progress=False)
     chance = 1 / data.meta.num_classes
-    for rate in (0.93, 0.98):  # 0.93 unseen
-        assert rate_report(res.bundle, data, rate)["accuracy"] > chance + 0.3
+    # exact rates (observed = requested; the paper's prior thresholds pruned ~0.95 when asked 0.98)
+    for rate, margin in ((0.93, 0.3), (0.98, 0.1)):  # 0.93 unseen
+        report = rate_report(res.bundle, data, rate)
+        assert report["accuracy"] > chance + margin and report["observed_rate"] == pytest.approx(rate, abs=1e-4)
 
 
 # --- config flags: declared once from the config's fields (mrmp.cli_config) ---------------------

@@ -8,8 +8,10 @@ with ``--compare``), then the pruned phase into ``OUT`` with ``prune.source = OU
 
 Resuming continues the dense phase if it is unfinished, else the pruned phase; each phase is
 resumed by :func:`~mrmp.engine.train.fit`, so a resumed recipe ends with exactly the metrics and
-weights of an uninterrupted one. ``OUT/metrics.json`` reports both phases' training time:
-``seconds_warmup`` (dense) and ``seconds`` (pruned).
+weights of an uninterrupted one. ``OUT/metrics.json`` (the pruned phase's last epoch record)
+then reports the training time of both phases, the sums of their logs' epoch ``seconds``:
+``seconds_warmup`` (dense) and ``seconds`` (pruned; in a plain run ``seconds`` is that of the last
+epoch).
 """
 
 from __future__ import annotations
@@ -80,5 +82,6 @@ def fit_recipe(
     result = fit(pruned, out, resume=started, **common)
     if result.metrics:
         result.metrics["seconds_warmup"] = log_seconds(dense_out / "log.jsonl")
+        result.metrics["seconds"] = log_seconds(out / "log.jsonl")
         write_json(out / "metrics.json", result.metrics)
     return result

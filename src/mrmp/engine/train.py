@@ -348,11 +348,8 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
 
 
 def finish(run: Run) -> FitResult:
-    """Put the model at its default rate (eval mode), write ``metrics.json`` (the last epoch's
-    record, with ``seconds`` the training time of all epochs), release the ranks."""
+    """Put the model at its default rate (eval mode), write ``metrics.json``, release the ranks."""
     metrics = run.metrics if run.ctx.is_main else {}  # under DDP only rank 0 reports (and evaluates)
-    if metrics:
-        metrics["seconds"] = log_seconds(run.out / "log.jsonl")
     if run.average is not None:  # training is over: the model is its average from now on
         run.bundle.model.load_state_dict(run.average.state, strict=False)
     use_default_rate(run.bundle)
