@@ -23,8 +23,11 @@ from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
 from mrmp.config_fields import field_default, field_text, field_types, parse_field
 from mrmp.engine import load_bundle
 from mrmp.errors import ConfigError
+from mrmp.methods import get_method
 
 TINY_TOML = """
+[prune]
+warmup = false
 [model]
 hidden = 32
 heads = 2
@@ -223,8 +226,10 @@ def test_short_mrmp_run_beats_chance_at_high_rate(tmp_path: Path) -> None:
     data = load_data(cfg)
     res = fit(cfg, tmp_path / "mrmp", data=data, progress=False)
     chance = 1 / data.meta.num_classes
-    for rate in (0.93, 0.98):  # 0.93 unseen
-        assert rate_report(res.bundle, data, rate)["accuracy"] > chance + 0.3
+    # exact rates (observed = requested; the paper's prior thresholds pruned ~0.95 when asked 0.98)
+    for rate, margin in ((0.93, 0.3), (0.98, 0.1)):  # 0.93 unseen
+        report = rate_report(res.bundle, data, rate)
+        assert report["accuracy"] > chance + margin and report["observed_rate"] == pytest.approx(rate, abs=1e-4)
 
 
 # --- config flags: declared once from the config's fields (mrmp.cli_config) ---------------------
@@ -301,7 +306,8 @@ def test_every_train_flag_round_trips_into_the_config(flag: Flag) -> None:
     cfg = _train_config(*needs, *argv)
     section, name = flag.key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(flag.key)
-    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs}
+    method_epochs = {"train.epochs"} if get_method(cfg.prune.method).default_epochs else set()
+    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs} | method_epochs
     if flag.alias:
         assert _train_config(*needs, flag.alias, text) == cfg
 
@@ -313,6 +319,14 @@ def test_set_round_trips_every_field_without_a_flag(key: str) -> None:
     section, name = key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(key)
     assert _changed(cfg) == {key}
+
+
+def test_band_stop_methods_default_to_their_pruned_phase_epochs(tmp_path: Path) -> None:
+    assert [_train_config("--method", m).train.epochs for m in ("dense", "srmp", "mrmp")] == [300, 150, 150]
+    assert _train_config("--method", "mrmp", "--epochs", "7").train.epochs == 7
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 300\n")
+    assert _train_config("--config", str(toml), "--method", "srmp").train.epochs == 300  # given in the file
 
 
 def test_fold_split_and_sbu_default() -> None:

@@ -59,6 +59,7 @@ dropout = 0.0
 rates = [0.5, 0.7, 0.9]
 rates_per_step = 2
 split_batch = false
+warmup = false
 [train]
 epochs = 3
 batch_size = 17
@@ -74,12 +75,12 @@ from pathlib import Path
 import torch
 import torch.distributed as tdist
 
-import mrmp.engine as engine
+import mrmp.engine.recipe as recipe
 from mrmp.cli import main
 
 out, config = Path(sys.argv[1]), sys.argv[2]
 rank = int(os.environ["RANK"])
-real_fit, captured, kill = engine.fit, [], {}
+real_fit, captured, kill = recipe.fit, [], {}
 # atexit runs handlers last-in first-out: this one runs after mrmp's shutdown()
 atexit.register(lambda: print(f"rank {rank} group destroyed: {not tdist.is_initialized()}", flush=True))
 
@@ -88,7 +89,7 @@ class Killed(Exception):
     pass
 
 
-def spy(*args, **kwargs):  # cmd_train imports fit from mrmp.engine at call time
+def spy(*args, **kwargs):  # cmd_train runs fit_recipe, which calls recipe.fit
     if "epoch" in kill:
         stop = kill.pop("epoch")
 
@@ -101,7 +102,7 @@ def spy(*args, **kwargs):  # cmd_train imports fit from mrmp.engine at call time
     return captured[-1]
 
 
-engine.fit = spy
+recipe.fit = spy
 
 
 def train(name, *flags):

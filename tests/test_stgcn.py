@@ -83,13 +83,13 @@ def test_mrmp_two_epochs_end_to_end(tmp_path: Path) -> None:
     )  # joint + bone streams, 3 channels each
     res = fit(cfg, tmp_path / "st", data=data, progress=False)
     x_test = data.test(torch.arange(len(data.test)))
-    with torch.no_grad(), res.bundle.pruner.at_rate(0.5):  # MRMP reports its lowest seen rate
+    with torch.no_grad(), res.bundle.pruner.at_rate(0.5, "exact"):  # MRMP reports its lowest seen rate, exactly
         correct = (res.bundle.model(x_test).argmax(1) == data.test_labels).sum()
     assert res.metrics["test_accuracy"] == pytest.approx(float(correct) / len(data.test))
     assert res.metrics["loss"] == pytest.approx(res.metrics["ce"] + cfg.prune.kl_weight * res.metrics["kl"], rel=1e-5)
     bundle, _ = load_bundle(res.checkpoint)
     report = rate_report(bundle, data, 0.8)  # an unseen rate
-    with torch.no_grad(), bundle.pruner.at_rate(0.8):
+    with torch.no_grad(), bundle.pruner.at_rate(0.8, "exact"):  # the default evaluation threshold
         correct = (bundle.model(x_test).argmax(1) == data.test_labels).sum()
         weights = [getattr(bundle.model.get_submodule(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1]) for n in bundle.names]
     assert report["accuracy"] == pytest.approx(float(correct) / len(data.test))

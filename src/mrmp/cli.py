@@ -18,7 +18,7 @@ import torch
 
 from mrmp.cli_config import TRAIN_FLAGS
 from mrmp.config import RunConfig
-from mrmp.config_fields import load_toml
+from mrmp.config_fields import load_toml, toml_values
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.methods import get_method
 from mrmp.pruning import Scope, check_rate, parse_rates, threshold_names
@@ -35,7 +35,7 @@ def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> Non
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < ``--config`` file < explicit flags (``--set`` included)."""
+    """Defaults < the method's defaults < ``--config`` file < explicit flags (``--set`` included)."""
     changes = TRAIN_FLAGS.changes(args)
     data = changes.get("data", {})
     if "root" in data and "dataset" not in data and not args.config:
@@ -43,6 +43,10 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = (load_toml(args.config) if args.config else RunConfig()).replace(**changes)
     if "split" not in data and cfg.data.dataset == "sbu" and cfg.data.split == "default":
         cfg = cfg.replace(data={"split": "fold0"})
+    epochs = get_method(cfg.prune.method).default_epochs
+    given = [changes, toml_values(args.config) if args.config else {}]
+    if epochs is not None and not any("epochs" in g.get("train", {}) for g in given):
+        cfg = cfg.replace(train={"epochs": epochs})
     return cfg
 
 
@@ -83,14 +87,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mrmp.engine import fit
+    from mrmp.engine.recipe import fit_recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.resume:
         _check_resume(args)
     cfg = RunConfig() if args.resume else _config_from_args(args)
-    result = fit(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    result = fit_recipe(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if result.metrics:
         print(json.dumps({k: v for k, v in result.metrics.items() if "accuracy" in k or "rate" in k}))
     return 0
@@ -157,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _add_train(sub: Any) -> None:
     p = sub.add_parser(
         "train",
-        help="train dense, MP, SRMP or MRMP",
+        help="train dense, MP, SRMP or MRMP (SRMP/MRMP without --from: dense warm-up phase first)",
         epilog=TRAIN_FLAGS.settable(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -181,7 +185,7 @@ def _add_eval(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
     )
     p.add_argument(
         "--scope",
@@ -203,7 +207,7 @@ def _add_sweep(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: prior, or exact for runs trained with empirical ones)",
+        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
     )
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)

@@ -239,7 +239,8 @@ TRAIN_FLAGS = FlagSet(
         Flag("prune.rates", "--rates", "seen rates of mrmp, e.g. 0.5:0.9:0.1,0.98 (default: 0.5:0.95:0.05,0.98)"),
         Flag("prune.rates_per_step", "--rates-per-step", "rates trained per mrmp step"),
         Flag("prune.grouping", "--grouping", "KL over all weights or per layer"),
-        Flag("prune.scope", "--scope", "mp ranking scope"),
+        Flag("prune.scope", "--scope", "ranking scope of mp and of magnitude pruning of dense checkpoints"),
+        Flag("prune.floor", "--floor", "per-layer floor of global ranking: a layer keeps >= f·(1−r) of its weights"),
         Flag(
             "prune.scale",
             "--scale",
@@ -248,8 +249,8 @@ TRAIN_FLAGS = FlagSet(
         Flag(
             "prune.threshold",
             "--threshold",
-            "srmp/mrmp cut-off in training: the prior's quantile (paper) or the "
-            "empirical one of |latent| (observed rate = requested)",
+            "srmp/mrmp cut-off in training: the empirical quantile of |latent| (observed rate = "
+            "requested) or the prior's quantile (the paper's mode)",
             choices=functools.partial(threshold_names, trainable=True),
         ),
         Flag(
@@ -259,8 +260,14 @@ TRAIN_FLAGS = FlagSet(
             dest="source",
             metavar="CHECKPOINT",
         ),
+        Flag(
+            "prune.warmup",
+            "--warmup",
+            "srmp/mrmp without --from: train the dense backbone first, into OUT/dense (default: on)",
+        ),
+        Flag("prune.warmup_epochs", "--warmup-epochs", "epochs of the dense warm-up phase"),
         Flag("prune.distill", "--distill", "mrmp: distil the lowest rate into the others"),
-        Flag("train.epochs", "--epochs", "training epochs", alias="-e"),
+        Flag("train.epochs", "--epochs", "training epochs (srmp/mrmp: of the pruned phase, default 150)", alias="-e"),
         Flag("train.batch_size", "--batch-size", "global batch size"),
         Flag("train.lr", "--lr", "learning rate"),
         Flag("train.seed", "--seed", "seed of the model, the batches and the augmentation"),

@@ -21,7 +21,7 @@ def _add_rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule of MRMP / SRMP (default: prior, or exact after empirical training)",
+        help="band-stop threshold rule of MRMP / SRMP (default: exact; prior: the paper's mode)",
     )
     p.add_argument(
         "--scope",

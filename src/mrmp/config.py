@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from mrmp.errors import ConfigError
 from mrmp.pruning.rates import DEFAULT_SEEN_RATES, check_rate, parse_rates
 from mrmp.pruning.scope import Scope
+from mrmp.pruning.select import check_floor
 from mrmp.pruning.thresholds import get_threshold
 
 __all__ = [
@@ -124,16 +125,28 @@ class PruneConfig:
         kl_estimator: ``quantile`` (histogram of the prior-mode rate of each weight) or
             ``value`` (histogram of the latent values); see :mod:`mrmp.pruning.kl`.
         threshold: How a rate's cut-off is set in training, a trainable rule of
-            :mod:`mrmp.pruning.thresholds`: ``prior``, the paper's a(r) from the prior's
-            quantile (the observed rate drifts from r as far as the latents differ from the
-            prior); ``empirical``, the r-quantile of the current |Ŵ| over the ``scale`` scope
-            (observed ≈ r at every step). Evaluation defaults to the rule's ``evaluated_with``
-            (``prior`` and ``exact`` respectively).
+            :mod:`mrmp.pruning.thresholds`: ``empirical`` (default), the r-quantile of the
+            current |Ŵ| over the ``scale`` scope (observed ≈ r at every step); ``prior``, the
+            paper's a(r) from the prior's quantile (the observed rate drifts from r as far as
+            the latents differ from the prior). Evaluation, sweeps and exports default to
+            ``exact`` either way (observed = r to one weight); ``--threshold prior`` evaluates
+            in the paper's mode.
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
-        scope: ``mp`` ranking scope, ``layer`` or ``global``.
+        scope: Ranking scope of ``mp`` and of magnitude pruning of dense checkpoints at
+            evaluation: ``global`` (default) or ``layer``.
+        floor: Per-layer floor f in [0, 1] of global ranking (``mp``, magnitude pruning of dense
+            checkpoints, ``exact`` / ``empirical`` thresholds): at rate r every prunable tensor
+            keeps at least ⌈f · (1 − r) · n_l⌉ of its n_l weights and one weight per output row,
+            so no layer is emptied or starved; 0: none. See :func:`mrmp.pruning.magnitude_masks`.
         source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;
             ``srmp`` / ``mrmp`` take them as initial latents (warm start) instead of prior draws.
+        warmup: ``srmp`` / ``mrmp`` without ``source``: train the dense backbone first, in the
+            same run (into ``OUT/dense/``), and warm-start the latents from it. Carried out by
+            :func:`mrmp.engine.recipe.fit_recipe` (what ``mrmp train`` runs); ``fit`` alone
+            trains the pruned phase only. ``train.epochs`` counts the pruned phase (from the
+            command line ``srmp`` / ``mrmp`` default to 150 epochs, see ``Method.default_epochs``).
+        warmup_epochs: Epochs of the dense warm-up phase.
         distill: ``mrmp``: distil the lowest rate's predictions into the other rates
             (every rate then sees the whole batch).
         split_batch: ``mrmp``: give each rate of a step its own share of the batch, so that a
@@ -150,11 +163,14 @@ class PruneConfig:
     grouping: Scope = Scope.GLOBAL
     scale: Scope = Scope.GLOBAL
     kl_estimator: Literal["quantile", "value"] = "value"
-    threshold: str = "prior"
+    threshold: str = "empirical"
     sigma: tuple[float, float] = (2.0, 200.0)
     prune_classifier: bool = True
-    scope: Scope = Scope.LAYER
+    scope: Scope = Scope.GLOBAL
+    floor: float = 0.5
     source: str | None = None
+    warmup: bool = True
+    warmup_epochs: int = 300
     distill: bool = False
     split_batch: bool = True
     kl_samples: int = 32768
@@ -171,8 +187,11 @@ class PruneConfig:
         for r in self.rates:
             check_rate(r, name="prune.rates")
         get_threshold(self.threshold, training=True)
+        check_floor(self.floor)
         if self.rates_per_step < 1:
             raise ConfigError("prune.rates_per_step must be >= 1")
+        if self.warmup_epochs < 1:
+            raise ConfigError("prune.warmup_epochs must be >= 1")
         if self.kl_weight < 0:
             raise ConfigError("prune.kl_weight must be >= 0")
         method.check(self)
@@ -240,6 +259,7 @@ class RunConfig:
 #: Values of fields added after runs were first stored, which those runs used.
 _STORED_BEFORE: dict[str, dict[str, Any]] = {
     "data": {"coords": "native"},
+    "prune": {"floor": 0.0, "warmup": False, "warmup_epochs": 300},
     "train": {"ema": 0.0},
     "features": {
         "person_order": "as-is",

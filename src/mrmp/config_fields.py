@@ -31,6 +31,7 @@ __all__ = [
     "field_text",
     "field_types",
     "load_toml",
+    "toml_values",
     "parse_field",
 ]
 
@@ -134,11 +135,15 @@ def parse_field(key: str, text: str) -> Any:
 
 def load_toml(path: str | Path) -> RunConfig:
     """The configuration of a TOML file with ``[data]``, ``[features]``, ``[model]``, ``[prune]``, ``[train]``."""
+    return RunConfig.from_dict(toml_values(path))
+
+
+def toml_values(path: str | Path) -> Changes:
+    """The fields a TOML config file sets, by section."""
     try:
-        values = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    return RunConfig.from_dict(values)
 
 
 def field_text(value: Any) -> str:

@@ -19,11 +19,12 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from mrmp.errors import ConfigError
 from mrmp.pruning import MultiRate, magnitude_prune, sample_rates
 from mrmp.pruning.scope import Scope
+from mrmp.pruning.select import effective_weight, floor_bound
 from mrmp.pruning.thresholds import ThresholdRule, get_threshold
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ __all__ = [
 
 _TOL = 1e-6  # two rates closer than this are the same rate
 
+#: What a view ranks: (scores by weight name, ranking scope, per-layer floor).
+Ranking = tuple[dict[str, Tensor], Scope, float]
+
 
 class Method:
     """One training method; subclasses set the class attributes and override the hooks.
@@ -55,12 +59,15 @@ class Method:
         plain: The model carries no parametrisation (a valid ``--from`` source).
         band_stop: The model has a :class:`~mrmp.pruning.MultiRate` handle (rate-switchable).
         needs_source: Training needs a dense checkpoint (``--from``).
+        default_epochs: ``train.epochs`` of a run of this method from the command line when none
+            is given (None: the config's default).
     """
 
     name: ClassVar[str]
     plain: ClassVar[bool] = False
     band_stop: ClassVar[bool] = False
     needs_source: ClassVar[bool] = False
+    default_epochs: ClassVar[int | None] = None
 
     def check(self, pc: PruneConfig) -> None:
         """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
@@ -78,6 +85,10 @@ class Method:
         ``warm``: the model holds the dense weights of ``pc.source`` (start from them).
         """
         return None
+
+    def uses_warmup(self, pc: PruneConfig) -> bool:
+        """Whether a run trains a dense warm-up phase first (see :mod:`mrmp.engine.recipe`)."""
+        return False
 
     def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
         """The rates the model was trained at (seen rates)."""
@@ -118,6 +129,27 @@ class Method:
         the bundle holds is as before (see :meth:`MaskedMethod.view`, :meth:`BandStopMethod.view`)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def ranking(
+        self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
+    ) -> Ranking | None:
+        """What :meth:`view` ranks at ``rate`` (arguments as there); None where it does not rank."""
+        return None
+
+    def floor_bound(
+        self,
+        bundle: Bundle,
+        rate: float,
+        threshold: str | ThresholdRule | None = None,
+        scope: Scope | str | None = None,
+    ) -> dict[str, bool]:
+        """Per prunable weight: whether :meth:`view` at ``rate`` keeps more of it than global
+        ranking alone would (the per-layer floor binds it)."""
+        ranked = self.ranking(bundle, rate, threshold, scope)
+        if ranked is None:
+            return dict.fromkeys(bundle.names, False)
+        scores, used_scope, floor = ranked
+        return floor_bound(scores, rate, used_scope, floor)
+
 
 class MaskedMethod(Method):
     """Plain or fixed-mask models: other rates are magnitude pruning (no fine-tuning) on a copy."""
@@ -135,20 +167,37 @@ class MaskedMethod(Method):
         scope: Scope | str | None = None,
     ) -> Iterator[nn.Module]:
         """The model itself at or below :meth:`pruned_up_to`, else a copy magnitude-pruned at
-        ``rate`` within ``scope`` (default: the run's ``prune.scope``); ``threshold`` is unused."""
+        ``rate`` within ``scope`` (default: the run's ``prune.scope``, with its ``prune.floor``);
+        ``threshold`` is unused."""
         pc = bundle.cfg.prune
         if rate <= self.pruned_up_to(pc) + 1e-12:
             yield bundle.model
             return
         model = copy.deepcopy(bundle.model)
-        magnitude_prune(model, rate, scope=scope or pc.scope, include=bundle.names)
+        magnitude_prune(model, rate, scope=scope or pc.scope, include=bundle.names, floor=pc.floor)
         yield model
+
+    def ranking(
+        self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
+    ) -> Ranking | None:
+        """The effective weights, above :meth:`pruned_up_to`."""
+        pc = bundle.cfg.prune
+        if rate <= self.pruned_up_to(pc) + 1e-12:
+            return None
+        scores = {n: effective_weight(bundle.model, n).detach() for n in bundle.names}
+        return scores, Scope.parse(scope or pc.scope), pc.floor
 
 
 class BandStopMethod(Method):
-    """Models with latent weights behind band-stop masks, switchable to any rate."""
+    """Models with latent weights behind band-stop masks, switchable to any rate; from the
+    command line they train 150 epochs after a dense warm-up phase (``prune.warmup``)."""
 
     band_stop = True
+    default_epochs = 150
+
+    def uses_warmup(self, pc: PruneConfig) -> bool:
+        """``prune.warmup`` without a ``prune.source``."""
+        return pc.warmup and not pc.source
 
     def attach(
         self,
@@ -169,6 +218,7 @@ class BandStopMethod(Method):
             estimator=pc.kl_estimator,
             init="weights" if warm else "prior",
             generator=generator,
+            floor=pc.floor,
         )
 
     @contextlib.contextmanager
@@ -184,6 +234,16 @@ class BandStopMethod(Method):
         rule = threshold or self.default_threshold(bundle.cfg.prune)
         with bundle.pruner.at_rate(rate, rule, scope):
             yield bundle.model
+
+    def ranking(
+        self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
+    ) -> Ranking | None:
+        """The latents, under a ranking rule (``exact``, ``empirical``)."""
+        pruner = bundle.pruner
+        if not get_threshold(threshold or self.default_threshold(bundle.cfg.prune)).floored:
+            return None
+        scores = {n: pruner.latent(n).detach() for n in pruner.names}
+        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
 
 
 def _choice_text(names: Sequence[str]) -> str:
@@ -248,7 +308,7 @@ class MagnitudePruning(MaskedMethod):
     ) -> MultiRate | None:
         """Fixed masks: of the loaded dense weights at ``pc.rate`` when ``warm``, else all-ones
         (to be filled from a checkpoint)."""
-        magnitude_prune(model, pc.rate if warm else 0.0, scope=pc.scope, include=list(names))
+        magnitude_prune(model, pc.rate if warm else 0.0, scope=pc.scope, include=list(names), floor=pc.floor)
         return None
 
     def pruned_up_to(self, pc: PruneConfig) -> float:

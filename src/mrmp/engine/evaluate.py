@@ -40,7 +40,9 @@ def rate_report(
     """Accuracy and sparsity of a checkpoint's model at ``rate`` (None: its default rate).
 
     Evaluated through :func:`~mrmp.engine.setup.pruned_view` (``threshold`` defaults to the
-    trained rule), so the bundle is left as it was.
+    checkpoint's default rule), so the bundle is left as it was. ``layers`` holds, per prunable
+    weight, its observed ``rate``, ``kept`` and ``total`` counts and whether the per-layer floor
+    of global ranking bound it (``floor_bound``: it keeps more than global ranking alone gives it).
     """
     from mrmp.engine.setup import default_rate, default_threshold, pruned_view
     from mrmp.pruning import layer_sparsity
@@ -50,6 +52,7 @@ def rate_report(
     with pruned_view(bundle, rate, threshold, scope) as model:
         stats = layer_sparsity(model, bundle.names)
         acc = accuracy(model, data.test, data.test_labels)
+    bound = bundle.method.floor_bound(bundle, rate, threshold, scope)
     zeros = sum(z for z, _ in stats.values())
     total = sum(t for _, t in stats.values())
     return {
@@ -60,6 +63,8 @@ def rate_report(
         "observed_rate": zeros / total,
         "nonzero": total - zeros,
         "total": total,
-        "layers": {n: z / t for n, (z, t) in stats.items()},
+        "layers": {
+            n: {"rate": z / t, "kept": t - z, "total": t, "floor_bound": bound[n]} for n, (z, t) in stats.items()
+        },
         "method": bundle.cfg.prune.method,
     }

@@ -148,9 +148,8 @@ def use_default_rate(bundle: Bundle) -> None:
 
 
 def default_threshold(cfg: RunConfig) -> str:
-    """The threshold rule a band-stop checkpoint is evaluated with when none is asked for: the
-    paper's ``prior`` for runs trained with it, ``exact`` (the empirical rule on every latent,
-    not a sample) for runs trained with ``empirical`` cut-offs."""
+    """The threshold rule a band-stop checkpoint is evaluated with when none is asked for: its
+    training rule's ``evaluated_with``, ``exact`` (observed rate = requested) for every rule."""
     return get_method(cfg.prune.method).default_threshold(cfg.prune)
 
 

@@ -34,7 +34,7 @@ from mrmp.errors import ConfigError
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
-__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights"]
+__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights", "write_json", "log_seconds"]
 
 
 @dataclass
@@ -153,7 +153,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     ctx.check_same(run.start_epoch, "epoch to resume from")
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", cfg.to_dict())
+        write_json(out / "config.json", cfg.to_dict())
         _truncate_log(out / "log.jsonl", run.start_epoch)
     return run
 
@@ -355,14 +355,22 @@ def finish(run: Run) -> FitResult:
     use_default_rate(run.bundle)
     run.bundle.model.eval()
     if run.ctx.is_main:
-        _write_json(run.out / "metrics.json", metrics)
+        write_json(run.out / "metrics.json", metrics)
     run.ctx.close()  # every rank waits for rank 0's evaluation and files
     return FitResult(run.bundle, metrics, run.checkpoint)
 
 
 # -- files ------------------------------------------------------------------------------------
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
+
+
+def log_seconds(path: Path) -> float:
+    """Training time of a run: the sum of its log records' ``seconds`` (0 without a log)."""
+    if not path.exists():
+        return 0.0
+    return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from mrmp.pruning.parametrizations import BandStop, FixedMask
 from mrmp.pruning.priors import Prior, get_prior
 from mrmp.pruning.rates import check_rate
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.select import Include, layer_sparsity, magnitude_masks, resolve, select_weights
+from mrmp.pruning.select import Include, check_floor, layer_sparsity, magnitude_masks, resolve, select_weights
 from mrmp.pruning.thresholds import PriorThreshold, ThresholdRule, get_threshold
 
 __all__ = ["MultiRate", "multirate", "magnitude_prune"]
@@ -59,6 +59,9 @@ class MultiRate:
         estimator: KL estimate, ``quantile`` or ``value`` (see :mod:`mrmp.pruning.kl`).
         init: ``prior``: draw Ŵ from Q (P = Q at step 0); ``weights``: keep the current weights.
         generator: RNG for the prior draws.
+        floor: Per-layer floor f of the ranking rules (``exact``, ``empirical``) under global
+            ranking: every tensor keeps at least ⌈f · (1 − r) · n_l⌉ weights (see
+            :func:`~mrmp.pruning.select.magnitude_masks`); 0: none.
     """
 
     def __init__(
@@ -72,7 +75,9 @@ class MultiRate:
         estimator: str = "value",
         init: str = "prior",
         generator: torch.Generator | None = None,
+        floor: float = 0.0,
     ) -> None:
+        self.floor = check_floor(floor)
         self.grouping = Scope.parse(grouping, "grouping")
         self.scale = Scope.parse(scale, "scale")
         if estimator not in KL_ESTIMATORS:
@@ -84,7 +89,7 @@ class MultiRate:
         self.prior = get_prior(prior) if isinstance(prior, str) else prior
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
-        self._sample_index: dict[str, Tensor] = {}  # fixed subsets for empirical quantiles
+        self._sample_index: dict[tuple[str, int], Tensor] = {}  # fixed subsets for empirical quantiles
         weights = {n: getattr(*resolve(model, n)) for n in self.names}
         natural = {n: 1.0 / (math.sqrt(_fan_in(w)) * self.prior.std) for n, w in weights.items()}
         largest = max(self.names, key=lambda n: weights[n].numel())
@@ -140,11 +145,11 @@ class MultiRate:
         flat = self.latent(name).detach().reshape(-1)
         if count >= flat.numel():
             return flat.abs()
-        idx = self._sample_index.get(name)
-        if idx is None or len(idx) != count or idx.device != flat.device:
+        idx = self._sample_index.get((name, count))  # a global and a per-layer sample may differ in size
+        if idx is None or idx.device != flat.device:
             g = torch.Generator().manual_seed(flat.numel())
             idx = torch.randperm(flat.numel(), generator=g)[:count].to(flat.device)
-            self._sample_index[name] = idx
+            self._sample_index[name, count] = idx
         return flat.index_select(0, idx).abs_()
 
     def set_sigma(self, sigma: float) -> None:
@@ -267,10 +272,12 @@ def magnitude_prune(
     scope: Scope | str = Scope.LAYER,
     include: Include = None,
     exclude: Sequence[str] = (),
+    floor: float = 0.0,
 ) -> dict[str, Tensor]:
     """Keep the largest-magnitude weights at ``rate`` with fixed masks (the MP baseline).
 
-    Weights already masked keep their zeros (their magnitude is 0). Returns the masks.
+    Weights already masked keep their zeros (their magnitude is 0). ``floor``: the per-layer
+    floor of global ranking (see :func:`~mrmp.pruning.select.magnitude_masks`). Returns the masks.
 
     >>> import torch
     >>> from torch import nn
@@ -282,7 +289,7 @@ def magnitude_prune(
     names = select_weights(model, include, exclude)
     with torch.no_grad():
         weights = {n: getattr(*resolve(model, n)).detach().clone() for n in names}
-    masks = magnitude_masks(weights, rate, scope)
+    masks = magnitude_masks(weights, rate, scope, floor)
     for n in names:
         module, tensor = resolve(model, n)
         existing = module.parametrizations[tensor] if parametrize.is_parametrized(module, tensor) else []

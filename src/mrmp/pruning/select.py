@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
@@ -18,6 +19,9 @@ __all__ = [
     "resolve",
     "effective_weight",
     "magnitude_masks",
+    "floor_count",
+    "check_floor",
+    "floor_bound",
     "layer_sparsity",
 ]
 
@@ -77,21 +81,55 @@ def effective_weight(model: nn.Module, name: str) -> Tensor:
     return getattr(module, tensor)
 
 
-def magnitude_masks(scores: dict[str, Tensor], rate: float, scope: Scope | str = Scope.LAYER) -> dict[str, Tensor]:
+def check_floor(floor: float) -> float:
+    """``floor`` as a float in [0, 1]; :class:`ConfigError` otherwise."""
+    floor = float(floor)
+    if not 0.0 <= floor <= 1.0:
+        raise ConfigError(f"prune.floor must be in [0, 1], got {floor}")
+    return floor
+
+
+def floor_count(numel: int, rate: float, floor: float) -> int:
+    """k = min(n, ⌈f · (1 − r) · n⌉): the entries a tensor of ``numel`` keeps at least under a floor f.
+
+    >>> floor_count(1000, 0.99, 0.5), floor_count(1000, 0.5, 0.0), floor_count(7, 0.999, 1.0)
+    (5, 0, 1)
+    """
+    return min(numel, math.ceil(floor * (1.0 - rate) * numel - 1e-9))
+
+
+def magnitude_masks(
+    scores: dict[str, Tensor], rate: float, scope: Scope | str = Scope.LAYER, floor: float = 0.0
+) -> dict[str, Tensor]:
     """0/1 masks that prune the ``rate`` fraction of smallest scores.
 
     ``layer``: exactly round(rate · n_l) entries in each tensor; ``global``: exactly
     round(rate · Σ n_l) entries over all tensors together. Ties are broken by position.
 
+    ``floor`` f > 0 (``global`` only): every tensor first reserves its top k_l =
+    :func:`floor_count` entries and the largest entry of each output row (``score[i]``; a tensor
+    of fewer than two dimensions is one row), so no tensor is emptied or starved; the rest of
+    the budget round((1 − r) · N) goes to the largest unreserved entries over all tensors. The
+    total kept is then exactly round((1 − r) · N) unless the reserved entries alone exceed it
+    (extreme rates), where only they are kept. Masks of increasing rates are nested except, at
+    most, for a few entries between rates closer than about (L + 1) / ((1 − f) · N) (L tensors).
+
     >>> import torch
     >>> magnitude_masks({"w": torch.tensor([3.0, 1.0, 2.0, 4.0])}, 0.5)["w"].tolist()
     [1.0, 0.0, 0.0, 1.0]
+    >>> s = {"big": torch.arange(1.0, 9.0).view(2, 4), "small": torch.tensor([[0.1, 0.2]])}
+    >>> [m.tolist() for m in magnitude_masks(s, 0.6, "global", floor=0.5).values()]
+    [[[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]], [[0.0, 1.0]]]
     """
-    rate = check_rate(rate)
+    rate, floor = check_rate(rate), check_floor(floor)
     if Scope.parse(scope) is Scope.LAYER:
         return {n: _keep_top(s.abs().reshape(-1), rate).view_as(s) for n, s in scores.items()}
     flat = torch.cat([s.detach().abs().reshape(-1) for s in scores.values()])
-    keep = _keep_top(flat, rate)
+    if floor > 0:
+        reserved = torch.cat([_reserve(s.detach().abs(), rate, floor) for s in scores.values()])
+        keep = _fill(flat, reserved, flat.numel() - round(rate * flat.numel()))
+    else:
+        keep = _keep_top(flat, rate)
     out, start = {}, 0
     for n, s in scores.items():
         out[n] = keep[start : start + s.numel()].view_as(s)
@@ -106,6 +144,44 @@ def _keep_top(values: Tensor, rate: float) -> Tensor:
     if pruned < n:
         mask[torch.topk(values.detach(), n - pruned, sorted=False).indices] = 1.0
     return mask
+
+
+def _reserve(magnitude: Tensor, rate: float, floor: float) -> Tensor:
+    """Flat bool mask of a tensor's floor: its top-k |w| and the largest |w| of each row."""
+    flat = magnitude.reshape(-1)
+    reserved = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    k = floor_count(flat.numel(), rate, floor)
+    if k:
+        reserved[torch.topk(flat, k, sorted=False).indices] = True
+    rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() > 1 else 1, -1)
+    width = rows.shape[1]
+    reserved[rows.argmax(1) + torch.arange(rows.shape[0], device=flat.device) * width] = True
+    return reserved
+
+
+def _fill(values: Tensor, reserved: Tensor, budget: int) -> Tensor:
+    """0/1 mask: the ``reserved`` entries, plus the largest others up to ``budget`` kept in all."""
+    keep = reserved.to(torch.float32)
+    extra = budget - int(reserved.sum())
+    if extra > 0:
+        free = values.detach().masked_fill(reserved, -math.inf)
+        keep[torch.topk(free, extra, sorted=False).indices] = 1.0
+    return keep
+
+
+def floor_bound(scores: dict[str, Tensor], rate: float, scope: Scope | str, floor: float) -> dict[str, bool]:
+    """Whether each tensor keeps more entries under the ``floor`` than global ranking alone gives it.
+
+    >>> import torch
+    >>> s = {"big": torch.arange(1.0, 9.0).view(2, 4), "small": torch.tensor([[0.1, 0.2]])}
+    >>> floor_bound(s, 0.6, "global", 0.5)
+    {'big': False, 'small': True}
+    """
+    if Scope.parse(scope) is Scope.LAYER or check_floor(floor) == 0:
+        return dict.fromkeys(scores, False)
+    floored = magnitude_masks(scores, rate, Scope.GLOBAL, floor)
+    plain = magnitude_masks(scores, rate, Scope.GLOBAL)
+    return {n: bool(floored[n].sum() > plain[n].sum()) for n in scores}
 
 
 @torch.no_grad()

@@ -2,13 +2,15 @@
 
 Each rule is one object (the analogue of ``compute_mask`` in ``torch.nn.utils.prune``) that maps
 (latents, rate, scope) to one cut for every latent tensor: a cut-off a on |Ŵ| (the band-stop keeps
-|Ŵ| > a, soft in training) or an explicit 0/1 mask of the tensor's shape. Rules are found by name in
-:data:`THRESHOLD_RULES`, which the CLI choices and the config validation ask.
+|Ŵ| > a, soft in training) or an explicit 0/1 mask of the tensor's shape. Rules that rank
+(``exact``, ``empirical``) apply the handle's per-layer ``floor`` under global ranking (see
+:func:`~mrmp.pruning.select.magnitude_masks`). Rules are found by name in :data:`THRESHOLD_RULES`,
+which the CLI choices and the config validation ask.
 
 >>> threshold_names(), threshold_names(trainable=True)
 (('prior', 'exact', 'empirical'), ('prior', 'empirical'))
->>> get_threshold("empirical").evaluated_with
-'exact'
+>>> get_threshold("prior").evaluated_with, get_threshold("empirical").evaluated_with
+('exact', 'exact')
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch import Tensor
 
 from mrmp.errors import ConfigError
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.select import magnitude_masks
+from mrmp.pruning.select import floor_count, magnitude_masks
 
 if TYPE_CHECKING:
     from mrmp.pruning.multirate import MultiRate
@@ -52,11 +54,13 @@ class ThresholdRule:
         name: Registry name (CLI choice, ``PruneConfig.threshold``).
         trainable: Usable while training (the soft band-stop follows a cut-off; fixed masks do not).
         evaluated_with: The rule a model trained with this one is evaluated with by default.
+        floored: Ranks the latents, so the handle's per-layer floor applies under global ranking.
     """
 
     name: ClassVar[str]
     trainable: ClassVar[bool] = True
-    evaluated_with: ClassVar[str]
+    evaluated_with: ClassVar[str] = "exact"
+    floored: ClassVar[bool] = True
 
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:  # pragma: no cover
         """The cut of each of ``handle.names`` at ``rate`` (a checked rate), ranked within ``scope``."""
@@ -67,10 +71,11 @@ class ThresholdRule:
 
 
 class PriorThreshold(ThresholdRule):
-    """The paper's a(r) = F_Q⁻¹((1 + r) / 2) of the prior Q (instant; observed ≈ r as far as P ≈ Q)."""
+    """The paper's a(r) = F_Q⁻¹((1 + r) / 2) of the prior Q (instant; observed ≈ r as far as P ≈ Q;
+    no floor). Models trained with it are evaluated with ``exact`` by default (observed = r)."""
 
     name = "prior"
-    evaluated_with = "prior"
+    floored = False
 
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
         return dict.fromkeys(handle.names, handle.prior.threshold(rate))
@@ -81,11 +86,10 @@ class ExactThreshold(ThresholdRule):
 
     name = "exact"
     trainable = False
-    evaluated_with = "exact"
 
     @torch.no_grad()
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
-        return dict(magnitude_masks({n: handle.latent(n) for n in handle.names}, rate, scope))
+        return dict(magnitude_masks({n: handle.latent(n) for n in handle.names}, rate, scope, handle.floor))
 
 
 class EmpiricalThreshold(ThresholdRule):
@@ -95,10 +99,15 @@ class EmpiricalThreshold(ThresholdRule):
     that many at fixed positions (the same at every call and on every rank, spread over the tensors
     in proportion to their sizes): the rate is then met to about ±0.5 %, and exactly on small models
     (ties aside), with soft and hard masks alike. Evaluated with ``exact`` by default.
+
+    Under global ranking with a handle ``floor`` f > 0, each layer's cut-off is the lower of the
+    global one and the layer's own (1 − k_l / n_l)-quantile, so it keeps about k_l =
+    :func:`~mrmp.pruning.select.floor_count` weights or more: an approximation of ``exact``'s floor
+    (estimated on the same samples, no per-row minimum), and floored layers make the observed rate
+    fall short of r by what they keep beyond the global cut.
     """
 
     name = "empirical"
-    evaluated_with = "exact"
 
     @torch.no_grad()
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
@@ -107,7 +116,15 @@ class EmpiricalThreshold(ThresholdRule):
         sizes = {n: handle.latent(n).numel() for n in handle.names}
         share = min(1.0, QUANTILE_SAMPLES / sum(sizes.values()))
         values = torch.cat([handle.magnitudes(n, math.ceil(share * sizes[n])) for n in handle.names])
-        return dict.fromkeys(handle.names, _kth(values, rate))
+        cut = _kth(values, rate)
+        if handle.floor == 0:
+            return dict.fromkeys(handle.names, cut)
+        return {n: min(cut, _floor_cut(handle, n, sizes[n], rate)) for n in handle.names}
+
+
+def _floor_cut(handle: MultiRate, name: str, size: int, rate: float) -> float:
+    """Cut-off of the layer ``name`` that keeps its floor count of latents (from its samples)."""
+    return _kth(handle.magnitudes(name, QUANTILE_SAMPLES), 1.0 - floor_count(size, rate, handle.floor) / size)
 
 
 def _kth(values: Tensor, rate: float) -> float:

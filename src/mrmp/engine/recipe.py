@@ -1,0 +1,87 @@
+"""The whole training recipe in one run: a dense warm-up phase, then the pruned phase warm-started from it.
+
+``mrmp train`` calls :func:`fit_recipe`. For a method whose :meth:`~mrmp.methods.Method.uses_warmup`
+holds (SRMP / MRMP with ``prune.warmup`` and no ``prune.source``), it trains the dense backbone for
+``prune.warmup_epochs`` into ``OUT/dense/`` (a normal dense run: checkpoint, log, metrics, usable
+with ``--compare``), then the pruned phase into ``OUT`` with ``prune.source = OUT/dense/checkpoint.pt``
+(latents Ŵ = W / s). Any other run is :func:`~mrmp.engine.train.fit` itself.
+
+Resuming continues the dense phase if it is unfinished, else the pruned phase; each phase is
+resumed by :func:`~mrmp.engine.train.fit`, so a resumed recipe ends with exactly the metrics and
+weights of an uninterrupted one. ``OUT/metrics.json`` (the pruned phase's last epoch record)
+then reports the training time of both phases, the sums of their logs' epoch ``seconds``:
+``seconds_warmup`` (dense) and ``seconds`` (pruned; in a plain run ``seconds`` is that of the last
+epoch).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mrmp.config import RunConfig
+from mrmp.engine import distributed as dist
+from mrmp.engine.setup import Data, load_data
+from mrmp.engine.train import FitResult, fit, log_seconds, write_json
+from mrmp.methods import Dense, get_method
+
+__all__ = ["WARMUP_DIR", "fit_recipe", "warmup_config", "is_recipe"]
+
+#: Sub-folder of a recipe run that holds its dense phase.
+WARMUP_DIR = "dense"
+
+
+def warmup_config(cfg: RunConfig) -> RunConfig:
+    """The dense phase of ``cfg``: a dense run of ``prune.warmup_epochs`` with its other settings."""
+    return cfg.replace(
+        prune={"method": Dense.name, "source": None, "warmup": False}, train={"epochs": cfg.prune.warmup_epochs}
+    )
+
+
+def is_recipe(cfg: RunConfig, out: Path, resume: bool) -> bool:
+    """Whether the run of ``cfg`` in ``out`` has a dense phase (resumed: ``out`` holds one)."""
+    pc = cfg.prune
+    if not resume:
+        return get_method(pc.method).uses_warmup(pc)
+    return get_method(pc.method).uses_warmup(replace(pc, source=None)) and (out / WARMUP_DIR / "config.json").exists()
+
+
+def fit_recipe(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: Data | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Train ``cfg`` into ``out``, with its dense warm-up phase first where it has one.
+
+    Arguments as in :func:`~mrmp.engine.train.fit` (``on_epoch_end`` is called in both phases);
+    ``resume``: continue the run in ``out`` with its stored config, in the phase where it stopped.
+    """
+    out = Path(out)
+    stored = out / "config.json"
+    if resume and stored.exists():
+        cfg = RunConfig.from_stored(json.loads(stored.read_text()))
+    if not is_recipe(cfg, out, resume):
+        return fit(cfg, out, resume=resume, data=data, progress=progress, on_epoch_end=on_epoch_end)
+    dense_out = out / WARMUP_DIR
+    pruned = cfg.replace(prune={"source": str(dense_out / "checkpoint.pt")})
+    data = data or load_data(cfg)
+    common: dict[str, Any] = {"data": data, "progress": progress, "on_epoch_end": on_epoch_end}
+    started = resume and (out / "checkpoint.pt").exists()  # the pruned phase has begun
+    if not started:
+        if dist.context(cfg.train.device).is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(stored, pruned.to_dict())  # what --resume reads while the dense phase runs
+        fit(warmup_config(cfg), dense_out, resume=resume and (dense_out / "checkpoint.pt").exists(), **common)
+    result = fit(pruned, out, resume=started, **common)
+    if result.metrics:
+        result.metrics["seconds_warmup"] = log_seconds(dense_out / "log.jsonl")
+        result.metrics["seconds"] = log_seconds(out / "log.jsonl")
+        write_json(out / "metrics.json", result.metrics)
+    return result
