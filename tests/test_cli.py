@@ -322,7 +322,7 @@ def test_set_round_trips_every_field_without_a_flag(key: str) -> None:
 
 
 def test_band_stop_methods_default_to_their_pruned_phase_epochs(tmp_path: Path) -> None:
-    assert [_train_config("--method", m).train.epochs for m in ("dense", "srmp", "mrmp")] == [300, 150, 150]
+    assert [_train_config("--method", m).train.epochs for m in ("dense", "srmp", "mrmp")] == [600, 150, 150]
     assert _train_config("--method", "mrmp", "--epochs", "7").train.epochs == 7
     toml = tmp_path / "c.toml"
     toml.write_text("[train]\nepochs = 300\n")

@@ -170,7 +170,7 @@ class PruneConfig:
     floor: float = 0.5
     source: str | None = None
     warmup: bool = True
-    warmup_epochs: int = 300
+    warmup_epochs: int = 600
     distill: bool = False
     split_batch: bool = True
     kl_samples: int = 32768
