@@ -24,8 +24,9 @@ from typing import Any
 
 from mrmp.config import RunConfig
 from mrmp.engine import distributed as dist
+from mrmp.engine.runfiles import log_seconds, write_json
 from mrmp.engine.setup import Data, load_data
-from mrmp.engine.train import FitResult, fit, log_seconds, write_json
+from mrmp.engine.train import FitResult, fit
 from mrmp.methods import Dense, get_method
 
 __all__ = ["WARMUP_DIR", "fit_recipe", "warmup_config", "is_recipe"]

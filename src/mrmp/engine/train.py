@@ -12,7 +12,6 @@ ends with exactly the metrics of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -27,14 +26,15 @@ from tqdm import tqdm
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
-from mrmp.engine.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from mrmp.engine.checkpoint import load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
+from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import ConfigError
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
-__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights", "write_json", "log_seconds"]
+__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights"]
 
 
 @dataclass
@@ -154,7 +154,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", cfg.to_dict())
-        _truncate_log(out / "log.jsonl", run.start_epoch)
+        truncate_log(out / "log.jsonl", run.start_epoch)
     return run
 
 
@@ -283,7 +283,7 @@ def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
         with _averaged(run):
             record.update(evaluate(run))
         run.bundle.model.train()
-    _append_log(run.out / "log.jsonl", record)
+    append_log(run.out / "log.jsonl", record)
     if last or done % tc.save_every == 0:
         save(run, done, record)
 
@@ -358,31 +358,3 @@ def finish(run: Run) -> FitResult:
         write_json(run.out / "metrics.json", metrics)
     run.ctx.close()  # every rank waits for rank 0's evaluation and files
     return FitResult(run.bundle, metrics, run.checkpoint)
-
-
-# -- files ------------------------------------------------------------------------------------
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
-
-
-def log_seconds(path: Path) -> float:
-    """Training time of a run: the sum of its log records' ``seconds`` (0 without a log)."""
-    if not path.exists():
-        return 0.0
-    return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
-
-
-def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
-
-
-def _truncate_log(path: Path, epochs: int) -> None:
-    """Keep the log records of the first ``epochs`` epochs (those the checkpoint holds)."""
-    if not path.exists():
-        return
-    keep = [
-        line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("epoch", 0) <= epochs
-    ]
-    atomic_write_bytes(path, lambda fh: fh.write("".join(k + "\n" for k in keep).encode()))

@@ -1,0 +1,40 @@
+"""The files of a run directory: ``config.json`` / ``metrics.json`` (atomic JSON) and ``log.jsonl``
+(one JSON record per epoch, trimmed back to the checkpoint's epoch on resume)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mrmp.io import atomic_write_bytes
+
+__all__ = ["append_log", "log_seconds", "truncate_log", "write_json"]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
+
+
+def log_seconds(path: Path) -> float:
+    """Training time of a run: the sum of its log records' ``seconds`` (0 without a log)."""
+    if not path.exists():
+        return 0.0
+    return sum(json.loads(line).get("seconds", 0.0) for line in path.read_text().splitlines() if line.strip())
+
+
+def append_log(path: Path, record: dict[str, Any]) -> None:
+    """Add one record (one JSON line) to the run's log."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def truncate_log(path: Path, epochs: int) -> None:
+    """Keep the log records of the first ``epochs`` epochs (those the checkpoint holds)."""
+    if not path.exists():
+        return
+    keep = [
+        line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("epoch", 0) <= epochs
+    ]
+    atomic_write_bytes(path, lambda fh: fh.write("".join(k + "\n" for k in keep).encode()))
