@@ -359,7 +359,10 @@ def test_precedence_default_toml_flag(tmp_path: Path) -> None:
         (["--set", "features.chunks"], "--set features.chunks: expected section.field=value"),
         (["--split", "fold1", "--fold", "2"], "--split and --fold set the same field; give one"),
         (["--data", "x"], "--data given without --dataset"),
-        (["--from", "dense.pt"], "prune.source (--from) applies to mp, srmp or mrmp, not to dense training"),
+        (
+            ["--from", "dense.pt"],
+            "prune.source (--from) applies to mp, srmp, mrmp, gmp or mrmag, not to dense training",
+        ),
         (["--rate", "1.5", "--method", "srmp"], "prune.rate (--rate) must be a number in [0, 1), got 1.5"),
     ],
 )

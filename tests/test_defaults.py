@@ -43,7 +43,7 @@ def test_stored_configs_keep_their_settings_and_get_no_floor() -> None:
     assert RunConfig.from_stored(RunConfig().to_dict()) == RunConfig()  # today's configs round-trip
 
 
-@pytest.mark.parametrize("method", [m for m in method_names() if m != "mp"])
+@pytest.mark.parametrize("method", [m for m in method_names() if m not in ("mp", "gmp")])  # as trained up to their rate
 @pytest.mark.parametrize("rate", [0.5, 0.9, 0.97])
 def test_default_evaluation_hits_the_requested_rate_to_one_weight(data, method: str, rate: float) -> None:
     cfg = TINY.replace(prune={"method": method})

@@ -63,7 +63,7 @@ def test_same_seed_same_metrics(tmp_path: Path, data, method: str) -> None:
         assert torch.equal(va, vb), k
 
 
-@pytest.mark.parametrize("method", ["dense", "mrmp"])
+@pytest.mark.parametrize("method", ["dense", "mrmp", "gmp", "mrmag"])
 def test_resume_equals_uninterrupted(tmp_path: Path, data, method: str) -> None:
     cfg = TINY.replace(train={"epochs": 4}, prune={"method": method, "rates_per_step": 2})
     full = fit(cfg, tmp_path / "full", data=data, progress=False)

@@ -113,12 +113,13 @@ class PruneConfig:
 
     Attributes:
         method: A name in :data:`mrmp.methods.METHODS`: ``dense``, ``mp`` (magnitude + fine-tune),
-            ``srmp`` or ``mrmp``.
+            ``srmp``, ``mrmp``, ``gmp`` (gradual magnitude pruning) or ``mrmag`` (multi-rate
+            magnitude training).
         prior: Prior Q of the latent weights.
         kl_weight: λ in front of D_KL(P‖Q).
-        rate: Target rate of ``mp`` / ``srmp``.
-        rates: Seen rates of ``mrmp``.
-        rates_per_step: Rates trained per ``mrmp`` step (smallest, largest, random others).
+        rate: Target rate of ``mp`` / ``srmp`` / ``gmp``.
+        rates: Seen rates of ``mrmp`` / ``mrmag``.
+        rates_per_step: Rates trained per ``mrmp`` / ``mrmag`` step (smallest, largest, random others).
         grouping: ``global``: one KL over all prunable weights; ``layer``: one KL per layer.
         scale: ``global``: one latent scale for all weights (small layers keep more weights);
             ``layer``: one per layer (every layer pruned at about the rate).
@@ -141,12 +142,15 @@ class PruneConfig:
             so no layer is emptied or starved; 0: none. See :func:`mrmp.pruning.magnitude_masks`.
         source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;
             ``srmp`` / ``mrmp`` take them as initial latents (warm start) instead of prior draws.
-        warmup: ``srmp`` / ``mrmp`` without ``source``: train the dense backbone first, in the
+        warmup: ``srmp`` / ``mrmp`` / ``gmp`` / ``mrmag`` without ``source``: train the dense backbone first, in the
             same run (into ``OUT/dense/``), and warm-start the latents from it. Carried out by
             :func:`mrmp.engine.recipe.fit_recipe` (what ``mrmp train`` runs); ``fit`` alone
             trains the pruned phase only. ``train.epochs`` counts the pruned phase (from the
             command line ``srmp`` / ``mrmp`` default to 150 epochs, see ``Method.default_epochs``).
         warmup_epochs: Epochs of the dense warm-up phase.
+        gmp_end: ``gmp``: fraction of the training steps over which the rate rises along the cubic
+            schedule (the rest fine-tunes at ``rate``); see :mod:`mrmp.pruning.schedules`.
+        gmp_every: ``gmp``: steps between mask updates (0: one epoch).
         distill: ``mrmp``: distil the lowest rate's predictions into the other rates
             (every rate then sees the whole batch).
         split_batch: ``mrmp``: give each rate of a step its own share of the batch, so that a
@@ -171,6 +175,8 @@ class PruneConfig:
     source: str | None = None
     warmup: bool = True
     warmup_epochs: int = 600
+    gmp_end: float = 0.75
+    gmp_every: int = 0
     distill: bool = False
     split_batch: bool = True
     kl_samples: int = 32768

@@ -1,4 +1,5 @@
-"""Training methods as objects behind one registry: dense, MP, SRMP and MRMP.
+"""Training methods as objects behind one registry: dense, MP, SRMP, MRMP and the baselines GMP and
+multi-rate magnitude training.
 
 A :class:`Method` says how a model is made prunable (:meth:`~Method.attach`), which rates a
 step trains and an evaluation reports, which rates count as seen, how a checkpoint is labelled
@@ -6,7 +7,7 @@ and viewed at a rate. The engine, the sweep, the CLI choices, the config validat
 benchmarks all ask :data:`METHODS`; a new method is one subclass plus :func:`register_method`.
 
 >>> method_names()
-('dense', 'mp', 'srmp', 'mrmp')
+('dense', 'mp', 'srmp', 'mrmp', 'gmp', 'mrmag')
 >>> get_method("srmp").band_stop, get_method("mp").needs_source
 (True, True)
 """
@@ -22,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mrmp.errors import ConfigError
-from mrmp.pruning import MultiRate, magnitude_prune, sample_rates
+from mrmp.pruning import MagnitudeRates, MultiRate, RateHandle, gradual_update, magnitude_prune, sample_rates
 from mrmp.pruning.scope import Scope
 from mrmp.pruning.select import effective_weight, floor_bound
 from mrmp.pruning.thresholds import ThresholdRule, get_threshold
@@ -39,6 +40,8 @@ __all__ = [
     "MagnitudePruning",
     "SingleRate",
     "MultiRateMethod",
+    "GradualMagnitudePruning",
+    "MultiRateMagnitude",
     "METHODS",
     "register_method",
     "get_method",
@@ -57,8 +60,9 @@ class Method:
     Attributes:
         name: Registry name (``PruneConfig.method``, CLI choice).
         plain: The model carries no parametrisation (a valid ``--from`` source).
-        band_stop: The model has a :class:`~mrmp.pruning.MultiRate` handle (rate-switchable).
+        band_stop: The model has a band-stop :class:`~mrmp.pruning.MultiRate` handle (latent weights).
         needs_source: Training needs a dense checkpoint (``--from``).
+        warm_up: Without a ``--from``, a run trains a dense warm-up phase first (``prune.warmup``).
         default_epochs: ``train.epochs`` of a run of this method from the command line when none
             is given (None: the config's default).
     """
@@ -67,6 +71,7 @@ class Method:
     plain: ClassVar[bool] = False
     band_stop: ClassVar[bool] = False
     needs_source: ClassVar[bool] = False
+    warm_up: ClassVar[bool] = False
     default_epochs: ClassVar[int | None] = None
 
     def check(self, pc: PruneConfig) -> None:
@@ -79,7 +84,7 @@ class Method:
         pc: PruneConfig,
         generator: torch.Generator | None = None,
         warm: bool = False,
-    ) -> MultiRate | None:
+    ) -> RateHandle | None:
         """Make the weights ``names`` of a freshly built ``model`` prunable; returns the handle.
 
         ``warm``: the model holds the dense weights of ``pc.source`` (start from them).
@@ -87,8 +92,13 @@ class Method:
         return None
 
     def uses_warmup(self, pc: PruneConfig) -> bool:
-        """Whether a run trains a dense warm-up phase first (see :mod:`mrmp.engine.recipe`)."""
-        return False
+        """Whether a run trains a dense warm-up phase first (see :mod:`mrmp.engine.recipe`):
+        :attr:`warm_up` methods with ``prune.warmup`` and no ``prune.source``."""
+        return self.warm_up and pc.warmup and not pc.source
+
+    def before_step(self, bundle: Bundle, step: int, total: int, per_epoch: int) -> None:
+        """Change the model before training step ``step`` of ``total`` (``per_epoch`` per epoch),
+        e.g. narrow its masks; for exact resuming it depends on ``step`` and the model alone."""
 
     def trained_rates(self, pc: PruneConfig) -> tuple[float, ...]:
         """The rates the model was trained at (seen rates)."""
@@ -193,11 +203,8 @@ class BandStopMethod(Method):
     command line they train 150 epochs after a dense warm-up phase (``prune.warmup``)."""
 
     band_stop = True
+    warm_up = True
     default_epochs = 150
-
-    def uses_warmup(self, pc: PruneConfig) -> bool:
-        """``prune.warmup`` without a ``prune.source``."""
-        return pc.warmup and not pc.source
 
     def attach(
         self,
@@ -206,7 +213,7 @@ class BandStopMethod(Method):
         pc: PruneConfig,
         generator: torch.Generator | None = None,
         warm: bool = False,
-    ) -> MultiRate | None:
+    ) -> RateHandle | None:
         """A :class:`~mrmp.pruning.MultiRate` handle: latents drawn from the prior, or Ŵ = W / s
         of the loaded dense weights when ``warm`` (rate 0 then reproduces the dense model)."""
         return MultiRate(
@@ -244,6 +251,11 @@ class BandStopMethod(Method):
             return None
         scores = {n: pruner.latent(n).detach() for n in pruner.names}
         return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
+
+
+def _kl_text(pc: PruneConfig) -> str:
+    """The prior a band-stop run is drawn towards, or ``λ = 0`` where it has no KL term."""
+    return "λ = 0" if pc.kl_weight == 0 else pc.prior
 
 
 def _choice_text(names: Sequence[str]) -> str:
@@ -305,7 +317,7 @@ class MagnitudePruning(MaskedMethod):
         pc: PruneConfig,
         generator: torch.Generator | None = None,
         warm: bool = False,
-    ) -> MultiRate | None:
+    ) -> RateHandle | None:
         """Fixed masks: of the loaded dense weights at ``pc.rate`` when ``warm``, else all-ones
         (to be filled from a checkpoint)."""
         magnitude_prune(model, pc.rate if warm else 0.0, scope=pc.scope, include=list(names), floor=pc.floor)
@@ -331,7 +343,7 @@ class SingleRate(BandStopMethod):
         return [pc.rate]
 
     def label(self, pc: PruneConfig) -> str:
-        return f"SRMP r={pc.rate:g} ({pc.prior})"
+        return f"SRMP r={pc.rate:g} ({_kl_text(pc)})"
 
 
 @register_method
@@ -352,4 +364,85 @@ class MultiRateMethod(BandStopMethod):
         return sorted({seen[0], seen[len(seen) // 2], seen[-1]})
 
     def label(self, pc: PruneConfig) -> str:
-        return f"MRMP ({pc.prior})"
+        """``MRMP (gaussian)``; ``MRMP (λ = 0)`` without the KL term."""
+        return f"MRMP ({_kl_text(pc)})"
+
+
+@register_method
+class GradualMagnitudePruning(MaskedMethod):
+    """GMP (Zhu & Gupta, 2017): one run per ``rate``, from the dense weights (``prune.source`` or
+    the dense warm-up phase), its fixed masks narrowed by magnitude along the cubic schedule
+    (:func:`~mrmp.pruning.cubic_sparsity`) over the first ``prune.gmp_end`` of the steps, every
+    ``prune.gmp_every`` steps (0: every epoch), then fine-tuned at ``rate`` (exact)."""
+
+    name = "gmp"
+    warm_up = True
+    default_epochs = 150
+
+    def check(self, pc: PruneConfig) -> None:
+        if not 0.0 <= pc.gmp_end <= 1.0:
+            raise ConfigError(f"prune.gmp_end must be in [0, 1], got {pc.gmp_end}")
+        if pc.gmp_every < 0:
+            raise ConfigError(f"prune.gmp_every must be >= 0 (0: every epoch), got {pc.gmp_every}")
+
+    def attach(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        pc: PruneConfig,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> RateHandle | None:
+        """All-ones fixed masks (the schedule starts at rate 0; a checkpoint fills them)."""
+        magnitude_prune(model, 0.0, scope=pc.scope, include=list(names), floor=pc.floor)
+        return None
+
+    def before_step(self, bundle: Bundle, step: int, total: int, per_epoch: int) -> None:
+        """Narrow the masks to the schedule's rate where it updates them (masked weights stay masked)."""
+        pc = bundle.cfg.prune
+        rate = gradual_update(step, total, pc.rate, pc.gmp_end, pc.gmp_every or per_epoch)
+        if rate is not None:
+            magnitude_prune(bundle.model, rate, scope=pc.scope, include=bundle.names, floor=pc.floor)
+
+    def pruned_up_to(self, pc: PruneConfig) -> float:
+        return pc.rate
+
+    def label(self, pc: PruneConfig) -> str:
+        return f"GMP r={pc.rate:g}"
+
+
+@register_method
+class MultiRateMagnitude(MultiRateMethod):
+    """Multi-rate magnitude training (US-Nets / DSNN style), the ablation of MRMP's band-stop and KL:
+    shared plain weights trained at MRMP's sandwich rates, each through the top-|w| mask of the
+    current weights at that rate (ranked within ``prune.scope`` with ``prune.floor``; nested across
+    rates). Any rate, seen or not, is evaluated with its top-|w| mask (exact); the threshold rule
+    and the prior are unused."""
+
+    name = "mrmag"
+    band_stop = False
+
+    def attach(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        pc: PruneConfig,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> RateHandle | None:
+        """A :class:`~mrmp.pruning.MagnitudeRates` handle over the model's own weights."""
+        return MagnitudeRates(model, include=list(names), scope=pc.scope, floor=pc.floor)
+
+    def default_threshold(self, pc: PruneConfig) -> str:
+        return "exact"
+
+    def ranking(
+        self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
+    ) -> Ranking | None:
+        """The plain weights, whatever the threshold rule."""
+        pruner = bundle.pruner
+        scores = {n: pruner.latent(n).detach() for n in pruner.names}
+        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
+
+    def label(self, pc: PruneConfig) -> str:
+        return "multi-rate magnitude"

@@ -1,10 +1,11 @@
 """The whole training recipe in one run: a dense warm-up phase, then the pruned phase warm-started from it.
 
 ``mrmp train`` calls :func:`fit_recipe`. For a method whose :meth:`~mrmp.methods.Method.uses_warmup`
-holds (SRMP / MRMP with ``prune.warmup`` and no ``prune.source``), it trains the dense backbone for
-``prune.warmup_epochs`` into ``OUT/dense/`` (a normal dense run: checkpoint, log, metrics, usable
-with ``--compare``), then the pruned phase into ``OUT`` with ``prune.source = OUT/dense/checkpoint.pt``
-(latents Ŵ = W / s). Any other run is :func:`~mrmp.engine.train.fit` itself.
+holds (SRMP, MRMP, GMP and multi-rate magnitude with ``prune.warmup`` and no ``prune.source``), it
+trains the dense backbone for ``prune.warmup_epochs`` into ``OUT/dense/`` (a normal dense run:
+checkpoint, log, metrics, usable with ``--compare``), then the pruned phase into ``OUT`` with
+``prune.source = OUT/dense/checkpoint.pt`` (its start: latents Ŵ = W / s, or the dense weights).
+Any other run is :func:`~mrmp.engine.train.fit` itself.
 
 Resuming continues the dense phase if it is unfinished, else the pruned phase; each phase is
 resumed by :func:`~mrmp.engine.train.fit`, so a resumed recipe ends with exactly the metrics and

@@ -19,7 +19,7 @@ from mrmp.errors import CheckpointError
 from mrmp.meta import Meta
 from mrmp.methods import Method, get_method
 from mrmp.models import build_model, input_kind
-from mrmp.pruning import MultiRate, Scope, ThresholdRule, select_weights
+from mrmp.pruning import RateHandle, Scope, ThresholdRule, select_weights
 
 __all__ = [
     "Meta",
@@ -76,14 +76,14 @@ class Bundle:
 
     Attributes:
         model: The backbone (band-stop or fixed masks attached for pruned methods).
-        pruner: The band-stop handle for ``srmp``/``mrmp`` models, else None.
+        pruner: The rate handle of rate-switchable models (``srmp``, ``mrmp``, ``mrmag``), else None.
         names: Qualified names of the prunable weights.
     """
 
     cfg: RunConfig
     meta: Meta
     model: nn.Module
-    pruner: MultiRate | None
+    pruner: RateHandle | None
     names: list[str]
 
     @property

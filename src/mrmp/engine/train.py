@@ -245,8 +245,8 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
         "lr": run.optimizer.param_groups[0]["lr"],
         "seconds": time.perf_counter() - t0,
     }
-    if run.bundle.pruner is not None:
-        record["sigma"] = run.bundle.pruner.masks[run.bundle.names[0]].sigma
+    if run.bundle.pruner is not None and run.bundle.pruner.sigma is not None:
+        record["sigma"] = run.bundle.pruner.sigma
     return record
 
 
@@ -257,6 +257,7 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
     share = ctx.share(len(batch))
     idx, k = share.index, share.count
     x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
+    run.method.before_step(run.bundle, step, run.total_steps, run.steps_per_epoch)
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))

@@ -157,6 +157,11 @@ class MultiRate:
         for band in self.masks.values():
             band.sigma, band.hard = float(sigma), math.isinf(sigma)
 
+    @property
+    def sigma(self) -> float:
+        """Crispness σ of the masks (as last set by :meth:`set_sigma`)."""
+        return next(iter(self.masks.values())).sigma
+
     def set_hard(self, hard: bool = True) -> None:
         """Use the hard 0/1 masks (evaluation, export) or the soft ones (training)."""
         for band in self.masks.values():
@@ -295,7 +300,7 @@ def magnitude_prune(
         existing = module.parametrizations[tensor] if parametrize.is_parametrized(module, tensor) else []
         fixed = [p for p in existing if isinstance(p, FixedMask)]
         if fixed:  # already masked: narrow the mask in place (no re-registration)
-            fixed[0].mask.mul_(masks[n])
+            fixed[0].mask.logical_and_(masks[n].bool())
         else:
             parametrize.register_parametrization(module, tensor, FixedMask(masks[n]))
     return masks

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mrmp.pruning.magnitude import MagnitudeRates
 from mrmp.pruning.multirate import MultiRate
 from mrmp.pruning.scope import Scope
 from mrmp.pruning.thresholds import ThresholdRule, get_threshold
@@ -39,7 +40,8 @@ class MultiRateLoss(nn.Module):
 
     Args:
         model: The backbone (owns the latent weights).
-        pruner: Band-stop handle over ``model``, or None for plain cross-entropy.
+        pruner: Rate handle over ``model`` (band-stop :class:`~mrmp.pruning.MultiRate` or top-|w|
+            :class:`~mrmp.pruning.MagnitudeRates`), or None for plain cross-entropy.
         threshold: Training threshold rule (or its name), see :mod:`mrmp.pruning.thresholds`.
         scope: Ranking scope of that rule; default: the handle's scale.
         kl_weight: λ in front of D_KL(P‖Q) (0: no KL term).
@@ -61,7 +63,7 @@ class MultiRateLoss(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        pruner: MultiRate | None,
+        pruner: MultiRate | MagnitudeRates | None,
         *,
         threshold: str | ThresholdRule = "prior",
         scope: Scope | str | None = None,

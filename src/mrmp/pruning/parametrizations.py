@@ -3,7 +3,8 @@
 :class:`BandStop` turns a weight into W = s · (Ŵ ⊙ ψ_{a,σ}(Ŵ)) over a trained latent tensor Ŵ
 (stored at ``module.parametrizations.<name>.original``), with the band-stop
 ψ_{a,σ}(ŵ) = sigmoid(σ · (|ŵ| − a)) in training and the hard mask 1{|ŵ| > a} at evaluation.
-:class:`FixedMask` is W = W₀ ⊙ m with a stored 0/1 mask (magnitude pruning).
+:class:`FixedMask` is W = W₀ ⊙ m with a stored 0/1 mask (magnitude pruning), :class:`SwitchMask`
+the same with a mask set from outside at every rate switch (multi-rate magnitude training).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BandStop", "FixedMask"]
+__all__ = ["BandStop", "FixedMask", "SwitchMask"]
 
 
 class _SoftBandStop(torch.autograd.Function):
@@ -85,7 +86,8 @@ class BandStop(nn.Module):
 
 
 class FixedMask(nn.Module):
-    """W = W₀ ⊙ m with a stored 0/1 ``mask`` buffer (saved in the state dict).
+    """W = W₀ ⊙ m with a stored boolean ``mask`` buffer (saved in the state dict; not floating
+    point, so a weight average leaves it as it is, and narrowing it in place stays exact).
 
     >>> import torch
     >>> FixedMask(torch.tensor([1.0, 0.0]))(torch.tensor([3.0, 4.0])).tolist()
@@ -94,7 +96,26 @@ class FixedMask(nn.Module):
 
     def __init__(self, mask: Tensor) -> None:
         super().__init__()
-        self.register_buffer("mask", mask.detach().to(torch.float32).clone())
+        self.register_buffer("mask", mask.detach().to(torch.bool).clone())
 
     def forward(self, weight: Tensor) -> Tensor:
         return weight * self.mask.to(weight.dtype)
+
+
+class SwitchMask(nn.Module):
+    """W = W₀ ⊙ m with a 0/1 ``mask`` set from outside (None: W = W₀); not in the state dict, since
+    it is recomputed from the weights at every rate switch. Masked entries get zero gradient.
+
+    >>> import torch
+    >>> sm = SwitchMask()
+    >>> sm.mask = torch.tensor([0.0, 1.0])
+    >>> sm(torch.tensor([3.0, 4.0])).tolist()
+    [0.0, 4.0]
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask: Tensor | None = None
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return weight if self.mask is None else weight * self.mask.to(weight.dtype)
