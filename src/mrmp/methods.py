@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mrmp.errors import ConfigError
-from mrmp.pruning import MagnitudeRates, MultiRate, RateHandle, gradual_update, magnitude_prune, sample_rates
+from mrmp.pruning import MultiRate, RateHandle, magnitude_prune, sample_rates
 from mrmp.pruning.scope import Scope
 from mrmp.pruning.select import effective_weight, floor_bound
 from mrmp.pruning.thresholds import ThresholdRule, get_threshold
@@ -40,8 +40,6 @@ __all__ = [
     "MagnitudePruning",
     "SingleRate",
     "MultiRateMethod",
-    "GradualMagnitudePruning",
-    "MultiRateMagnitude",
     "METHODS",
     "register_method",
     "get_method",
@@ -368,81 +366,5 @@ class MultiRateMethod(BandStopMethod):
         return f"MRMP ({_kl_text(pc)})"
 
 
-@register_method
-class GradualMagnitudePruning(MaskedMethod):
-    """GMP (Zhu & Gupta, 2017): one run per ``rate``, from the dense weights (``prune.source`` or
-    the dense warm-up phase), its fixed masks narrowed by magnitude along the cubic schedule
-    (:func:`~mrmp.pruning.cubic_sparsity`) over the first ``prune.gmp_end`` of the steps, every
-    ``prune.gmp_every`` steps (0: every epoch), then fine-tuned at ``rate`` (exact)."""
-
-    name = "gmp"
-    warm_up = True
-    default_epochs = 150
-
-    def check(self, pc: PruneConfig) -> None:
-        if not 0.0 <= pc.gmp_end <= 1.0:
-            raise ConfigError(f"prune.gmp_end must be in [0, 1], got {pc.gmp_end}")
-        if pc.gmp_every < 0:
-            raise ConfigError(f"prune.gmp_every must be >= 0 (0: every epoch), got {pc.gmp_every}")
-
-    def attach(
-        self,
-        model: nn.Module,
-        names: Sequence[str],
-        pc: PruneConfig,
-        generator: torch.Generator | None = None,
-        warm: bool = False,
-    ) -> RateHandle | None:
-        """All-ones fixed masks (the schedule starts at rate 0; a checkpoint fills them)."""
-        magnitude_prune(model, 0.0, scope=pc.scope, include=list(names), floor=pc.floor)
-        return None
-
-    def before_step(self, bundle: Bundle, step: int, total: int, per_epoch: int) -> None:
-        """Narrow the masks to the schedule's rate where it updates them (masked weights stay masked)."""
-        pc = bundle.cfg.prune
-        rate = gradual_update(step, total, pc.rate, pc.gmp_end, pc.gmp_every or per_epoch)
-        if rate is not None:
-            magnitude_prune(bundle.model, rate, scope=pc.scope, include=bundle.names, floor=pc.floor)
-
-    def pruned_up_to(self, pc: PruneConfig) -> float:
-        return pc.rate
-
-    def label(self, pc: PruneConfig) -> str:
-        return f"GMP r={pc.rate:g}"
-
-
-@register_method
-class MultiRateMagnitude(MultiRateMethod):
-    """Multi-rate magnitude training (US-Nets / DSNN style), the ablation of MRMP's band-stop and KL:
-    shared plain weights trained at MRMP's sandwich rates, each through the top-|w| mask of the
-    current weights at that rate (ranked within ``prune.scope`` with ``prune.floor``; nested across
-    rates). Any rate, seen or not, is evaluated with its top-|w| mask (exact); the threshold rule
-    and the prior are unused."""
-
-    name = "mrmag"
-    band_stop = False
-
-    def attach(
-        self,
-        model: nn.Module,
-        names: Sequence[str],
-        pc: PruneConfig,
-        generator: torch.Generator | None = None,
-        warm: bool = False,
-    ) -> RateHandle | None:
-        """A :class:`~mrmp.pruning.MagnitudeRates` handle over the model's own weights."""
-        return MagnitudeRates(model, include=list(names), scope=pc.scope, floor=pc.floor)
-
-    def default_threshold(self, pc: PruneConfig) -> str:
-        return "exact"
-
-    def ranking(
-        self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
-    ) -> Ranking | None:
-        """The plain weights, whatever the threshold rule."""
-        pruner = bundle.pruner
-        scores = {n: pruner.latent(n).detach() for n in pruner.names}
-        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
-
-    def label(self, pc: PruneConfig) -> str:
-        return "multi-rate magnitude"
+# The baselines register themselves on import (GMP and multi-rate magnitude training).
+from mrmp import baselines as _baselines  # noqa: E402, F401
