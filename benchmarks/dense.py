@@ -32,7 +32,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
     "active_first": ("most active person first (`features.person_order=active`)", ("features.person_order=active",)),
     "first_release": (
-        "first release: centroid-centred, dataset scale, joints only, native units, 300 epochs",
+        "first release: centroid-centred, dataset-scaled joints in native units, 300 epochs, no EMA",
         (
             "features.centre=centroid",
             "features.size=dataset",
@@ -142,7 +142,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out), args.jobs)
     summary = summarise(results, seeds)
-    command = f"python -m benchmarks.dense --dataset {args.dataset} --seeds {args.seeds} --jobs {args.jobs}"
+    command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"
     text = table(args.dataset, summary, seeds, command)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
