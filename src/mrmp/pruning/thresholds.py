@@ -115,11 +115,17 @@ class EmpiricalThreshold(ThresholdRule):
             return {n: _kth(handle.magnitudes(n, QUANTILE_SAMPLES), rate) for n in handle.names}
         sizes = {n: handle.latent(n).numel() for n in handle.names}
         share = min(1.0, QUANTILE_SAMPLES / sum(sizes.values()))
-        values = torch.cat([handle.magnitudes(n, math.ceil(share * sizes[n])) for n in handle.names])
-        cut = _kth(values, rate)
+        parts = {n: handle.magnitudes(n, math.ceil(share * sizes[n])) for n in handle.names}
+        cut = _kth(torch.cat(list(parts.values())), rate)
         if handle.floor == 0:
             return dict.fromkeys(handle.names, cut)
-        return {n: min(cut, _floor_cut(handle, n, sizes[n], rate)) for n in handle.names}
+        # Only a layer whose sampled share above the global cut is under its floor needs its own cut-off.
+        starved = {
+            n
+            for n, v in parts.items()
+            if (v > cut).float().mean() < floor_count(sizes[n], rate, handle.floor) / sizes[n]
+        }
+        return {n: min(cut, _floor_cut(handle, n, sizes[n], rate)) if n in starved else cut for n in handle.names}
 
 
 def _floor_cut(handle: MultiRate, name: str, size: int, rate: float) -> float:
