@@ -36,14 +36,15 @@ def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
 
 
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
-    """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, metrics}."""
+    """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, cpu_seconds, metrics}."""
     done = out / "bench.json"
     if done.exists():  # the folder may have moved since: the checkpoint is the one beside it
         return {**json.loads(done.read_text()), "checkpoint": str(out / "checkpoint.pt")}
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = fit(cfg, out, progress=False)
-    info = {"checkpoint": str(result.checkpoint), "seconds": time.perf_counter() - t0, "metrics": result.metrics}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    info = {"checkpoint": str(result.checkpoint), "seconds": seconds, "cpu_seconds": cpu, "metrics": result.metrics}
     done.write_text(json.dumps(info))
     return info
 

@@ -115,9 +115,9 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
     )
 
 
-def replace_section(path: Path, dataset: str, text: str) -> None:
-    """Put ``text`` between the ``<!-- dense:<dataset> -->`` markers of ``path``."""
-    start, end = f"<!-- dense:{dataset} -->", f"<!-- /dense:{dataset} -->"
+def replace_section(path: Path, key: str, text: str) -> None:
+    """Put ``text`` between the ``<!-- KEY -->`` and ``<!-- /KEY -->`` markers of ``path`` (KEY e.g. ``dense:sbu``)."""
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
     doc = path.read_text()
     if start not in doc:
         raise SystemExit(f"{path}: no {start} marker")
@@ -148,7 +148,7 @@ def main() -> None:
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
     (args.out / f"{args.dataset}.md").write_text(text + "\n")
     if args.results:
-        replace_section(args.results, args.dataset, text)
+        replace_section(args.results, f"dense:{args.dataset}", text)
     print(text)
 
 
