@@ -27,6 +27,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**default recipe**", ()),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
+    "lr3_1200": ("learning rate 3e-3, 1200 epochs", ("train.lr=0.003", "train.epochs=1200")),
+    "lr3_1800": ("learning rate 3e-3, 1800 epochs", ("train.lr=0.003", "train.epochs=1800")),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
