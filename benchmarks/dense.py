@@ -29,6 +29,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
     "lr3_1200": ("learning rate 3e-3, 1200 epochs", ("train.lr=0.003", "train.epochs=1200")),
     "lr3_1800": ("learning rate 3e-3, 1800 epochs", ("train.lr=0.003", "train.epochs=1800")),
+    "lr3_1200_embed64": (
+        "… and embedding 64 (`model.embed=64`)",
+        ("train.lr=0.003", "train.epochs=1200", "model.embed=64"),
+    ),
+    "lr3_1200_chunks8": (
+        "… and 8 chunks (`features.chunks=8`)",
+        ("train.lr=0.003", "train.epochs=1200", "features.chunks=8"),
+    ),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
