@@ -79,6 +79,23 @@ def evaluate_rates(
     return out
 
 
+def clip_accuracies(checkpoint: str, clips: Sequence[int]) -> dict[int, float]:
+    """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it."""
+    from mrmp.engine import accuracy
+
+    cache = Path(checkpoint).with_name("clips.json")
+    known = {int(k): v for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
+    missing = [k for k in clips if k not in known]
+    if missing:
+        torch.set_num_threads(1)
+        bundle, _ = load_bundle(checkpoint)
+        for k in missing:
+            data = load_data(bundle.cfg.replace(features={"clips": k}), scale=bundle.meta.scale)
+            known[k] = accuracy(bundle.model, data.test, data.test_labels)
+        cache.write_text(json.dumps(known))
+    return {k: known[k] for k in clips}
+
+
 def machine() -> str:
     """CPU model, core count and torch version, for the results' header."""
     info = machine_info()

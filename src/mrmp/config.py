@@ -72,6 +72,9 @@ class FeatureConfig:
         swap_persons: Probability of swapping the persons' joint blocks (multi-person data).
         scale: Max relative random scaling.
         crop: Max fraction of frames removed by a random temporal crop.
+        clips: Test-time clips K: a prediction averages the class probabilities of K temporal
+            windows evenly placed over the sequence, each of the mean training crop's length
+            (1 − ``crop`` / 2); 1: the whole sequence in one pass.
         noise: Gaussian coordinate noise, in units of the dataset scale.
     """
 
@@ -89,6 +92,7 @@ class FeatureConfig:
     scale: float = 0.2
     crop: float = 0.4
     noise: float = 0.05
+    clips: int = 5
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,7 @@ _STORED_BEFORE: dict[str, dict[str, Any]] = {
         "align": "off",
         "size": "dataset",
         "streams": ("joint",),
+        "clips": 1,
     },
 }
 
