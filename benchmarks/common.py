@@ -18,6 +18,7 @@ import torch
 
 from mrmp.bench import machine_info
 from mrmp.config import RunConfig
+from mrmp.data import dataset_recipe
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
@@ -32,7 +33,9 @@ def data_root(dataset: str, data: str | None) -> str | None:
 
 
 def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
-    return RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
+    """The configuration ``mrmp train --dataset DATASET`` gets (the dataset's recipe included) on ``split``."""
+    cfg = RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
+    return cfg.replace(**dataset_recipe(dataset))
 
 
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:

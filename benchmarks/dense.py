@@ -25,6 +25,10 @@ from mrmp.config_fields import Changes, parse_field
 #: Setting name -> (description, changes of the default configuration as ``section.field=value``).
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**default recipe**", ()),
+    "generic": (
+        "the generic schedule, no dataset recipe (`train.lr=0.001`, `train.epochs=600`)",
+        ("train.lr=0.001", "train.epochs=600"),
+    ),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
     "lr3_1200": ("learning rate 3e-3, 1200 epochs", ("train.lr=0.003", "train.epochs=1200")),

@@ -424,3 +424,16 @@ def test_parse_field_forms() -> None:
     assert parse_field("prune.rates", "0.5:0.6:0.1,0.9") == (0.5, 0.6, 0.9)
     with pytest.raises(ConfigError, match="expected 2 comma-separated values, each a number, got '1,2,3'"):
         parse_field("prune.sigma", "1,2,3")
+
+
+def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> None:
+    dense = _train_config("--dataset", "fpha")
+    assert (dense.train.lr, dense.train.epochs) == (3e-3, 1200)
+    mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")
+    assert (mrmp.train.lr, mrmp.train.epochs, mrmp.prune.warmup_epochs) == (3e-3, 150, 1200)
+    assert _train_config("--dataset", "fpha", "--lr", "0.01").train.lr == 0.01
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 9\n")
+    from_file = _train_config("--config", str(toml), "--dataset", "fpha")
+    assert (from_file.train.epochs, from_file.train.lr) == (9, 3e-3)
+    assert _train_config("--dataset", "sbu").train == RunConfig().train  # no recipe: the defaults

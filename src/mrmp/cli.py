@@ -18,7 +18,8 @@ import torch
 
 from mrmp.cli_config import TRAIN_FLAGS
 from mrmp.config import RunConfig
-from mrmp.config_fields import load_toml, toml_values
+from mrmp.config_fields import fill_defaults, load_toml, toml_values
+from mrmp.data import dataset_recipe
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.methods import get_method
 from mrmp.pruning import Scope, check_rate, parse_rates, threshold_names
@@ -35,7 +36,8 @@ def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> Non
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < the method's defaults < ``--config`` file < explicit flags (``--set`` included)."""
+    """Defaults < the dataset's recipe < the method's defaults < ``--config`` file < explicit flags
+    (``--set`` included)."""
     changes = TRAIN_FLAGS.changes(args)
     data = changes.get("data", {})
     if "root" in data and "dataset" not in data and not args.config:
@@ -43,11 +45,10 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = (load_toml(args.config) if args.config else RunConfig()).replace(**changes)
     if "split" not in data and cfg.data.dataset == "sbu" and cfg.data.split == "default":
         cfg = cfg.replace(data={"split": "fold0"})
-    epochs = get_method(cfg.prune.method).default_epochs
     given = [changes, toml_values(args.config) if args.config else {}]
-    if epochs is not None and not any("epochs" in g.get("train", {}) for g in given):
-        cfg = cfg.replace(train={"epochs": epochs})
-    return cfg
+    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset), given)
+    epochs = get_method(cfg.prune.method).default_epochs
+    return cfg if epochs is None else fill_defaults(cfg, {"train": {"epochs": epochs}}, given)
 
 
 def _check_resume(args: argparse.Namespace) -> None:

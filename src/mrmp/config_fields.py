@@ -32,6 +32,7 @@ __all__ = [
     "field_types",
     "load_toml",
     "toml_values",
+    "fill_defaults",
     "parse_field",
 ]
 
@@ -149,3 +150,13 @@ def toml_values(path: str | Path) -> Changes:
 def field_text(value: Any) -> str:
     """``value`` as text (tuples as comma lists), the inverse of :func:`parse_field`."""
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def fill_defaults(cfg: RunConfig, defaults: Changes, given: list[Changes]) -> RunConfig:
+    """``cfg`` with the fields of ``defaults`` that none of the ``given`` changes sets."""
+    unset = {
+        section: {k: v for k, v in values.items() if not any(k in g.get(section, {}) for g in given)}
+        for section, values in defaults.items()
+    }
+    unset = {section: values for section, values in unset.items() if values}
+    return cfg.replace(**unset) if unset else cfg
