@@ -8,7 +8,9 @@ and exit with code 2; a config field they name is followed by its ``train`` flag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,10 +56,20 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 def _check_resume(args: argparse.Namespace) -> None:
     """``--resume`` continues with the stored config: a flag that would change it is an error."""
     changed = (["--config"] if args.config else []) + TRAIN_FLAGS.given(args)
+    changed += ["--overwrite"] if args.overwrite else []
     if changed:
         raise ConfigError(
             f"--resume continues the run with its stored config; drop {', '.join(changed)} (or train into a new --out)"
         )
+
+
+def _own(out: Path, args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """Hold the run directory (rank 0 of ``torchrun``; the other ranks write nothing)."""
+    from mrmp.engine.rundir import claim
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return claim(out, resume=args.resume, overwrite=args.overwrite)
 
 
 def _eval_data(bundle: Any, args: argparse.Namespace) -> Any:
@@ -95,7 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         _check_resume(args)
     cfg = RunConfig() if args.resume else _config_from_args(args)
-    result = fit_recipe(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    with _own(Path(args.out), args):
+        result = fit_recipe(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if result.metrics:
         print(json.dumps({k: v for k, v in result.metrics.items() if "accuracy" in k or "rate" in k}))
     return 0
@@ -175,6 +188,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue OUT/checkpoint.pt with its stored config (no config flags)"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in OUT (default: refuse)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
