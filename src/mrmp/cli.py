@@ -1,8 +1,8 @@
 """Command-line interface: ``mrmp data|train|eval|sweep|demo|export|bench``.
 
-Errors of the project (:class:`~mrmp.errors.MrmpError`) are printed on one line to stderr
-and exit with code 2; a config field they name is followed by its ``train`` flag, e.g.
-``prune.source (--from)``.
+Errors of the project (:class:`~mrmp.errors.MrmpError`), usage errors and file-system errors
+(:class:`OSError`) are printed on one line to stderr and exit with code 2; a config field they
+name is followed by its ``train`` flag, e.g. ``prune.source (--from)``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from mrmp.cli_config import TRAIN_FLAGS
+from mrmp.cli_config import RATE, THREADS, TRAIN_FLAGS, OneLineParser, bounded
 from mrmp.config import RunConfig
 from mrmp.config_fields import fill_defaults, load_toml, toml_values
+from mrmp.config_types import Range
 from mrmp.data import dataset_recipe
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.methods import get_method
@@ -138,6 +139,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from mrmp.engine.distributed import resolve_device
     from mrmp.sweep import label_of, plot_sweep, sweep, write_csv
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give the folder for sweep.csv and sweep.png")
+    rates = parse_rates(args.rates)
     device = str(resolve_device(args.device))
     bundle, _ = load_bundle(args.checkpoint, device=device)
     others = [load_bundle(path, device=device)[0] for path in args.compare]
@@ -146,14 +151,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if other.cfg.data.dataset != bundle.cfg.data.dataset or other.cfg.data.split != bundle.cfg.data.split:
             raise ConfigError(f"{path}: trained on another dataset or split than {args.checkpoint}")
     entries = [(label_of(b), b) for b in [bundle, *others]]
-    rows = sweep(entries, data, parse_rates(args.rates), args.threshold, progress=not args.no_progress)
+    rows = sweep(entries, data, rates, args.threshold, progress=not args.no_progress)
     dense = [b for b in others if get_method(b.cfg.prune.method).plain]
     dense_acc = None
     if dense:
         from mrmp.engine import accuracy
 
         dense_acc = accuracy(dense[0].model, data.test, data.test_labels)
-    out = Path(args.out)
     write_csv(rows, out / "sweep.csv")
     plot_sweep(rows, out / "sweep.png", dense_acc, title=f"{bundle.cfg.data.dataset} {bundle.cfg.data.split}")
     from mrmp.demo import format_table
@@ -183,7 +187,7 @@ def _add_train(sub: Any) -> None:
         "-c", "--config", help="TOML file with [data], [features], [model], [prune], [train] (flags and --set win)"
     )
     TRAIN_FLAGS.add_to(p, with_set=True)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads")
     p.add_argument("-o", "--out", required=True, help="run directory")
     p.add_argument(
         "--resume", action="store_true", help="continue OUT/checkpoint.pt with its stored config (no config flags)"
@@ -196,7 +200,7 @@ def _add_train(sub: Any) -> None:
 def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
-    p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
+    p.add_argument("--rate", type=RATE, help="pruning rate (default: the trained one)")
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
@@ -241,8 +245,8 @@ def _add_data(sub: Any) -> None:
 def _add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="dense + MRMP on the built-in synthetic set, then a sweep")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=bounded(int, Range(1, 1_000_000)), default=60)
+    p.add_argument("--seed", type=bounded(int, Range(0, 2**31 - 1)), default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -252,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mrmp import __version__
     from mrmp.cli_deploy import register as register_deploy
 
-    parser = argparse.ArgumentParser(prog="mrmp", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="mrmp", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mrmp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_data, _add_train, _add_eval, _add_sweep, _add_demo):
@@ -268,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except MrmpError as exc:
         print(f"mrmp: error: {TRAIN_FLAGS.with_flags(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused a read or write (permissions, full disk, a folder)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"mrmp: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mrmp: interrupted (resume a training run with --resume)", file=sys.stderr)

@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
+from mrmp.cli_config import RATE, THREADS, bounded
 from mrmp.config import parse_rates
+from mrmp.config_types import Range
 from mrmp.deploy.sparse import SPARSE_MODES
 from mrmp.errors import ConfigError
 from mrmp.pruning import Scope, threshold_names
@@ -41,6 +43,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint at one rate as a compact ``.pt`` or an ONNX model."""
     from mrmp.deploy import export_onnx, export_pt, open_checkpoint
 
+    if Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give the file to write, e.g. {Path(args.out) / 'model.pt'}")
     bundle = open_checkpoint(args.checkpoint)
     if _format_of(args) == "onnx":
         summary: dict[str, Any] = export_onnx(bundle, args.rate, args.out, args.threshold, args.scope)
@@ -68,8 +72,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     bundle = open_checkpoint(args.checkpoint)
     rows = bench(
         bundle,
@@ -103,9 +105,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``export`` and ``bench`` to the ``mrmp`` subparsers ``sub``."""
+
     p = sub.add_parser("export", help="export a checkpoint at any rate (.pt with CSR weights, or ONNX)")
     p.add_argument("checkpoint")
-    p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
+    p.add_argument("--rate", type=RATE, help="pruning rate (default: the trained one)")
     _add_rate_args(p)
     p.add_argument("--format", choices=["pt", "onnx"], help="default: from --out (.onnx → onnx, else pt)")
     p.add_argument("--out", required=True, help="output file")
@@ -117,10 +120,10 @@ def register(sub: Any) -> None:
     p.add_argument("--rates", default="0,0.5,0.9,0.95,0.98", help="e.g. 0,0.5,0.9,0.95,0.98")
     p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
     _add_rate_args(p)
-    p.add_argument("--repeats", type=int, default=30, help="timed forward passes per model")
+    p.add_argument("--repeats", type=bounded(int, Range(1, 100_000)), default=30, help="timed forward passes per model")
     p.add_argument(
         "--sparse", choices=SPARSE_MODES, default="auto", help="sparse path: per-layer timing (auto) or forced"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)

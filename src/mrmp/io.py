@@ -9,6 +9,7 @@ A leaf module: the inference path reads exports without importing the training e
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch
 
 from mrmp.errors import CheckpointError
 
-__all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "read_payload"]
+__all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "not_regular", "read_payload"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,20 @@ EXPORT = FileKind(
     "exported model file",
     misplaced=((CHECKPOINT.format, "a training checkpoint, not an export; run `mrmp export` on it first"),),
 )
+
+
+def not_regular(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file to read (missing, a folder, a FIFO, a device), or None.
+
+    Checked before opening, so that a FIFO or a device in place of a file cannot block a read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or "cannot be read"
+    if stat.S_ISREG(mode):
+        return None
+    return "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file (a FIFO, socket or device)"
 
 
 def atomic_write_bytes(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:

@@ -84,18 +84,21 @@ def load_dataset(
     Args:
         name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``npz``, ``synthetic``.
         root: The dataset folder (sbu, fpha) or ``.npz`` file (npz); for sbu and fpha it
-            defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
+            defaults to ``$MRMP_DATA/<name>``. ``synthetic`` takes none.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
         coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
 
     Raises:
-        ConfigError: Unknown name, or no location given for a dataset that needs one.
+        ConfigError: Unknown name, no location given for a dataset that needs one, or one given
+            for a built-in dataset.
         DataError: Missing or malformed data.
     """
     source = DATASETS.get(name)
     if source is None:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if source.location == "none" and root is not None:
+        raise ConfigError(f"dataset {name!r} is built in and reads no files; drop --data {root}")
     if source.location == "file" and root is None:
         raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH.npz")
     if source.location == "folder":
