@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import torch
 
-from mrmp.errors import CheckpointError
+from mrmp.errors import CheckpointError, one_line
 
 __all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "not_regular", "read_payload"]
 
@@ -97,10 +97,28 @@ def read_payload(path: str | Path, kind: FileKind, map_location: str | torch.dev
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or unsafe files
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise CheckpointError(f"{path}: not a readable mrmp {kind.name} ({type(exc).__name__}: {first})") from None
+        raise CheckpointError(f"{path}: not a readable mrmp {kind.name} ({_load_failure(exc)})") from None
     found = payload.get("format") if isinstance(payload, dict) else None
     if found == kind.format:
         return payload
     hint = dict(kind.misplaced).get(found) if isinstance(found, str) else None
     raise CheckpointError(f"{path}: {hint or f'not an mrmp {kind.name} (expected format {kind.format!r})'}")
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line (without torch's advice to load it unsafely).
+
+    >>> _load_failure(
+    ...     RuntimeError(
+    ...         "Weights only load failed. Re-run with weights_only=False.\\n"
+    ...         "WeightsUnpickler error: Unsupported global: GLOBAL os.system. Please allowlist it."
+    ...     )
+    ... )
+    'refused by the safe loader: Unsupported global: GLOBAL os.system'
+    """
+    text = str(exc)
+    _, found, reason = text.partition("WeightsUnpickler error:")
+    if found:
+        first = reason.strip().split("\n\n")[0]  # torch follows it with a blank line and its advice
+        return "refused by the safe loader: " + " ".join(first.split()).split(". ")[0].rstrip(".")
+    return f"{type(exc).__name__}: {one_line(exc)}"

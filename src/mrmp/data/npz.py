@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, check_label, coordinate_problem
 from mrmp.data.text import stratified_split
 from mrmp.errors import DataError
 
@@ -74,7 +74,7 @@ def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
         raise DataError(path, f"no usable samples: all {n} were skipped")
     labels = y[kept]
     if names is None:
-        names = tuple(str(k) for k in range(int(labels.max()) + 1))
+        names = tuple(str(k) for k in range(check_label(path, int(labels.max())) + 1))
     return SkeletonSet(
         name="npz",
         sequences=[np.ascontiguousarray(x[i, : lengths[i]]) for i in kept],
@@ -230,12 +230,8 @@ def _problem(
         return f"array 'split': sample {i} is {str(split[i])!r}, expected 'train' or 'test'"
     if split is not None and split.dtype.kind != "U" and split[i] < 0:
         return f"array 'split': sample {i} has fold id {int(split[i])}, expected >= 0"
-    bad = np.argwhere(~np.isfinite(x[i, :length]))
-    if bad.size:
-        frame, joint, coord = bad[0].tolist()
-        where = f"frame {frame}, joint {joint}, coordinate {coord}"
-        return f"array 'x': sample {i} has a non-finite (or float32-overflowing) value at {where}"
-    return None
+    problem = coordinate_problem(x[i, :length])
+    return f"array 'x': sample {i}: {problem}" if problem else None
 
 
 def _splits(path: Path, split: np.ndarray | None, kept: np.ndarray, labels: np.ndarray) -> dict[str, Split]:

@@ -13,8 +13,8 @@ __all__ = ["append_log", "log_seconds", "truncate_log", "write_json"]
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode()))
+    """Write ``obj`` as indented, strict JSON (no NaN or Infinity) to ``path`` atomically."""
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2, allow_nan=False).encode()))
 
 
 def log_seconds(path: Path) -> float:
@@ -25,9 +25,10 @@ def log_seconds(path: Path) -> float:
 
 
 def append_log(path: Path, record: dict[str, Any]) -> None:
-    """Add one record (one JSON line) to the run's log."""
+    """Add one record (one strict JSON line) to the run's log."""
+    line = json.dumps(record, allow_nan=False) + "\n"
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
+        fh.write(line)
 
 
 def truncate_log(path: Path, epochs: int) -> None:

@@ -26,11 +26,11 @@ from tqdm import tqdm
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
-from mrmp.engine.checkpoint import load_checkpoint, save_checkpoint
+from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
-from mrmp.errors import ConfigError
+from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
@@ -55,6 +55,7 @@ class Run:
         average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
+        saved: Epoch of the last checkpoint written or resumed from (0: none yet).
     """
 
     cfg: RunConfig
@@ -68,6 +69,7 @@ class Run:
     average: WeightAverage | None = None
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    saved: int = 0
 
     @property
     def method(self) -> Method:
@@ -206,14 +208,27 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
 
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
-    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload."""
-    run.bundle.model.load_state_dict(payload.get("trained", payload["model"]))
-    if run.average is not None:
-        run.average.load_state_dict(payload["average"])
-    run.optimizer.load_state_dict(payload["optimizer"])
-    run.scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["rng"]["torch"])
-    run.start_epoch = int(payload["epoch"])
+    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload.
+
+    Raises:
+        CheckpointError: A section is missing, damaged, of another shape or not finite.
+    """
+    try:
+        trained = payload.get("trained", payload["model"])
+        run.bundle.model.load_state_dict(trained)
+        if run.average is not None:
+            run.average.load_state_dict(payload["average"])
+        run.optimizer.load_state_dict(payload["optimizer"])
+        run.scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        run.start_epoch = run.saved = int(payload["epoch"])
+    except KeyError as exc:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume: no section {exc} in the checkpoint") from None
+    except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume ({one_line(exc)})") from None
+    bad = first_non_finite(trained)
+    if bad is not None:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume: tensor {bad!r} holds NaN or infinite values")
     if run.start_epoch >= run.cfg.train.epochs:
         run.metrics = dict(payload.get("metrics", {}))
 
@@ -267,7 +282,10 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
     run.optimizer.step()
     if run.average is not None:
         run.average.update()
-    sums["loss"] += float(loss.detach()) * k
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise _diverged(run, step // run.steps_per_epoch + 1, f"loss {value}")
+    sums["loss"] += value * k
     sums["ce"] += float(ce.detach()) * k
     sums["kl"] += float(kl.detach()) * k
     sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
@@ -332,6 +350,9 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
         extra = {"trained": run.bundle.model.state_dict(), "average": run.average.state_dict()}
     with _averaged(run):
         model_state = {k: v.clone() for k, v in run.bundle.model.state_dict().items()}
+    bad = first_non_finite(model_state)
+    if bad is not None:
+        raise _diverged(run, epoch, f"weight {bad!r} not finite")
     save_checkpoint(
         run.checkpoint,
         {
@@ -346,6 +367,13 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
             "metrics": metrics,
         },
     )
+    run.saved = epoch
+
+
+def _diverged(run: Run, epoch: int, what: str) -> TrainingError:
+    """The error of a run whose loss or weights stopped being finite at ``epoch``."""
+    kept = f"{run.checkpoint} (epoch {run.saved}) is kept" if run.saved else "no checkpoint was written"
+    return TrainingError(f"training diverged at epoch {epoch} ({what}); try a lower train.lr; {kept}")
 
 
 def finish(run: Run) -> FitResult:
