@@ -401,7 +401,9 @@ def test_field_list_validates_each_item() -> None:
         parse("gaussian,cauchy")
 
 
-@pytest.mark.parametrize("name", ["accuracy", "bench_deploy", "kl_weight", "priors", "step_cost", "stgcn"])
+@pytest.mark.parametrize(
+    "name", ["accuracy", "bench_deploy", "checkpoint_cost", "kl_weight", "priors", "step_cost", "stgcn"]
+)
 def test_benchmark_modules_build_their_parsers(
     name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -137,7 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mrmp.engine import load_bundle
     from mrmp.engine.distributed import resolve_device
-    from mrmp.sweep import label_of, plot_sweep, sweep, write_csv
+    from mrmp.sweep import label_of, sweep, write_sweep
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -158,8 +158,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from mrmp.engine import accuracy
 
         dense_acc = accuracy(dense[0].model, data.test, data.test_labels)
-    write_csv(rows, out / "sweep.csv")
-    plot_sweep(rows, out / "sweep.png", dense_acc, title=f"{bundle.cfg.data.dataset} {bundle.cfg.data.split}")
+    write_sweep(rows, out, dense_acc, title=f"{bundle.cfg.data.dataset} {bundle.cfg.data.split}")
     from mrmp.demo import format_table
 
     print(format_table(rows, dense_acc))

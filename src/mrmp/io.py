@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +20,15 @@ import torch
 
 from mrmp.errors import CheckpointError, one_line
 
-__all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "not_regular", "read_payload"]
+__all__ = [
+    "CHECKPOINT",
+    "EXPORT",
+    "FileKind",
+    "atomic_write_bytes",
+    "atomic_write_files",
+    "not_regular",
+    "read_payload",
+]
 
 
 @dataclass(frozen=True)
@@ -67,20 +75,53 @@ def not_regular(path: str | Path) -> str | None:
 def atomic_write_bytes(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
 
-    A crash leaves either the old file or the new one, never a truncated file.
+    A crash leaves either the old file or the new one, never a truncated file (the temporary
+    file, ``.NAME.*``, is removed when the writer fails, or by the next run that claims the
+    folder, see :mod:`mrmp.engine.rundir`). The file gets the mode ``open`` would give it
+    (0666 less the umask).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    atomic_write_files({Path(path): write})
+
+
+def atomic_write_files(files: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
+    """Write several files atomically together: every temporary file first, then all renames.
+
+    Files that belong together (a sweep's CSV and its plot) then appear together: a writer killed
+    while writing leaves none of them replaced.
+    """
+    done: list[tuple[Path, Path]] = []
     try:
+        for path, write in files.items():
+            done.append((_write_temp(path, write), path))
+        for tmp, path in done:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_temp(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """A temporary file beside ``path`` holding what ``write`` wrote, synced to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide run files from the group
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_payload(path: str | Path, kind: FileKind, map_location: str | torch.device = "cpu") -> dict[str, Any]:

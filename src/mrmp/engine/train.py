@@ -56,6 +56,7 @@ class Run:
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
         saved: Epoch of the last checkpoint written or resumed from (0: none yet).
+        saved_at: ``time.monotonic()`` of that checkpoint (−inf: none yet).
     """
 
     cfg: RunConfig
@@ -70,6 +71,7 @@ class Run:
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     saved: int = 0
+    saved_at: float = -math.inf
 
     @property
     def method(self) -> Method:
@@ -222,6 +224,7 @@ def resume_from(run: Run, payload: dict[str, Any]) -> None:
         run.scheduler.load_state_dict(payload["scheduler"])
         torch.set_rng_state(payload["rng"]["torch"])
         run.start_epoch = run.saved = int(payload["epoch"])
+        run.saved_at = time.monotonic()
     except KeyError as exc:
         raise CheckpointError(f"{run.checkpoint}: cannot resume: no section {exc} in the checkpoint") from None
     except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
@@ -293,7 +296,8 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
 
 
 def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
-    """Rank 0: evaluate and checkpoint on schedule (always after the last epoch), log the record."""
+    """Rank 0: evaluate on schedule, log the record, and checkpoint after the last epoch, every
+    ``save_every`` epochs and when ``save_seconds`` have passed since the last checkpoint."""
     tc, done = run.cfg.train, epoch + 1
     last = done == tc.epochs
     if not run.ctx.is_main:
@@ -303,7 +307,8 @@ def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
             record.update(evaluate(run))
         run.bundle.model.train()
     append_log(run.out / "log.jsonl", record)
-    if last or done % tc.save_every == 0:
+    due = tc.save_seconds > 0 and time.monotonic() - run.saved_at >= tc.save_seconds
+    if last or done % tc.save_every == 0 or due:
         save(run, done, record)
 
 
@@ -367,7 +372,7 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
             "metrics": metrics,
         },
     )
-    run.saved = epoch
+    run.saved, run.saved_at = epoch, time.monotonic()
 
 
 def _diverged(run: Run, epoch: int, what: str) -> TrainingError:
