@@ -78,7 +78,19 @@ def _eval_data(bundle: Any, args: argparse.Namespace) -> Any:
     from mrmp.engine import load_data
 
     cfg = bundle.cfg.replace(data={"skip_bad": True}) if args.skip_bad else bundle.cfg
-    return load_data(cfg, args.data, scale=bundle.meta.scale)
+    data = load_data(cfg, args.data, scale=bundle.meta.scale)
+    mine, theirs = data.meta, bundle.meta
+    for what, found, wanted in (
+        ("joints", mine.num_joints, theirs.num_joints),
+        ("input features", mine.in_features, theirs.in_features),
+    ):
+        if found != wanted:
+            raise ConfigError(f"--data {args.data}: {found} {what}, the checkpoint's model takes {wanted}")
+    if mine.num_classes > theirs.num_classes:
+        raise ConfigError(
+            f"--data {args.data}: {mine.num_classes} classes, the checkpoint's model has {theirs.num_classes}"
+        )
+    return data
 
 
 def cmd_data(args: argparse.Namespace) -> int:
