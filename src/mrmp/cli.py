@@ -277,8 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mrmp`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``mrmp`` console script; returns the exit code (2 for a usage error too)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error already printed on one line
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         return args.func(args)
     except MrmpError as exc:

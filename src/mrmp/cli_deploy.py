@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint at one rate as a compact ``.pt`` or an ONNX model."""
     from mrmp.deploy import export_onnx, export_pt, open_checkpoint
 
-    if Path(args.out).is_dir():
+    if Path(args.out).is_dir() or args.out.endswith("/"):
         raise ConfigError(f"--out {args.out} is a folder; give the file to write, e.g. {Path(args.out) / 'model.pt'}")
     bundle = open_checkpoint(args.checkpoint)
     if _format_of(args) == "onnx":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
-from mrmp.config_types import Annotated, NonEmpty, Range, check_fields
+from mrmp.config_types import Annotated, NonEmpty, Pattern, Range, check_fields
 from mrmp.errors import ConfigError
 from mrmp.pruning.rates import DEFAULT_SEEN_RATES, check_rate, parse_rates
 from mrmp.pruning.scope import Scope
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 PriorName = Literal["gaussian", "laplace", "uniform"]
+StreamName = Literal["joint", "bone"]  # input streams (mrmp.data.features.STREAMS)
+StatName = Literal["mean", "velocity", "std"]  # per-chunk statistics (mrmp.data.features.STATS)
 Count = Annotated[int, Range(1, 1_000_000)]  # epochs, sizes, steps: at least one, at most a million
 Size = Annotated[int, Range(1, 65_536)]  # widths of the model
 Fraction = Annotated[float, Range(0, 1, hi_open=True)]  # in [0, 1)
@@ -92,12 +94,12 @@ class FeatureConfig:
     centre: Literal["none", "centroid", "sequence", "frame"] = "sequence"
     align: Literal["auto", "on", "off"] = "auto"
     size: Literal["dataset", "bones"] = "bones"
-    streams: Annotated[tuple[str, ...], NonEmpty()] = ("joint", "bone")
+    streams: Annotated[tuple[StreamName, ...], NonEmpty()] = ("joint", "bone")
     chunks: Annotated[int, Range(1, 1000)] = 4
-    stats: Annotated[tuple[str, ...], NonEmpty()] = ("mean", "velocity")
+    stats: Annotated[tuple[StatName, ...], NonEmpty()] = ("mean", "velocity")
     frames: Count = 32
     rotate_deg: Annotated[float, Range(0, 180)] = 10.0
-    rotate_axes: str = "xyz"
+    rotate_axes: Annotated[str, Pattern("[xyz]*", "letters among x, y, z")] = "xyz"
     swap_persons: Probability = 0.0
     scale: Fraction = 0.2
     crop: Fraction = 0.4
@@ -239,7 +241,7 @@ class TrainConfig:
     label_smoothing: Fraction = 0.1
     ema: Fraction = 0.995
     seed: Seed = 0
-    device: str = "cpu"
+    device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
     eval_every: Count = 25
     save_every: Count = 25
     save_seconds: NonNegative = 10.0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from typing import Annotated, Any, Literal
 
 from mrmp.errors import ConfigError
 
-__all__ = ["Annotated", "NonEmpty", "Range", "check_fields", "describe"]
+__all__ = ["Annotated", "NonEmpty", "Pattern", "Range", "check_fields", "describe"]
 
 _SCALARS = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
 
@@ -73,6 +74,24 @@ def _text(x: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class Pattern:
+    """Text that matches a regular expression as a whole, described in words.
+
+    >>> Pattern(r"[xyz]*", "letters among x, y, z").holds("xz")
+    True
+    """
+
+    regex: str
+    words: str
+
+    def holds(self, text: str) -> bool:
+        return re.fullmatch(self.regex, text) is not None
+
+    def __str__(self) -> str:
+        return f"({self.words})"
+
+
+@dataclass(frozen=True)
 class NonEmpty:
     """A list field that needs at least one item."""
 
@@ -90,7 +109,7 @@ def describe(hint: Any) -> str:
     if origin is Annotated:
         return ", ".join(
             [
-                " ".join([describe(args[0]), *(str(m) for m in args[1:] if isinstance(m, Range))]),
+                " ".join([describe(args[0]), *(str(m) for m in args[1:] if isinstance(m, Range | Pattern))]),
                 *(str(m) for m in args[1:] if isinstance(m, NonEmpty)),
             ]
         )
@@ -161,7 +180,7 @@ def _bounded(value: Any, marks: Sequence[Any]) -> Any:
     if value is _BAD:
         return _BAD
     for mark in marks:
-        if isinstance(mark, Range) and not mark.holds(value):
+        if isinstance(mark, Range | Pattern) and not mark.holds(value):
             return _BAD
         if isinstance(mark, NonEmpty) and not value:
             return _BAD

@@ -15,6 +15,7 @@ which makes the descriptors independent of frame rate and length — and encoded
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mrmp.config import FeatureConfig
+from mrmp.config import FeatureConfig, StatName, StreamName
 from mrmp.data import geometry
 from mrmp.data.augment import augment, even_windows, random_windows
 from mrmp.data.base import Body
@@ -42,8 +43,8 @@ __all__ = [
     "streams",
 ]
 
-STATS = ("mean", "velocity", "std")
-STREAMS = ("joint", "bone")
+STATS: tuple[str, ...] = typing.get_args(StatName)
+STREAMS: tuple[str, ...] = typing.get_args(StreamName)
 _SAMPLES_PER_CHUNK = 8
 
 
