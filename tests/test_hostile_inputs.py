@@ -12,7 +12,8 @@ import pytest
 
 from mrmp.cli import main
 from mrmp.data import load_fpha, load_npz, load_sbu
-from mrmp.data.base import MAX_CLASSES
+from mrmp.data.base import MAX_CLASSES, MAX_JOINTS
+from mrmp.errors import DataError
 from test_data_formats import (
     FPHA_TEST,
     FPHA_TRAIN,
@@ -101,3 +102,10 @@ def test_empty_test_split_and_other_joint_count(tmp_path: Path, capsys: pytest.C
     five = {**npz_arrays(n=12, v=5, classes=3), "edges": np.array([[0, 1], [1, 2], [2, 3], [3, 4]])}
     other = save_npz(tmp_path / "b", **five)
     _one_line(["eval", str(out / "checkpoint.pt"), "--data", str(other)], capsys, "5 joints", "takes 4")
+
+
+def test_too_many_joints_is_refused_before_building_a_model(tmp_path: Path) -> None:
+    v = MAX_JOINTS + 1  # V × V adjacency and attention matrices: 20,000 joints took minutes and 5 GB
+    arrays = {"x": np.zeros((4, 1, v, 1), np.float32), "y": np.arange(4) % 2, "edges": np.array([[0, 1]])}
+    with pytest.raises(DataError, match=f"{v} joints, more than the {MAX_JOINTS}"):
+        load_npz(save_npz(tmp_path, **arrays))

@@ -15,13 +15,24 @@ import numpy as np
 
 from mrmp.errors import ConfigError, DataError
 
-__all__ = ["MAX_CLASSES", "MAX_COORDINATE", "Body", "Split", "SkeletonSet", "check_label", "coordinate_problem"]
+__all__ = [
+    "MAX_CLASSES",
+    "MAX_COORDINATE",
+    "MAX_JOINTS",
+    "Body",
+    "Split",
+    "SkeletonSet",
+    "check_label",
+    "coordinate_problem",
+]
 
 #: The largest coordinate magnitude a dataset may hold: squares and sums of larger float32
 #: values overflow (a 1e30 made the dataset scale inf and every input 0).
 MAX_COORDINATE = 1e9
 #: The most classes a dataset may have (labels 0..MAX_CLASSES − 1), checked before class lists are built.
 MAX_CLASSES = 10_000
+#: The most joints a skeleton may have: models hold V × V adjacency and attention matrices.
+MAX_JOINTS = 1_000
 
 
 def coordinate_problem(seq: np.ndarray) -> str | None:
@@ -97,6 +108,8 @@ class SkeletonSet:
     body: Body = field(default_factory=Body)
 
     def __post_init__(self) -> None:
+        if self.sequences and self.num_joints > MAX_JOINTS:
+            raise DataError(self.name, f"{self.num_joints} joints, more than the {MAX_JOINTS} a skeleton may have")
         for seq, name in zip(self.sequences, self.ids, strict=True):
             problem = coordinate_problem(seq)
             if problem:
