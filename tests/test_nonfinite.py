@@ -86,8 +86,9 @@ def test_non_finite_source_is_refused(
         (lambda p: p["trained"].update({"classifier.weight": torch.zeros(3, 3)}), "size mismatch"),
         (lambda p: p["trained"]["classifier.weight"].fill_(float("nan")), "'classifier.weight' holds NaN"),
         (lambda p: p.update({"rng": {"torch": "x"}}), "cannot resume"),
+        (lambda p: p["average"]["state"]["classifier.bias"].fill_(float("inf")), "'classifier.bias' holds NaN or inf"),
     ],
-    ids=["no-optimizer", "size-mismatch", "nan", "bad-rng"],
+    ids=["no-optimizer", "size-mismatch", "nan", "bad-rng", "inf-average"],
 )
 def test_resume_from_a_damaged_checkpoint(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], change, fragment: str

@@ -229,7 +229,8 @@ def resume_from(run: Run, payload: dict[str, Any]) -> None:
         raise CheckpointError(f"{run.checkpoint}: cannot resume: no section {exc} in the checkpoint") from None
     except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{run.checkpoint}: cannot resume ({one_line(exc)})") from None
-    bad = first_non_finite(trained)
+    states = [trained, run.average.state if run.average is not None else {}]
+    bad = next((name for name in map(first_non_finite, states) if name is not None), None)
     if bad is not None:
         raise CheckpointError(f"{run.checkpoint}: cannot resume: tensor {bad!r} holds NaN or infinite values")
     if run.start_epoch >= run.cfg.train.epochs:
