@@ -102,6 +102,8 @@ def test_empty_test_split_and_other_joint_count(tmp_path: Path, capsys: pytest.C
     five = {**npz_arrays(n=12, v=5, classes=3), "edges": np.array([[0, 1], [1, 2], [2, 3], [3, 4]])}
     other = save_npz(tmp_path / "b", **five)
     _one_line(["eval", str(out / "checkpoint.pt"), "--data", str(other)], capsys, "5 joints", "takes 4")
+    mp = ["train", *tiny, "-m", "mp", "--from", str(out / "checkpoint.pt"), "--out", str(tmp_path / "mp")]
+    _one_line(mp, capsys, "--from", "trained with 4 joints, this data has 15")  # a synthetic skeleton
 
 
 def test_too_many_joints_is_refused_before_building_a_model(tmp_path: Path) -> None:

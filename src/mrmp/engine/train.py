@@ -29,7 +29,7 @@ from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
-from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
+from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
@@ -168,7 +168,7 @@ def _build(cfg: RunConfig, data: Data, warm: bool) -> Bundle:
     method = get_method(pc.method)
     if method.needs_source and not pc.source:
         raise ConfigError(f"method {method.name} needs prune.source (a dense checkpoint)")
-    weights = source_weights(cfg) if pc.source and warm else None
+    weights = source_weights(cfg, data.meta) if pc.source and warm else None
     return build_bundle(cfg, data.meta, torch.Generator().manual_seed(cfg.train.seed), weights)
 
 
@@ -177,7 +177,7 @@ def _architecture(model: ModelConfig) -> ModelConfig:
     return replace(model, dropout=0.0, input_dropout=0.0)
 
 
-def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
+def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor]:
     """The dense weights of the checkpoint ``cfg.prune.source`` (a plain model of ``cfg``'s shape).
 
     Loaded into the fresh model before the method attaches (see :func:`build_bundle`): MP masks
@@ -191,6 +191,11 @@ def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
         raise ConfigError(f"{source}: prune.source must be a dense checkpoint, got method {src.cfg.prune.method!r}")
     if _architecture(src.cfg.model) != _architecture(cfg.model):
         raise ConfigError(f"{source}: prune.source needs the same model settings (dropout aside), got {src.cfg.model}")
+    for what in ("num_joints", "in_features", "num_classes", "persons"):
+        found, wanted = getattr(src.meta, what), getattr(meta, what, None)
+        if meta is not None and found != wanted:
+            what = what.replace("num_", "").replace("_", " ")
+            raise ConfigError(f"{source}: prune.source was trained with {found} {what}, this data has {wanted}")
     return src.model.state_dict()
 
 
