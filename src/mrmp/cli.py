@@ -180,8 +180,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from mrmp.demo import format_table, run_demo
+    from mrmp.engine.rundir import claim
 
-    rows, dense_acc = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    with claim(Path(args.out), overwrite=True):  # one demo per folder at a time; it replaces the last one
+        rows, dense_acc = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
     print(format_table(rows, dense_acc))
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'sweep.png'}")
     return 0
