@@ -28,6 +28,7 @@ FLAGS = [
     (["--epochs", "ten"], "--epochs"),
     (["--epochs", "١٢"], "--epochs"),
     (["--epochs", "1_5"], "--epochs"),
+    (["--fold", "١"], "--fold"),
     (["--epochs", "2000000"], "--epochs"),
     (["--batch-size", "-4"], "--batch-size"),
     (["--batch-size", "0"], "--batch-size"),

@@ -250,7 +250,7 @@ RATE = bounded(float, Range(0, 1, hi_open=True))
 
 def _fold(text: str) -> str:
     try:
-        return f"fold{int(text)}"
+        return f"fold{parse_int(text)}"
     except ValueError:
         raise ConfigError(f"expected a fold number, got {text!r}") from None
 
