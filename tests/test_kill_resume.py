@@ -17,6 +17,7 @@ import torch
 
 from mrmp.engine import fit
 from mrmp.engine.checkpoint import load_checkpoint
+from mrmp.engine.runfiles import log_seconds, truncate_log
 from mrmp.io import atomic_write_files
 from tiny import tiny_config
 
@@ -55,6 +56,14 @@ def test_files_written_together_appear_together(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         atomic_write_files({tmp_path / "a.csv": lambda fh: fh.write(b"new"), tmp_path / "a.png": fail})
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"] and (tmp_path / "a.csv").read_bytes() == b"old"
+
+
+def test_resume_drops_a_log_line_cut_short_by_a_kill(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"epoch": 1, "seconds": 0.5}\n{"epoch": 2, "seconds": 0.5}\n{"epoch": 3, "sec')
+    truncate_log(log, 2)
+    assert log.read_text() == '{"epoch": 1, "seconds": 0.5}\n{"epoch": 2, "seconds": 0.5}\n'
+    assert log_seconds(log) == 1.0
 
 
 def _state(out: Path) -> tuple[dict, dict, list]:
