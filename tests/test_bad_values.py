@@ -84,6 +84,7 @@ TOML = [
     ('[prune]\nprior = "cauchy"', "prune.prior"),
     ("[features]\ncentre = 3", "features.centre"),
     ("[model]\ndropout = nan", "model.dropout"),
+    (f"[train]\nlr = 1{'0' * 400}", "train.lr"),
     ("train = 5", "[train]"),
     ("[train]\nepoch = 5", "[train] epoch"),
     ("[train\nepochs = 5", "bad.toml"),

@@ -162,7 +162,8 @@ def _conform(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return value if isinstance(value, hint) else _BAD
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) else _BAD
+        number = float(value) if abs(value) < 1e308 else math.inf  # a TOML integer may be 10**400
+        return number if math.isfinite(number) else _BAD
     return value if isinstance(value, hint) and (hint is bool or not isinstance(value, bool)) else _BAD
 
 
