@@ -225,7 +225,7 @@ class FlagSet:
     def settable(self) -> str:
         """Help text listing the fields ``--set`` takes, with their types and defaults."""
         lines = ["fields for --set SECTION.FIELD=VALUE (tuples as comma lists):"]
-        for key, hint in field_types().items():
+        for key, hint in field_types(bounds=True).items():
             if key not in self.by_key:
                 lines.append(f"  {key} = {describe(hint)} (default: {field_text(field_default(key))})")
         return "\n".join(lines)

@@ -55,11 +55,12 @@ _SCALARS: dict[Any, Callable[[str], Any]] = {
 
 
 @functools.cache
-def field_types() -> dict[str, Any]:
-    """Annotation of every config field, by ``section.field`` key (in declaration order)."""
+def field_types(bounds: bool = False) -> dict[str, Any]:
+    """Annotation of every config field, by ``section.field`` key (in declaration order);
+    with ``bounds``, the ``Annotated`` form that holds its range (see :mod:`mrmp.config_types`)."""
     out = {}
     for section, kind in typing.get_type_hints(RunConfig).items():
-        for name, hint in typing.get_type_hints(kind).items():
+        for name, hint in typing.get_type_hints(kind, include_extras=bounds).items():
             out[f"{section}.{name}"] = hint
     return out
 
