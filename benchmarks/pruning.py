@@ -27,6 +27,7 @@ from typing import Any
 from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
 from benchmarks.dense import replace_section
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
+from mrmp.methods import get_method
 
 #: Column -> (label, method, changes of the pruned phase, multi-rate).
 METHODS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
@@ -50,13 +51,12 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
     rates: dict[str, list[float]] = {"dense": [0.0, *all_rates]}  # evaluated rates per run
     for col in args.methods:
         _, method, extra, multi = METHODS[col]
-        for r in [None] if multi else args.rates:
+        for r in [None] if multi else args.baseline_rates or args.rates:
             pc = {"method": method, "source": dense["checkpoint"], **extra, **({} if multi else {"rate": r})}
             name = col if r is None else f"{col}{r:g}"
-            runs[name] = {
-                **train_cached(cfg.replace(prune=pc, train={"epochs": args.epochs}), folder / name),
-                "column": col,
-            }
+            epochs = args.epochs or get_method(method).default_epochs(cfg.prune)
+            trained = train_cached(cfg.replace(prune=pc, train={"epochs": epochs}), folder / name)
+            runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
         done = Path(run["checkpoint"]).with_name("eval.json")
@@ -170,7 +170,9 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
             f"Accuracy (%), mean ± std over seeds {', '.join(map(str, summary['seeds']))} of the mean over "
             f"{len(summary['splits'])} split(s); every rate exact (largest |observed − requested| over all "
             f"evaluations: {summary['max_rate_error']:.1e}). Dense: **{_cell(summary['dense'])}**. "
-            f"Pruned phases: {args.epochs} epochs each from the same dense run; *unseen* rates in italics."
+            f"Pruned phases: {f'{args.epochs} epochs' if args.epochs else 'a quarter of the dense epochs'} each, "
+            "from the same dense run; "
+            "*unseen* rates in italics."
         ),
         "",
         head,
@@ -264,7 +266,8 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHODS), type=lambda s: [m for m in s.split(",") if m])
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.7,0.9,0.95,0.98"))
     p.add_argument("--unseen", type=parse_rates, default=parse_rates("0.93,0.96,0.99"))
-    p.add_argument("--epochs", type=int, default=150, help="epochs of every pruned phase")
+    p.add_argument("--epochs", type=int, help="epochs of every pruned phase (default: the methods' own)")
+    p.add_argument("--baseline-rates", type=parse_rates, help="rates of the per-rate methods (default: --rates)")
     p.add_argument("--max-splits", type=int)
     p.add_argument("--data", help="folder holding sbu/ and fpha/ (default $MRMP_DATA or ../shared/data)")
     p.add_argument("--jobs", type=int, default=2)
@@ -276,6 +279,8 @@ def main() -> None:
     chains = run_jobs(_chain_job, plan(args), args.jobs)
     summary = summarise(chains, args)
     command = f"python -m benchmarks.pruning --dataset {args.dataset} --seeds {','.join(map(str, args.seeds))}"
+    if args.baseline_rates:
+        command += f" --baseline-rates {','.join(f'{r:g}' for r in args.baseline_rates)}"
     text = report(summary, args, command)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))

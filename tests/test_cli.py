@@ -306,7 +306,7 @@ def test_every_train_flag_round_trips_into_the_config(flag: Flag) -> None:
     cfg = _train_config(*needs, *argv)
     section, name = flag.key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(flag.key)
-    method_epochs = {"train.epochs"} if get_method(cfg.prune.method).default_epochs else set()
+    method_epochs = {"train.epochs"} if get_method(cfg.prune.method).default_epochs(cfg.prune) else set()
     assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs} | method_epochs
     if flag.alias:
         assert _train_config(*needs, flag.alias, text) == cfg
@@ -323,6 +323,7 @@ def test_set_round_trips_every_field_without_a_flag(key: str) -> None:
 
 def test_band_stop_methods_default_to_their_pruned_phase_epochs(tmp_path: Path) -> None:
     assert [_train_config("--method", m).train.epochs for m in ("dense", "srmp", "mrmp")] == [600, 150, 150]
+    assert _train_config("--method", "mrmp", "--warmup-epochs", "40").train.epochs == 10  # a quarter
     assert _train_config("--method", "mrmp", "--epochs", "7").train.epochs == 7
     toml = tmp_path / "c.toml"
     toml.write_text("[train]\nepochs = 300\n")
@@ -432,7 +433,7 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
     dense = _train_config("--dataset", "fpha")
     assert (dense.train.lr, dense.train.epochs) == (3e-3, 1200)
     mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")
-    assert (mrmp.train.lr, mrmp.train.epochs, mrmp.prune.warmup_epochs) == (3e-3, 150, 1200)
+    assert (mrmp.train.lr, mrmp.train.epochs, mrmp.prune.warmup_epochs) == (3e-3, 300, 1200)
     assert _train_config("--dataset", "fpha", "--lr", "0.01").train.lr == 0.01
     toml = tmp_path / "c.toml"
     toml.write_text("[train]\nepochs = 9\n")

@@ -36,7 +36,7 @@ class GradualMagnitudePruning(MaskedMethod):
 
     name = "gmp"
     warm_up = True
-    default_epochs = 150
+    phase_fraction = 0.25
 
     def attach(
         self,

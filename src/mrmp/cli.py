@@ -50,7 +50,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         cfg = cfg.replace(data={"split": "fold0"})
     given = [changes, toml_values(args.config) if args.config else {}]
     cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset), given)
-    epochs = get_method(cfg.prune.method).default_epochs
+    epochs = get_method(cfg.prune.method).default_epochs(cfg.prune)
     return cfg if epochs is None else fill_defaults(cfg, {"train": {"epochs": epochs}}, given)
 
 

@@ -168,7 +168,7 @@ class PruneConfig:
             same run (into ``OUT/dense/``), and warm-start the latents from it. Carried out by
             :func:`mrmp.engine.recipe.fit_recipe` (what ``mrmp train`` runs); ``fit`` alone
             trains the pruned phase only. ``train.epochs`` counts the pruned phase (from the
-            command line ``srmp`` / ``mrmp`` default to 150 epochs, see ``Method.default_epochs``).
+            command line the pruned methods default to a quarter of ``warmup_epochs``, see ``Method.default_epochs``).
         warmup_epochs: Epochs of the dense warm-up phase.
         gmp_end: ``gmp``: fraction of the training steps over which the rate rises along the cubic
             schedule (the rest fine-tunes at ``rate``); see :mod:`mrmp.pruning.schedules`.

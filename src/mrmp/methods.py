@@ -61,8 +61,9 @@ class Method:
         band_stop: The model has a band-stop :class:`~mrmp.pruning.MultiRate` handle (latent weights).
         needs_source: Training needs a dense checkpoint (``--from``).
         warm_up: Without a ``--from``, a run trains a dense warm-up phase first (``prune.warmup``).
-        default_epochs: ``train.epochs`` of a run of this method from the command line when none
-            is given (None: the config's default).
+        phase_fraction: ``train.epochs`` of a run of this method from the command line when none
+            is given, as a fraction of the dense schedule ``prune.warmup_epochs`` (see
+            :meth:`default_epochs`; None: the config's default).
     """
 
     name: ClassVar[str]
@@ -70,7 +71,12 @@ class Method:
     band_stop: ClassVar[bool] = False
     needs_source: ClassVar[bool] = False
     warm_up: ClassVar[bool] = False
-    default_epochs: ClassVar[int | None] = None
+    phase_fraction: ClassVar[float | None] = None
+
+    def default_epochs(self, pc: PruneConfig) -> int | None:
+        """Epochs of this method's phase when none are given: :attr:`phase_fraction` of the dense
+        schedule (a quarter: SBU 600 → 150, FPHA 1200 → 300), or None for the config's default."""
+        return None if self.phase_fraction is None else max(1, round(self.phase_fraction * pc.warmup_epochs))
 
     def check(self, pc: PruneConfig) -> None:
         """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
@@ -198,11 +204,12 @@ class MaskedMethod(Method):
 
 class BandStopMethod(Method):
     """Models with latent weights behind band-stop masks, switchable to any rate; from the
-    command line they train 150 epochs after a dense warm-up phase (``prune.warmup``)."""
+    command line they train a quarter of the dense schedule after a dense warm-up phase
+    (``prune.warmup``)."""
 
     band_stop = True
     warm_up = True
-    default_epochs = 150
+    phase_fraction = 0.25
 
     def attach(
         self,
@@ -303,10 +310,12 @@ class Dense(MaskedMethod):
 
 @register_method
 class MagnitudePruning(MaskedMethod):
-    """MP: a dense checkpoint magnitude-pruned at ``rate`` within ``scope``, then fine-tuned."""
+    """MP: a dense checkpoint magnitude-pruned at ``rate`` within ``scope``, then fine-tuned
+    (from the command line for a quarter of the dense schedule, like the other pruned phases)."""
 
     name = "mp"
     needs_source = True
+    phase_fraction = 0.25
 
     def attach(
         self,
