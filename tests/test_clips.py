@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mrmp.config import FeatureConfig, RunConfig
+from mrmp.data import dataset_recipe
 from mrmp.data.augment import even_windows
 from mrmp.data.features import InputPipeline
 from mrmp.engine.evaluate import predict
@@ -76,4 +77,4 @@ def test_stored_configs_without_clips_keep_one_pass() -> None:
     stored = RunConfig().to_dict()
     del stored["features"]["clips"]
     assert RunConfig.from_stored(stored).features.clips == 1
-    assert RunConfig().features.clips == 5
+    assert RunConfig().features.clips == 1 and dataset_recipe("fpha")["features"]["clips"] == 5

@@ -54,7 +54,7 @@ DATASETS: dict[str, _Source] = {
     "fpha": _Source(
         lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad),
         "folder",
-        {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}},
+        {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}, "features": {"clips": 5}},
     ),
     "npz": _Source(lambda root, bad, seed, coords: load_npz(root, skip_bad=bad), "file"),
     "synthetic": _Source(lambda root, bad, seed, coords: make_synthetic(seed=seed), "none"),
