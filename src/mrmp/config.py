@@ -104,7 +104,7 @@ class FeatureConfig:
     scale: Fraction = 0.2
     crop: Fraction = 0.4
     noise: NonNegative = 0.05
-    clips: Annotated[int, Range(1, 100)] = 5
+    clips: Annotated[int, Range(1, 100)] = 1
 
     def __post_init__(self) -> None:
         check_fields(self, "features")
