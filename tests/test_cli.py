@@ -276,7 +276,7 @@ def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, A
     elif isinstance(default, tuple):  # variadic: drop the last item; fixed length: reversed
         value = default[:-1] if typing.get_args(hint)[-1] is Ellipsis else default[::-1]
     elif isinstance(default, int | float):
-        value = type(default)(default / 2 + 1) if hint is int else round(default / 2 + 0.03, 6)
+        value = (default // 2 + 1 if default > 1 else default + 1) if hint is int else round(default / 2 + 0.03, 6)
     else:  # text; fields with a pattern take one of their own
         value = {"features.rotate_axes": "xy", "train.device": "auto"}.get(key, "some-text")
     text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
