@@ -1,8 +1,8 @@
-"""Skeleton datasets: loaders for SBU, FPHA, ``.npz`` archives and a synthetic set.
+"""Skeleton datasets: loaders for SBU, FPHA, NTU RGB+D, pyskl annotations, ``.npz`` archives and a synthetic set.
 
 Every loader returns a :class:`SkeletonSet` of float32 sequences (T, V, C). Real datasets
 are found through ``root`` or, when it is omitted, the ``MRMP_DATA`` environment variable
-(``$MRMP_DATA/sbu``, ``$MRMP_DATA/fpha``).
+(``$MRMP_DATA/sbu``, ``$MRMP_DATA/fpha``, ``$MRMP_DATA/ntu``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from mrmp.data.base import SkeletonSet, Split
 from mrmp.data.fpha import load_fpha
 from mrmp.data.npz import load_npz
+from mrmp.data.ntu import load_ntu
 from mrmp.data.sbu import load_sbu
 from mrmp.data.synthetic import make_synthetic
 from mrmp.errors import ConfigError
@@ -29,6 +30,7 @@ __all__ = [
     "load_dataset",
     "load_fpha",
     "load_npz",
+    "load_ntu",
     "load_sbu",
     "make_synthetic",
 ]
@@ -38,26 +40,36 @@ DATA_ENV = "MRMP_DATA"
 
 
 @dataclass(frozen=True)
+class LoadOptions:
+    """Settings every loader is given (each uses those that apply to it)."""
+
+    skip_bad: bool = False
+    seed: int = 0
+    coords: str = "physical"
+
+
+@dataclass(frozen=True)
 class _Source:
-    """How to load one dataset: ``load(root, skip_bad, seed, coords)``; where its files are; the
-    training settings measured best on it, where they differ from the defaults (``recipe``,
+    """How to load one dataset: ``load(root, options)``; where its files are; the training
+    settings measured best on it, where they differ from the defaults (``recipe``,
     ``{section: {field: value}}``; see ``docs/results.md`` §1)."""
 
-    load: Callable[[Path | None, bool, int, str], SkeletonSet]
+    load: Callable[[Path | None, LoadOptions], SkeletonSet]
     location: Literal["folder", "file", "none"]
     recipe: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
 DATASETS: dict[str, _Source] = {
-    "sbu": _Source(lambda root, bad, seed, coords: load_sbu(root, skip_bad=bad, metres=coords == "physical"), "folder"),
+    "sbu": _Source(lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"), "folder"),
     "fpha": _Source(
-        lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad),
+        lambda root, o: load_fpha(root, skip_bad=o.skip_bad),
         "folder",
         {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}},
     ),
-    "npz": _Source(lambda root, bad, seed, coords: load_npz(root, skip_bad=bad), "file"),
-    "synthetic": _Source(lambda root, bad, seed, coords: make_synthetic(seed=seed), "none"),
+    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad), "folder"),
+    "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
+    "synthetic": _Source(lambda root, o: make_synthetic(seed=o.seed), "none"),
 }
 
 
@@ -82,8 +94,8 @@ def load_dataset(
     """Load a dataset by name.
 
     Args:
-        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``npz``, ``synthetic``.
-        root: The dataset folder (sbu, fpha) or ``.npz`` file (npz); for sbu and fpha it
+        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``ntu``, ``npz``, ``synthetic``.
+        root: The dataset folder (sbu, fpha, ntu) or file (npz); for the folders it
             defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
@@ -97,10 +109,11 @@ def load_dataset(
     if source is None:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if source.location == "file" and root is None:
-        raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH.npz")
+        raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH")
     if source.location == "folder":
         root = Path(root) if root is not None else _default_root(name)
-    return source.load(None if root is None or source.location == "none" else Path(root), skip_bad, seed, coords)
+    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords)
+    return source.load(None if root is None or source.location == "none" else Path(root), options)
 
 
 def _default_root(name: str) -> Path:

@@ -33,15 +33,20 @@ class Body:
         root: Joint the body is centred on (two persons: the midpoint of their roots); None: the
             joint with the most bones.
         primary: Bone-like axis ``(from, to)`` that view alignment maps onto +x (one person; for
-            two or more persons the axis from the first person's root to the second's is used).
+            two or more persons the axis from the first person's root to the second's is used, unless
+            ``pair_axis`` is False).
         secondary: Axis ``(from, to)`` that alignment maps into the x–y plane, towards +y.
         units: Units of the coordinates, as documented (``metres``, ``millimetres``, …).
+        pair_axis: With two or more persons, align on the axis between the first two persons'
+            roots (SBU's interactions); False: on ``primary`` of the first person (NTU, where
+            most sequences have one person).
     """
 
     root: int | None = None
     primary: tuple[int, int] | None = None
     secondary: tuple[int, int] | None = None
     units: str = "as stored"
+    pair_axis: bool = True
 
 
 @dataclass(frozen=True)

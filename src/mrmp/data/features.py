@@ -72,7 +72,8 @@ class Skeleton:
     @property
     def has_axes(self) -> bool:
         """Whether the body names the axes that view alignment needs."""
-        return self.body.secondary is not None and (self.persons > 1 or self.body.primary is not None)
+        pair = self.persons > 1 and self.body.pair_axis
+        return self.body.secondary is not None and (pair or self.body.primary is not None)
 
     def parents(self, joints: int) -> list[int]:
         """Parent of each joint in the bone trees grown from the roots (bones = child − parent)."""
@@ -100,7 +101,7 @@ def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
             "primary_axis and secondary_axis); set features.align = auto or off"
         )
     blocks = x.reshape(*x.shape[:2], m, per, x.shape[3])
-    if m > 1:
+    if m > 1 and body.pair_axis:
         roots = skeleton.roots(x.shape[2])
         primary = x[:, :, roots[1]] - x[:, :, roots[0]]
     else:
@@ -121,7 +122,7 @@ def normalise(x: Tensor, lengths: Tensor, cfg: FeatureConfig, skeleton: Skeleton
     if cfg.align == "on" or (cfg.align == "auto" and skeleton.has_axes):
         x = geometry.align(x, lengths, *_axes(x, skeleton))
     if cfg.size == "bones":
-        x = x / geometry.mean_bone_length(x, lengths, skeleton.edges)[:, None, None, None]
+        x = x / geometry.mean_bone_length(x, lengths, skeleton.edges, skeleton.persons)[:, None, None, None]
     return x
 
 
