@@ -17,6 +17,7 @@ from mrmp.data.base import SkeletonSet, Split
 from mrmp.data.fpha import load_fpha
 from mrmp.data.npz import load_npz
 from mrmp.data.ntu import load_ntu
+from mrmp.data.pyskl import load_pyskl
 from mrmp.data.sbu import load_sbu
 from mrmp.data.synthetic import make_synthetic
 from mrmp.errors import ConfigError
@@ -31,6 +32,7 @@ __all__ = [
     "load_fpha",
     "load_npz",
     "load_ntu",
+    "load_pyskl",
     "load_sbu",
     "make_synthetic",
 ]
@@ -69,6 +71,7 @@ DATASETS: dict[str, _Source] = {
     ),
     "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad), "folder"),
     "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
+    "pyskl": _Source(lambda root, o: load_pyskl(root, skip_bad=o.skip_bad), "file"),
     "synthetic": _Source(lambda root, o: make_synthetic(seed=o.seed), "none"),
 }
 
@@ -94,8 +97,8 @@ def load_dataset(
     """Load a dataset by name.
 
     Args:
-        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``ntu``, ``npz``, ``synthetic``.
-        root: The dataset folder (sbu, fpha, ntu) or file (npz); for the folders it
+        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``ntu``, ``npz``, ``pyskl``, ``synthetic``.
+        root: The dataset folder (sbu, fpha, ntu) or file (npz, pyskl); for the folders it
             defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
