@@ -38,6 +38,11 @@ class DataConfig:
 
     ``coords``: ``physical`` converts coordinates stored normalised to physical units where the
     dataset documents how (SBU: metres); ``native`` keeps the files' values.
+    ``cache``: where ``ntu`` and ``pyskl`` keep their parsed, memory-mapped form and stream from
+    (:mod:`mrmp.data.cache`): ``auto`` (``$MRMP_CACHE``, else ``~/.cache/mrmp``), ``off`` (in
+    memory, as the small datasets always are) or a folder.
+    ``workers``: processes that read and normalise the batches of a streamed set while the model
+    trains (``torch.utils.data.DataLoader``); 0: in the training process.
     """
 
     dataset: str = "synthetic"
@@ -46,6 +51,12 @@ class DataConfig:
     skip_bad: bool = False
     seed: int = 0
     coords: Literal["physical", "native"] = "physical"
+    cache: str = "auto"
+    workers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError("data.workers must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -213,7 +224,8 @@ class TrainConfig:
 
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
-    :mod:`mrmp.engine.averaging`).
+    :mod:`mrmp.engine.averaging`). ``amp``: mixed precision of the forward pass (``bf16``, or
+    ``fp16`` with gradient scaling), on CUDA or CPU; ``off``: float32.
     """
 
     epochs: int = 600
@@ -225,6 +237,7 @@ class TrainConfig:
     ema: float = 0.995
     seed: int = 0
     device: str = "cpu"
+    amp: Literal["off", "bf16", "fp16"] = "off"
     eval_every: int = 25
     save_every: int = 25
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.cache import default_cache
 from mrmp.data.fpha import load_fpha
 from mrmp.data.npz import load_npz
 from mrmp.data.ntu import load_ntu
@@ -48,6 +49,7 @@ class LoadOptions:
     skip_bad: bool = False
     seed: int = 0
     coords: str = "physical"
+    cache: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ DATASETS: dict[str, _Source] = {
         "folder",
         {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}},
     ),
-    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad), "folder"),
+    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad, cache=o.cache), "folder"),
     "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
-    "pyskl": _Source(lambda root, o: load_pyskl(root, skip_bad=o.skip_bad), "file"),
+    "pyskl": _Source(lambda root, o: load_pyskl(root, skip_bad=o.skip_bad, cache=o.cache), "file"),
     "synthetic": _Source(lambda root, o: make_synthetic(seed=o.seed), "none"),
 }
 
@@ -93,6 +95,7 @@ def load_dataset(
     skip_bad: bool = False,
     seed: int = 0,
     coords: str = "physical",
+    cache: str | Path | None = None,
 ) -> SkeletonSet:
     """Load a dataset by name.
 
@@ -103,6 +106,8 @@ def load_dataset(
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
         coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
+        cache: ``ntu`` and ``pyskl``: a cache folder to parse into once and stream from, ``auto``
+            (:func:`~mrmp.data.cache.default_cache`); None or ``off``: in memory.
 
     Raises:
         ConfigError: Unknown name, or no location given for a dataset that needs one.
@@ -115,7 +120,8 @@ def load_dataset(
         raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH")
     if source.location == "folder":
         root = Path(root) if root is not None else _default_root(name)
-    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords)
+    folder = None if cache in (None, "off") else default_cache() if cache == "auto" else Path(cache)
+    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords, cache=folder)
     return source.load(None if root is None or source.location == "none" else Path(root), options)
 
 

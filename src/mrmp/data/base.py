@@ -7,6 +7,7 @@ A :class:`SkeletonSet` holds variable-length sequences, each a float32 array of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,8 @@ class SkeletonSet:
 
     Attributes:
         name: Dataset name (``sbu``, ``fpha``, ``npz``, ``synthetic``).
-        sequences: One float32 array (T_i, V, C) per sequence, finite values.
+        sequences: One float32 array (T_i, V, C) per sequence, finite values: a list, or a
+            memory-mapped :class:`~mrmp.data.cache.FrameStore` for cached (streamed) sets.
         labels: int64 array (N,) of class indices in ``[0, num_classes)``.
         ids: One identifier per sequence (relative path or index), for error messages.
         class_names: Name of each class; its length is the number of classes.
@@ -67,7 +69,7 @@ class SkeletonSet:
     """
 
     name: str
-    sequences: list[np.ndarray]
+    sequences: Sequence[np.ndarray]
     labels: np.ndarray
     ids: list[str]
     class_names: tuple[str, ...]
@@ -89,6 +91,17 @@ class SkeletonSet:
     def num_coords(self) -> int:
         return int(self.sequences[0].shape[2])
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the sequences are a memory-mapped store (see :mod:`mrmp.data.cache`)."""
+        return hasattr(self.sequences, "subset")
+
+    def select(self, index: np.ndarray) -> Sequence[np.ndarray]:
+        """The sequences at ``index``: a view of a streamed store, else a list."""
+        if self.streamed:
+            return self.sequences.subset(index)  # type: ignore[attr-defined]
+        return [self.sequences[i] for i in index]
+
     def split(self, name: str) -> Split:
         """Return the split called ``name`` or raise a :class:`ConfigError` listing the choices."""
         if name not in self.splits:
@@ -97,7 +110,8 @@ class SkeletonSet:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary, as printed by ``mrmp data --json``."""
-        lengths = [int(s.shape[0]) for s in self.sequences]
+        lengths = getattr(self.sequences, "lengths", None)
+        lengths = [int(s.shape[0]) for s in self.sequences] if lengths is None else lengths.tolist()
         return {
             "dataset": self.name,
             "sequences": len(self.sequences),

@@ -85,10 +85,10 @@ def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
     lengths = torch.tensor([s.shape[0] for s in sequences], dtype=torch.long)
     t_max = int(lengths.max())
     v, c = sequences[0].shape[1:]
-    out = torch.zeros(len(sequences), t_max, v, c)
-    for i, s in enumerate(sequences):
-        out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
-    return out, lengths
+    out = np.zeros((len(sequences), t_max, v, c), dtype=np.float32)
+    for i, s in enumerate(sequences):  # numpy copies: the arrays may be read-only memory maps
+        out[i, : s.shape[0]] = s
+    return torch.from_numpy(out), lengths
 
 
 def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
@@ -227,13 +227,20 @@ class InputPipeline:
     dataset, the coordinate std of the normalised training sequences), so datasets in metres,
     millimetres or normalised units all reach the network at unit scale.
 
+    In memory (a list of arrays) the whole set is padded and normalised once. A streamed set (a
+    memory-mapped :class:`~mrmp.data.cache.FrameStore`) is padded and normalised batch by batch in
+    :meth:`load` (what :func:`mrmp.data.loader.batches` runs in worker processes), and its scale is
+    measured on at most ``SCALE_SAMPLE`` evenly spaced sequences; both give the same inputs.
+
     Args:
-        sequences: Raw (T_i, V, C) arrays.
+        sequences: Raw (T_i, V, C) arrays, or a streamed store of them.
         cfg: Normalisation, descriptor and augmentation settings.
         kind: Input kind of the backbone, a key of :data:`ENCODERS`.
         skeleton: Persons, bones and body layout of the dataset.
         scale: Dataset scale; computed from these sequences when None.
     """
+
+    SCALE_SAMPLE = 4096
 
     def __init__(
         self,
@@ -251,17 +258,33 @@ class InputPipeline:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
         self.skeleton = skeleton or Skeleton()
-        x, self.lengths = pad_sequences(sequences)
-        self.parents = self.skeleton.parents(x.shape[2])
-        x = normalise(x, self.lengths, cfg, self.skeleton)
+        self.store = sequences if hasattr(sequences, "subset") else None
+        self.joints, self.coords = sequences[0].shape[1:]
+        self.parents = self.skeleton.parents(self.joints)
+        if self.store is None:
+            x, self.lengths = self._normalised(sequences)
+        else:
+            self.lengths = torch.as_tensor(self.store.lengths)
+            sample = np.unique(np.linspace(0, len(sequences) - 1, min(len(sequences), self.SCALE_SAMPLE)).round())
+            x, lengths = self._normalised([sequences[int(i)] for i in sample])
         if scale is None:
-            count = geometry.valid_mask(x, self.lengths).sum() * x.shape[2] * x.shape[3]
+            lengths = self.lengths if self.store is None else lengths
+            count = geometry.valid_mask(x, lengths).sum() * x.shape[2] * x.shape[3]
             scale = float(((x**2).sum() / count).sqrt().clamp(min=1e-8))
         self.scale = scale
-        self.x = x / scale
+        self.x = x / scale if self.store is None else None
+
+    def _normalised(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+        x, lengths = pad_sequences(sequences)
+        return normalise(x, lengths, self.cfg, self.skeleton), lengths
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return len(self.lengths)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether sequences are read and normalised per batch (:meth:`load`) rather than held."""
+        return self.store is not None
 
     @property
     def persons(self) -> int:
@@ -270,24 +293,36 @@ class InputPipeline:
     @property
     def num_features(self) -> int:
         """F of ``chunks`` inputs, channels of ``frames`` inputs."""
-        c = self.x.shape[3] * len(self.cfg.streams)
+        c = self.coords * len(self.cfg.streams)
         return len(self.cfg.stats) * self.cfg.chunks * c if self.kind == "chunks" else c
 
-    def inputs(self, index: Tensor) -> Tensor:
-        """Model inputs of the sequences at ``index``, as they are (evaluation)."""
-        return self._encoder.encode(self._frames(index, None), self.cfg, self.parents, self.persons)
+    def load(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised, scaled sequences at ``index``, padded (N, T, V, C), and their lengths (N,)."""
+        if self.store is None:
+            return self.x[index], self.lengths[index]
+        x, lengths = self._normalised([self.store[int(i)] for i in index])
+        return x / self.scale, lengths
+
+    def inputs(self, index: Tensor, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Model inputs of the sequences at ``index``, as they are (evaluation); ``loaded``: their :meth:`load`."""
+        return self._encoder.encode(self._frames(index, None, loaded), self.cfg, self.parents, self.persons)
 
     def views(self, index: Tensor) -> list[Tensor]:
         """The test-time views of the sequences at ``index``: the whole sequences (``clips`` = 1), or
         ``clips`` evenly placed windows of the mean training crop (see :func:`even_windows`)."""
         if self.cfg.clips == 1:
             return [self.inputs(index)]
+        loaded = self.load(index)
         windows = even_windows(len(index), self.cfg.clips, 1 - self.cfg.crop / 2)
-        return [self._encoder.encode(self._frames(index, w), self.cfg, self.parents, self.persons) for w in windows]
+        return [
+            self._encoder.encode(self._frames(index, w, loaded), self.cfg, self.parents, self.persons) for w in windows
+        ]
 
-    def augmented(self, index: Tensor, generator: torch.Generator) -> Tensor:
+    def augmented(
+        self, index: Tensor, generator: torch.Generator, loaded: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""
-        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator))
+        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator), loaded)
         frames = augment(frames, self.cfg, self.persons, generator)
         return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
@@ -299,6 +334,7 @@ class InputPipeline:
     def _encoder(self) -> Encoder:
         return ENCODERS[self.kind]
 
-    def _frames(self, index: Tensor, window: Tensor | None) -> Tensor:
+    def _frames(self, index: Tensor, window: Tensor | None, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """The sequences at ``index`` resampled over ``window`` to the encoder's length (N, T', V, C)."""
-        return resample(self.x[index], self.lengths[index], self._encoder.frames(self.cfg), window)
+        x, lengths = self.load(index) if loaded is None else loaded
+        return resample(x, lengths, self._encoder.frames(self.cfg), window)

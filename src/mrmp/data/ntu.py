@@ -17,13 +17,14 @@ dropped; a sequence without any body (NTU's documented "missing skeletons") is r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.cache import cached
 from mrmp.data.text import read_text
 from mrmp.errors import DataError
 
@@ -273,11 +274,14 @@ def _splits(files: Sequence[NtuFile]) -> dict[str, Split]:
 
 
 def read_ntu(
-    files: Sequence[NtuFile], *, skip_bad: bool, kept: list[NtuFile], skipped: list[str]
+    root: Path, files: Sequence[NtuFile], *, skip_bad: bool, kept: list[NtuFile], skipped: list[str]
 ) -> Iterator[np.ndarray]:
     """Yield the sequence of each readable file, appending it to ``kept`` (and the others to ``skipped``).
 
     Sequences without a skeleton are always skipped (and listed); malformed files only with ``skip_bad``.
+
+    Raises:
+        DataError: A malformed file without ``skip_bad``; no readable file at all.
     """
     for entry in files:
         try:
@@ -292,10 +296,18 @@ def read_ntu(
             continue
         kept.append(entry)
         yield sequence
+    if not kept:
+        raise DataError(root, f"no readable sequences (all {len(files)} skipped)")
 
 
-def load_ntu(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
-    """Load NTU RGB+D ``.skeleton`` files into memory (see :mod:`mrmp.data.cache` for the streamed form).
+def load_ntu(root: Path, *, skip_bad: bool = False, cache: Path | None = None) -> SkeletonSet:
+    """Load NTU RGB+D ``.skeleton`` files.
+
+    Args:
+        root: Folder holding the ``.skeleton`` files (at any depth).
+        skip_bad: Skip malformed files (listed in ``skipped``).
+        cache: Cache folder (:mod:`mrmp.data.cache`): parse once into a memory-mapped entry and
+            stream from it; None: parse into memory.
 
     Returns:
         A :class:`SkeletonSet` of float32 (T, 50, 3) sequences in metres, ``persons=2``, labels
@@ -305,9 +317,11 @@ def load_ntu(root: Path, *, skip_bad: bool = False) -> SkeletonSet:
         DataError: Missing folder or files, a malformed file without ``skip_bad``, nothing readable.
     """
     files = find_ntu(root)
-    kept: list[NtuFile] = []
-    skipped: list[str] = []
-    sequences = list(read_ntu(files, skip_bad=skip_bad, kept=kept, skipped=skipped))
-    if not sequences:
-        raise DataError(root, f"no readable sequences (all {len(files)} skipped)")
-    return ntu_set(kept, sequences, skipped)
+
+    def build() -> tuple[Iterator[np.ndarray], Callable[[Sequence[np.ndarray]], SkeletonSet]]:
+        kept: list[NtuFile] = []
+        skipped: list[str] = []
+        sequences = read_ntu(root, files, skip_bad=skip_bad, kept=kept, skipped=skipped)
+        return sequences, lambda read: ntu_set(kept, read, skipped)
+
+    return cached(cache, "ntu", [f.path for f in files], {"skip_bad": skip_bad}, build)

@@ -18,14 +18,16 @@ before anything runs. The skeleton layout is inferred from V: 25 joints are NTU'
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.cache import cached
 from mrmp.data.ntu import JOINTS as NTU_JOINTS
 from mrmp.data.ntu import NTU_BODY, NTU_EDGES
 from mrmp.errors import DataError
@@ -105,12 +107,14 @@ def read_annotations(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_pyskl(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
+def load_pyskl(path: Path, *, skip_bad: bool = False, cache: Path | None = None) -> SkeletonSet:
     """Load a pyskl annotation file.
 
     Args:
         path: The ``.pkl`` file.
         skip_bad: Skip malformed annotations (listed in ``skipped``); a malformed file always raises.
+        cache: Cache folder (:mod:`mrmp.data.cache`): unpickle once into a memory-mapped entry
+            (the first run holds the whole pickle in memory; later runs stream); None: in memory.
 
     Returns:
         A :class:`SkeletonSet` named ``pyskl`` of float32 (T, M·V, C) sequences, M the most persons
@@ -120,6 +124,16 @@ def load_pyskl(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
         DataError: Naming the file and the annotation (index and ``frame_dir``) at fault.
     """
     path = Path(path)
+
+    def build() -> tuple[Iterator[np.ndarray], Callable[[Sequence[np.ndarray]], SkeletonSet]]:
+        ds = _read_pyskl(path, skip_bad)
+        return iter(ds.sequences), lambda read: dataclasses.replace(ds, sequences=read)
+
+    return cached(cache, "pyskl", [path], {"skip_bad": skip_bad}, build)
+
+
+def _read_pyskl(path: Path, skip_bad: bool) -> SkeletonSet:
+    """The set of a pyskl file, in memory."""
     data = read_annotations(path)
     annotations = data["annotations"]
     if not isinstance(annotations, list) or not annotations:

@@ -50,13 +50,12 @@ class Data:
 def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = None) -> Data:
     """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
     dc = cfg.data
-    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords)
+    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords, cache=dc.cache)
     split = ds.split(dc.split)
     kind = input_kind(cfg.model)
-    pick = lambda idx: [ds.sequences[i] for i in idx]  # noqa: E731
     skeleton = Skeleton(ds.persons, ds.edges, ds.body)
-    train = InputPipeline(pick(split.train), cfg.features, kind, skeleton, scale)
-    test = InputPipeline(pick(split.test), cfg.features, kind, skeleton, train.scale)
+    train = InputPipeline(ds.select(split.train), cfg.features, kind, skeleton, scale)
+    test = InputPipeline(ds.select(split.test), cfg.features, kind, skeleton, train.scale)
     labels = torch.as_tensor(ds.labels, dtype=torch.long)
     meta = Meta(
         in_features=train.num_features,
