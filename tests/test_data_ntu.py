@@ -14,26 +14,9 @@ from mrmp.config import FeatureConfig
 from mrmp.data import load_dataset, load_ntu
 from mrmp.data.features import Skeleton, normalise, pad_sequences
 from mrmp.data.geometry import parents_from_edges
-from mrmp.data.ntu import NTU_BODY, NTU_EDGES, NTU_SPLITS
+from mrmp.data.ntu import NTU_BODY, NTU_EDGES, NTU_SPLITS, skeleton_text
 from mrmp.errors import DataError
 from test_data_formats import raises_data_error
-
-BODY_INFO = "{id} 0 1 1 1 1 0 0.0218 -0.2163 2"
-
-
-def joint_line(xyz: np.ndarray) -> str:
-    x, y, z = (float(v) for v in xyz)
-    return f"{x:.7g} {y:.7g} {z:.7g} 276.8 196.3 1047.2 527.6 -0.2 0.3 0.9 0.1 2"
-
-
-def skeleton_text(frames: list[dict[int, np.ndarray]]) -> str:
-    """A ``.skeleton`` file: per frame a dict body ID -> (25, 3) joints."""
-    lines = [str(len(frames))]
-    for bodies in frames:
-        lines.append(str(len(bodies)))
-        for body_id, joints in bodies.items():
-            lines += [BODY_INFO.format(id=body_id), "25", *(joint_line(j) for j in joints)]
-    return "\r\n".join(lines) + "\r\n"  # the distributed files end lines with CR LF
 
 
 def person(t: int, shift: float = 0.0, amplitude: float = 0.01) -> np.ndarray:

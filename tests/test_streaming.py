@@ -117,6 +117,20 @@ def test_streamed_pipeline_gives_the_in_memory_inputs(ntu_root: Path, tmp_path: 
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def test_normalised_copy_is_written_once_per_setting(
+    ntu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, streamed = pipelines(ntu_root, tmp_path / "c")
+    entry = streamed.store.folder.parent
+    assert [p.name.startswith("normalised-") for p in entry.iterdir() if p.is_dir()] == [True]
+    monkeypatch.setattr(InputPipeline, "_normalise_each", lambda *a: pytest.fail("normalised again"))
+    pipelines(ntu_root, tmp_path / "c")  # the test side and a second run reuse it
+    monkeypatch.undo()
+    ds = load_dataset("ntu", ntu_root, cache=tmp_path / "c")
+    InputPipeline(ds.sequences, FeatureConfig(centre="frame"), "chunks", Skeleton(ds.persons, ds.edges, ds.body))
+    assert len([p for p in entry.iterdir() if p.is_dir()]) == 2  # another setting, another copy
+
+
 def test_scale_from_a_sample(ntu_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     memory, _ = pipelines(ntu_root, tmp_path / "c")
     monkeypatch.setattr(InputPipeline, "SCALE_SAMPLE", 4)

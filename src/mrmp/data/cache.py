@@ -31,7 +31,16 @@ import numpy as np
 from mrmp.data.base import Body, SkeletonSet, Split
 from mrmp.errors import DataError
 
-__all__ = ["CACHE_ENV", "FrameStore", "cache_key", "cached", "default_cache", "write_entry"]
+__all__ = [
+    "CACHE_ENV",
+    "FrameStore",
+    "cache_key",
+    "cached",
+    "default_cache",
+    "derived_store",
+    "read_entry",
+    "write_entry",
+]
 
 #: Environment variable naming the cache folder (default ``~/.cache/mrmp``).
 CACHE_ENV = "MRMP_CACHE"
@@ -126,7 +135,39 @@ def cached(
     if not (entry / "set.json").is_file():
         sequences, finish = build()
         write_entry(entry, sequences, finish)
-    return _read_set(entry)
+    return read_entry(entry)
+
+
+def derived_store(
+    store: FrameStore, name: str, transform: Callable[[list[np.ndarray]], list[np.ndarray]], chunk: int = 256
+) -> FrameStore:
+    """``store`` with ``transform`` applied to every sequence of its entry, computed once.
+
+    The result lives beside the entry's frames (``<entry>/<name>/frames.npy``, same offsets), is
+    written ``chunk`` sequences at a time into a temporary folder and renamed into place, and is
+    shown through ``store``'s index. ``transform`` maps a list of (T_i, V, C) arrays to arrays of
+    the same lengths; ``name`` must identify it (e.g. a hash of its settings).
+    """
+    if store.folder is None:
+        raise ValueError("derived_store needs a store opened from a cache entry")
+    folder = store.folder / name
+    if not (folder / "offsets.npy").is_file():
+        tmp = folder.with_name(f"{name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            whole = FrameStore.open(store.folder)
+            parts = (
+                transform([whole[i] for i in range(a, min(a + chunk, len(whole)))]) for a in range(0, len(whole), chunk)
+            )
+            np.save(tmp / "offsets.npy", _write_frames(tmp / "frames.npy", (s for part in parts for s in part)))
+            tmp.rename(folder)
+        except OSError:
+            if not (folder / "offsets.npy").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return FrameStore.open(folder, store.index)
 
 
 def write_entry(
@@ -196,8 +237,8 @@ def _describe(ds: SkeletonSet) -> dict[str, Any]:
     }
 
 
-def _read_set(entry: Path) -> SkeletonSet:
-    """The set of a cache entry, its sequences a memory-mapped :class:`FrameStore`."""
+def read_entry(entry: Path) -> SkeletonSet:
+    """The set of a cache entry written by :func:`write_entry`, its sequences a memory-mapped :class:`FrameStore`."""
     try:
         meta = json.loads((entry / "set.json").read_text())
         store = FrameStore.open(entry)

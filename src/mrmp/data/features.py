@@ -15,7 +15,8 @@ which makes the descriptors independent of frame rate and length — and encoded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from mrmp.config import FeatureConfig
 from mrmp.data import geometry
 from mrmp.data.augment import augment, even_windows, random_windows
 from mrmp.data.base import Body
+from mrmp.data.cache import derived_store
 from mrmp.errors import ConfigError
 
 __all__ = [
@@ -220,6 +222,20 @@ ENCODERS: dict[str, Encoder] = {
 }
 
 
+def _spread(n: int, most: int) -> list[int]:
+    """At most ``most`` evenly spaced indices of ``range(n)``."""
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, most)).round()})
+
+
+def _rms(sequences: Iterable[np.ndarray]) -> float:
+    """Root mean square of every coordinate of ``sequences`` (float64 sums, one sequence at a time)."""
+    total, count = 0.0, 0
+    for s in sequences:
+        total += float(np.square(s, dtype=np.float64).sum())
+        count += s.size
+    return max(float(np.sqrt(total / max(count, 1))), 1e-8)
+
+
 class InputPipeline:
     """Normalised sequences of one dataset, turned into model inputs batch by batch.
 
@@ -228,9 +244,10 @@ class InputPipeline:
     millimetres or normalised units all reach the network at unit scale.
 
     In memory (a list of arrays) the whole set is padded and normalised once. A streamed set (a
-    memory-mapped :class:`~mrmp.data.cache.FrameStore`) is padded and normalised batch by batch in
-    :meth:`load` (what :func:`mrmp.data.loader.batches` runs in worker processes), and its scale is
-    measured on at most ``SCALE_SAMPLE`` evenly spaced sequences; both give the same inputs.
+    memory-mapped :class:`~mrmp.data.cache.FrameStore`) is normalised once into its cache entry
+    (:func:`~mrmp.data.cache.derived_store`, keyed by the normalisation settings) and padded batch
+    by batch in :meth:`load` (what :func:`mrmp.data.loader.batches` runs in worker processes); its
+    scale is measured on at most ``SCALE_SAMPLE`` evenly spaced sequences. Both give the same inputs.
 
     Args:
         sequences: Raw (T_i, V, C) arrays, or a streamed store of them.
@@ -258,25 +275,33 @@ class InputPipeline:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
         self.skeleton = skeleton or Skeleton()
-        self.store = sequences if hasattr(sequences, "subset") else None
         self.joints, self.coords = sequences[0].shape[1:]
         self.parents = self.skeleton.parents(self.joints)
-        if self.store is None:
-            x, self.lengths = self._normalised(sequences)
-        else:
+        self.store, self.x = None, None
+        if hasattr(sequences, "subset"):  # streamed: normalised once into the cache, read per batch
+            self.store = derived_store(sequences, self._normalised_name(), self._normalise_each)
             self.lengths = torch.as_tensor(self.store.lengths)
-            sample = np.unique(np.linspace(0, len(sequences) - 1, min(len(sequences), self.SCALE_SAMPLE)).round())
-            x, lengths = self._normalised([sequences[int(i)] for i in sample])
+            self.scale = scale or _rms(self.store[int(i)] for i in _spread(len(self.store), self.SCALE_SAMPLE))
+            return
+        x, self.lengths = pad_sequences(sequences)
+        x = normalise(x, self.lengths, cfg, self.skeleton)
         if scale is None:
-            lengths = self.lengths if self.store is None else lengths
-            count = geometry.valid_mask(x, lengths).sum() * x.shape[2] * x.shape[3]
+            count = geometry.valid_mask(x, self.lengths).sum() * x.shape[2] * x.shape[3]
             scale = float(((x**2).sum() / count).sqrt().clamp(min=1e-8))
         self.scale = scale
-        self.x = x / scale if self.store is None else None
+        self.x = x / scale
 
-    def _normalised(self, sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+    def _normalised_name(self) -> str:
+        """Name of the normalised copy of a cache entry: a hash of what :func:`normalise` depends on."""
+        cfg, sk = self.cfg, self.skeleton
+        settings = (cfg.person_order, cfg.centre, cfg.align, cfg.size, sk.persons, sk.edges, sk.body)
+        return "normalised-" + hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+    def _normalise_each(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        """:func:`normalise` of each sequence (a batch padded, then cut back to its lengths)."""
         x, lengths = pad_sequences(sequences)
-        return normalise(x, lengths, self.cfg, self.skeleton), lengths
+        x = normalise(x, lengths, self.cfg, self.skeleton).numpy()
+        return [x[i, :n] for i, n in enumerate(lengths.tolist())]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -300,7 +325,7 @@ class InputPipeline:
         """Normalised, scaled sequences at ``index``, padded (N, T, V, C), and their lengths (N,)."""
         if self.store is None:
             return self.x[index], self.lengths[index]
-        x, lengths = self._normalised([self.store[int(i)] for i in index])
+        x, lengths = pad_sequences([self.store[int(i)] for i in index])
         return x / self.scale, lengths
 
     def inputs(self, index: Tensor, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:

@@ -54,8 +54,8 @@ def present_persons(x: Tensor, persons: int) -> Tensor:
     >>> present_persons(torch.tensor([[[[1.0], [0.0]]]]), 2).tolist()
     [[1.0, 0.0]]
     """
-    n, t, v, c = x.shape
-    return (x.reshape(n, t, persons, v // persons, c) != 0).any(4).any(3).any(1).to(x.dtype)
+    n, t = x.shape[:2]
+    return x.reshape(n, t, persons, -1).ne(0).any(3).any(1).to(x.dtype)
 
 
 def _time_mean(values: Tensor, w: Tensor) -> Tensor:

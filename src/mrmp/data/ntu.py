@@ -37,6 +37,7 @@ __all__ = [
     "load_ntu",
     "ntu_set",
     "read_ntu_skeleton",
+    "skeleton_text",
 ]
 
 JOINTS = 25
@@ -170,6 +171,20 @@ def read_ntu_skeleton(path: Path) -> np.ndarray | None:
     if reader.at < len(lines):
         raise DataError(path, f"unexpected line after the {frames} frames of the frame count", reader.at + 1)
     return _two_most_active(list(bodies.values()))
+
+
+def skeleton_text(frames: Sequence[dict[str, np.ndarray]]) -> str:
+    """The ``.skeleton`` text of ``frames`` (per frame: body ID -> (25, 3) joints in metres), the
+    inverse of :func:`read_ntu_skeleton` for tests and benchmarks; the other values are constants."""
+    lines = [str(len(frames))]
+    for bodies in frames:
+        lines.append(str(len(bodies)))
+        for body_id, joints in bodies.items():
+            lines += [f"{body_id} 0 1 1 1 1 0 0.0218 -0.2163 2", str(JOINTS)]
+            lines += [
+                f"{x:.7g} {y:.7g} {z:.7g} 276.8 196.3 1047.2 527.6 -0.2 0.3 0.9 0.1 2" for x, y, z in joints.tolist()
+            ]
+    return "\r\n".join(lines) + "\r\n"  # the distributed files end lines with CR LF
 
 
 def _two_most_active(tracks: list[np.ndarray]) -> np.ndarray | None:

@@ -26,6 +26,7 @@ __all__ = [
     "Bundle",
     "Data",
     "load_data",
+    "data_of",
     "build_bundle",
     "load_bundle",
     "pruned_view",
@@ -51,7 +52,12 @@ def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = Non
     """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
     dc = cfg.data
     ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords, cache=dc.cache)
-    split = ds.split(dc.split)
+    return data_of(ds, cfg, scale)
+
+
+def data_of(ds: SkeletonSet, cfg: RunConfig, scale: float | None = None) -> Data:
+    """The train and test inputs of a loaded set's split ``cfg.data.split`` (benchmarks, tests)."""
+    split = ds.split(cfg.data.split)
     kind = input_kind(cfg.model)
     skeleton = Skeleton(ds.persons, ds.edges, ds.body)
     train = InputPipeline(ds.select(split.train), cfg.features, kind, skeleton, scale)
