@@ -12,9 +12,9 @@
    (scale from a 4,096-sequence sample) and the model, and takes its first training step.
 4. **Read epoch**: every xsub training sequence read, padded and normalised by the loader workers.
 5. **Train**: ``--steps`` steps (one epoch over the first steps × batch xsub training sequences)
-   of dense and MRMP training of each backbone, streamed from the entry with ``--workers``
-   workers and from a copy of the same sequences in memory, alternated ``--repeats`` times (the
-   best samples/s of each, and their ratio).
+   of dense and MRMP training of each backbone: from a copy of the sequences in memory, streamed
+   from the entry in the training process, and streamed with ``--workers`` loader workers;
+   alternated ``--repeats`` times (the best samples/s of each, and the ratios to memory).
 
 Peak RSS: ``resource.getrusage`` of this process and the largest child (a loader worker).
 """
@@ -209,14 +209,20 @@ def main() -> None:
     rows = []
     for model in args.models.split(","):
         for method in ("dense", "mrmp"):
-            cfg = config(model, method, args.workers, args.batch)
+            streamed, memory = subset(ds, small, 256, memory=False), subset(ds, small, 256, memory=True)
             row: dict[str, Any] = {"model": model, "method": method}
-            sets = {"streamed": subset(ds, small, 256, memory=False), "memory": subset(ds, small, 256, memory=True)}
-            for side in ("memory", "streamed") * args.repeats:  # alternated; the best of each side
-                run = train_steps(sets[side], cfg, out / "run")
+            sides = {
+                "memory": (memory, 0),
+                "streamed_inline": (streamed, 0),
+                "streamed_workers": (streamed, args.workers),
+            }
+            for side in list(sides) * args.repeats:  # alternated; the best of each side
+                sequences, workers = sides[side]
+                run = train_steps(sequences, config(model, method, workers, args.batch), out / "run")
                 if run["samples_per_s"] > row.get(side, {}).get("samples_per_s", 0):
                     row[side] = run
-            row["ratio"] = row["streamed"]["samples_per_s"] / row["memory"]["samples_per_s"]
+            for side in ("streamed_inline", "streamed_workers"):
+                row[f"ratio_{side}"] = row[side]["samples_per_s"] / row["memory"]["samples_per_s"]
             row["rss"] = peak_rss_mb()
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -13,7 +13,8 @@ import torch
 import mrmp.data.ntu as ntu
 from mrmp.config import FeatureConfig
 from mrmp.data import load_dataset
-from mrmp.data.cache import FrameStore
+from mrmp.data.base import SkeletonSet
+from mrmp.data.cache import FrameStore, write_entry
 from mrmp.data.features import InputPipeline, Skeleton
 from mrmp.data.loader import batches
 from mrmp.engine import fit
@@ -85,6 +86,23 @@ def test_store_pickles_by_path(ntu_root: Path, tmp_path: Path) -> None:
     back = pickle.loads(blob)
     np.testing.assert_array_equal(back[0], store[3])
     assert back.lengths.tolist() == [len(store[3]), len(store[1])]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
+def test_release_drops_read_pages_from_resident_memory(tmp_path: Path) -> None:
+    def rss_mb() -> float:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    sequences = (np.full((100, 50, 3), k, dtype=np.float32) for k in range(1000))  # 60 MB
+    write_entry(tmp_path / "e", sequences, lambda read: SkeletonSet("x", read, np.zeros(1000), [], ("a",), (), {}))
+    store = FrameStore.open(tmp_path / "e")
+    before = rss_mb()
+    total = sum(float(store[k][0, 0, 0]) for k in range(0, 1000, 3)) + sum(float(store[k].sum()) for k in range(1000))
+    read = rss_mb()
+    store.release()
+    assert read - before > 40 and rss_mb() - before < 10  # the pages read no longer count
+    assert float(store[999][5, 5, 1]) == 999.0 and total > 0  # and read again as before
 
 
 def test_pyskl_cache(tmp_path: Path) -> None:

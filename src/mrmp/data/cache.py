@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -97,6 +98,17 @@ class FrameStore(Sequence[np.ndarray]):
         """The sequences at positions ``index`` of this store (no copy)."""
         return FrameStore(self.frames, self.offsets, self.index[np.asarray(index, dtype=np.int64)], self.folder)
 
+    def release(self) -> None:
+        """Drop the pages read so far from this process's resident memory (``madvise(DONTNEED)``).
+
+        A memory map's pages count in the resident set once read and stay until the kernel needs
+        them; releasing after each batch keeps a process that reads the whole set at the size of
+        one batch. The pages stay in the page cache, so reading them again costs no disk access.
+        """
+        mapping = getattr(self.frames, "_mmap", None)  # np.memmap's mapping (None: an array in memory)
+        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
+
     @property
     def lengths(self) -> np.ndarray:
         """Frames of each sequence (N,)."""
@@ -157,9 +169,7 @@ def derived_store(
         tmp.mkdir(parents=True)
         try:
             whole = FrameStore.open(store.folder)
-            parts = (
-                transform([whole[i] for i in range(a, min(a + chunk, len(whole)))]) for a in range(0, len(whole), chunk)
-            )
+            parts = (_chunk(whole, a, chunk, transform) for a in range(0, len(whole), chunk))
             np.save(tmp / "offsets.npy", _write_frames(tmp / "frames.npy", (s for part in parts for s in part)))
             tmp.rename(folder)
         except OSError:
@@ -168,6 +178,15 @@ def derived_store(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return FrameStore.open(folder, store.index)
+
+
+def _chunk(
+    store: FrameStore, start: int, size: int, transform: Callable[[list[np.ndarray]], list[np.ndarray]]
+) -> list[np.ndarray]:
+    """``transform`` of the sequences ``start .. start + size`` of ``store``, its pages released."""
+    out = transform([np.array(store[i]) for i in range(start, min(start + size, len(store)))])
+    store.release()
+    return out
 
 
 def write_entry(

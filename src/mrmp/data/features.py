@@ -282,6 +282,7 @@ class InputPipeline:
             self.store = derived_store(sequences, self._normalised_name(), self._normalise_each)
             self.lengths = torch.as_tensor(self.store.lengths)
             self.scale = scale or _rms(self.store[int(i)] for i in _spread(len(self.store), self.SCALE_SAMPLE))
+            self.store.release()
             return
         x, self.lengths = pad_sequences(sequences)
         x = normalise(x, self.lengths, cfg, self.skeleton)
@@ -326,6 +327,7 @@ class InputPipeline:
         if self.store is None:
             return self.x[index], self.lengths[index]
         x, lengths = pad_sequences([self.store[int(i)] for i in index])
+        self.store.release()  # resident memory: this batch, not every page read so far
         return x / self.scale, lengths
 
     def inputs(self, index: Tensor, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:
