@@ -3,7 +3,7 @@
     python -m benchmarks.scale --sequences 56880 --steps 20 --workers 2 --out runs/scale
 
 1. **Parse**: ``--parse-files`` synthetic ``.skeleton`` files written in NTU's format, parsed in
-   memory and then into the cache (per-file cost of both, extrapolated to the full set).
+   memory, into the cache, and into the cache on ``--workers`` processes (per-file cost).
 2. **Build**: ``--sequences`` synthetic sequences (lengths uniform in 40..120, mean 80; 25 joints,
    2 bodies, the second present in the mutual actions 50..60; 60 classes; NTU's xsub performers)
    generated straight into a cache entry.
@@ -94,8 +94,9 @@ def build(entry: Path, n: int) -> dict[str, Any]:
     return {"sequences": n, "seconds": time.perf_counter() - t0, "gigabytes": size / 1e9}
 
 
-def parse(folder: Path, files: int, cache: Path) -> dict[str, Any]:
-    """Write ``files`` synthetic ``.skeleton`` files, parse them in memory, then into the cache."""
+def parse(folder: Path, files: int, cache: Path, processes: int) -> dict[str, Any]:
+    """Write ``files`` synthetic ``.skeleton`` files; parse them in memory, into the cache, and into
+    the cache on ``processes`` worker processes."""
     folder.mkdir(parents=True, exist_ok=True)
     for k, f in enumerate(synthetic_files(files)):
         seq = synthetic_sequence(k, f.action)
@@ -107,7 +108,11 @@ def parse(folder: Path, files: int, cache: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     load_ntu(folder, cache=cache)
     cached = time.perf_counter() - t0
-    return {"files": files, "parse_s": memory, "parse_into_cache_s": cached, "per_file_ms": 1000 * memory / files}
+    t0 = time.perf_counter()
+    load_ntu(folder, cache=cache.with_name(cache.name + "-parallel"), processes=processes)
+    parallel = time.perf_counter() - t0
+    out = {"files": files, "parse_s": memory, "parse_into_cache_s": cached, "per_file_ms": 1000 * memory / files}
+    return {**out, "processes": processes, "parse_into_cache_parallel_s": parallel}
 
 
 def config(model: str, method: str, workers: int, batch: int) -> RunConfig:
@@ -184,7 +189,7 @@ def main() -> None:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     result: dict[str, Any] = {"machine": machine(), "args": vars(args)}
-    result["parse"] = parse(out / "skeleton", args.parse_files, out / "cache-parse")
+    result["parse"] = parse(out / "skeleton", args.parse_files, out / "cache-parse", max(args.workers, 1))
     print(json.dumps(result["parse"]), flush=True)
     entry = out / "cache" / "ntu-synthetic"
     result["build"] = build(entry, args.sequences)

@@ -162,6 +162,21 @@ def test_ntu_layout_errors(tmp_path: Path) -> None:
         load_ntu(tmp_path)
 
 
+def test_ntu_parses_on_a_worker_process(ntu_root: Path) -> None:
+    inline = load_ntu(ntu_root)
+    pooled = load_ntu(ntu_root, processes=1)
+    assert pooled.ids == inline.ids and all(
+        np.array_equal(a, b) for a, b in zip(pooled.sequences, inline.sequences, strict=True)
+    )
+    bad = ntu_root / "S001C001P001R001A001.skeleton"
+    bad.write_text("\n".join(edit(good_lines(), 4, "24")))
+    with raises_data_error(bad, 4, "expected the joint count 25, found 24"):  # the worker's error, as it was
+        load_ntu(ntu_root, processes=1)
+    assert load_ntu(ntu_root, skip_bad=True, processes=1).skipped == (
+        f"{bad}:4: expected the joint count 25, found 24",
+    )
+
+
 def test_ntu_skip_bad(ntu_root: Path) -> None:
     bad = ntu_root / "S001C001P001R001A001.skeleton"
     bad.write_text("\n".join(edit(good_lines(), 4, "24")))

@@ -233,7 +233,11 @@ TRAIN_FLAGS = FlagSet(
         ),
         Flag("data.skip_bad", "--skip-bad", "skip malformed sequence files (listed)"),
         Flag("data.cache", "--cache", "ntu/pyskl: cache folder of the parsed, memory-mapped set, auto or off"),
-        Flag("data.workers", "--workers", "processes loading the batches of a streamed (cached) set"),
+        Flag(
+            "data.workers",
+            "--workers",
+            "processes parsing ntu files and loading the batches of a streamed (cached) set",
+        ),
         Flag("data.split", "--split", "protocol split (fold0..fold4 for SBU, default for FPHA; SBU defaults to fold0)"),
         Flag("data.split", "--fold", "shorthand for --split foldN", parse=_fold, metavar="N"),
         Flag("model.name", "--model", "backbone"),

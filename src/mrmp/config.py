@@ -41,8 +41,9 @@ class DataConfig:
     ``cache``: where ``ntu`` and ``pyskl`` keep their parsed, memory-mapped form and stream from
     (:mod:`mrmp.data.cache`): ``auto`` (``$MRMP_CACHE``, else ``~/.cache/mrmp``), ``off`` (in
     memory, as the small datasets always are) or a folder.
-    ``workers``: processes that read and normalise the batches of a streamed set while the model
-    trains (``torch.utils.data.DataLoader``); 0: in the training process.
+    ``workers``: processes that parse ``ntu`` files into the cache, and that read the batches of
+    a streamed set while the model trains (``torch.utils.data.DataLoader``); 0: in the training
+    process.
     """
 
     dataset: str = "synthetic"

@@ -50,6 +50,7 @@ class LoadOptions:
     seed: int = 0
     coords: str = "physical"
     cache: Path | None = None
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ DATASETS: dict[str, _Source] = {
         "folder",
         {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}},
     ),
-    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad, cache=o.cache), "folder"),
+    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad, cache=o.cache, processes=o.workers), "folder"),
     "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
     "pyskl": _Source(lambda root, o: load_pyskl(root, skip_bad=o.skip_bad, cache=o.cache), "file"),
     "synthetic": _Source(lambda root, o: make_synthetic(seed=o.seed), "none"),
@@ -96,6 +97,7 @@ def load_dataset(
     seed: int = 0,
     coords: str = "physical",
     cache: str | Path | None = None,
+    workers: int = 0,
 ) -> SkeletonSet:
     """Load a dataset by name.
 
@@ -108,6 +110,7 @@ def load_dataset(
         coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
         cache: ``ntu`` and ``pyskl``: a cache folder to parse into once and stream from, ``auto``
             (:func:`~mrmp.data.cache.default_cache`); None or ``off``: in memory.
+        workers: ``ntu``: parse on this many worker processes (0: in this one).
 
     Raises:
         ConfigError: Unknown name, or no location given for a dataset that needs one.
@@ -121,7 +124,7 @@ def load_dataset(
     if source.location == "folder":
         root = Path(root) if root is not None else _default_root(name)
     folder = None if cache in (None, "off") else default_cache() if cache == "auto" else Path(cache)
-    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords, cache=folder)
+    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords, cache=folder, workers=workers)
     return source.load(None if root is None or source.location == "none" else Path(root), options)
 
 

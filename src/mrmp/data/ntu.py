@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,34 +289,59 @@ def _splits(files: Sequence[NtuFile]) -> dict[str, Split]:
     }
 
 
+def _read_one(path: Path) -> np.ndarray | tuple[Path, str, int | None] | None:
+    """:func:`read_ntu_skeleton`, a :class:`DataError` returned as its (path, message, line)."""
+    try:
+        return read_ntu_skeleton(path)
+    except DataError as err:
+        return (err.path, err.message, err.line)
+
+
+def _parse_all(paths: list[Path], processes: int) -> Iterator[np.ndarray | DataError | None]:
+    """:func:`read_ntu_skeleton` of each path in order, errors yielded; on ``processes`` worker
+    processes (0: in this one)."""
+    pool = ProcessPoolExecutor(processes) if processes > 0 else None
+    try:
+        results = pool.map(_read_one, paths, chunksize=16) if pool else map(_read_one, paths)
+        for result in results:
+            yield DataError(*result) if isinstance(result, tuple) else result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 def read_ntu(
-    root: Path, files: Sequence[NtuFile], *, skip_bad: bool, kept: list[NtuFile], skipped: list[str]
+    root: Path,
+    files: Sequence[NtuFile],
+    *,
+    skip_bad: bool,
+    kept: list[NtuFile],
+    skipped: list[str],
+    processes: int = 0,
 ) -> Iterator[np.ndarray]:
     """Yield the sequence of each readable file, appending it to ``kept`` (and the others to ``skipped``).
 
-    Sequences without a skeleton are always skipped (and listed); malformed files only with ``skip_bad``.
+    Sequences without a skeleton are always skipped (and listed); malformed files only with
+    ``skip_bad``. ``processes`` > 0 parses on that many worker processes (the order is kept).
 
     Raises:
         DataError: A malformed file without ``skip_bad``; no readable file at all.
     """
-    for entry in files:
-        try:
-            sequence = read_ntu_skeleton(entry.path)
-        except DataError as err:
+    for entry, sequence in zip(files, _parse_all([f.path for f in files], processes), strict=True):
+        if isinstance(sequence, DataError):
             if not skip_bad:
-                raise
-            skipped.append(str(err))
-            continue
-        if sequence is None:
+                raise sequence
+            skipped.append(str(sequence))
+        elif sequence is None:
             skipped.append(f"{entry.path}: no skeleton in any frame (one of NTU's missing-skeleton samples)")
-            continue
-        kept.append(entry)
-        yield sequence
+        else:
+            kept.append(entry)
+            yield sequence
     if not kept:
         raise DataError(root, f"no readable sequences (all {len(files)} skipped)")
 
 
-def load_ntu(root: Path, *, skip_bad: bool = False, cache: Path | None = None) -> SkeletonSet:
+def load_ntu(root: Path, *, skip_bad: bool = False, cache: Path | None = None, processes: int = 0) -> SkeletonSet:
     """Load NTU RGB+D ``.skeleton`` files.
 
     Args:
@@ -323,6 +349,7 @@ def load_ntu(root: Path, *, skip_bad: bool = False, cache: Path | None = None) -
         skip_bad: Skip malformed files (listed in ``skipped``).
         cache: Cache folder (:mod:`mrmp.data.cache`): parse once into a memory-mapped entry and
             stream from it; None: parse into memory.
+        processes: Parse on this many worker processes (0: in this one).
 
     Returns:
         A :class:`SkeletonSet` of float32 (T, 50, 3) sequences in metres, ``persons=2``, labels
@@ -336,7 +363,7 @@ def load_ntu(root: Path, *, skip_bad: bool = False, cache: Path | None = None) -
     def build() -> tuple[Iterator[np.ndarray], Callable[[Sequence[np.ndarray]], SkeletonSet]]:
         kept: list[NtuFile] = []
         skipped: list[str] = []
-        sequences = read_ntu(root, files, skip_bad=skip_bad, kept=kept, skipped=skipped)
+        sequences = read_ntu(root, files, skip_bad=skip_bad, kept=kept, skipped=skipped, processes=processes)
         return sequences, lambda read: ntu_set(kept, read, skipped)
 
     return cached(cache, "ntu", [f.path for f in files], {"skip_bad": skip_bad}, build)

@@ -51,7 +51,15 @@ class Data:
 def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = None) -> Data:
     """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
     dc = cfg.data
-    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords, cache=dc.cache)
+    ds = load_dataset(
+        dc.dataset,
+        root or dc.root,
+        skip_bad=dc.skip_bad,
+        seed=dc.seed,
+        coords=dc.coords,
+        cache=dc.cache,
+        workers=dc.workers,
+    )
     return data_of(ds, cfg, scale)
 
 
