@@ -183,6 +183,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2, help="runs of each side, alternated (best kept)")
     p.add_argument("--models", default="gcn,stgcn")
+    p.add_argument("--methods", default="dense,mrmp")
     p.add_argument("--out", default="runs/scale")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -213,7 +214,7 @@ def main() -> None:
     small = args.steps * args.batch
     rows = []
     for model in args.models.split(","):
-        for method in ("dense", "mrmp"):
+        for method in args.methods.split(","):
             streamed, memory = subset(ds, small, 256, memory=False), subset(ds, small, 256, memory=True)
             row: dict[str, Any] = {"model": model, "method": method}
             sides = {
