@@ -14,7 +14,8 @@
 5. **Train**: ``--steps`` steps (one epoch over the first steps × batch xsub training sequences)
    of dense and MRMP training of each backbone: from a copy of the sequences in memory, streamed
    from the entry in the training process, and streamed with ``--workers`` loader workers;
-   alternated ``--repeats`` times (the best samples/s of each, and the ratios to memory).
+   alternated ``--repeats`` times (the best samples/s of each, and the ratios to memory); and the
+   median time of one batch's load + augmentation + encoding from memory and streamed.
 
 Peak RSS: ``resource.getrusage`` of this process and the largest child (a loader worker).
 """
@@ -174,6 +175,18 @@ print(t1 - t0, time.perf_counter() - t0)
     return {"second_run_data_ready_s": ready, "second_run_first_step_s": first, "second_run_wall_s": wall}
 
 
+def load_ms(ds: SkeletonSet, cfg: RunConfig, batch: int) -> float:
+    """Median milliseconds of one batch's ``load`` (+ augmentation and encoding) over the xsub train side."""
+    pipeline = data_of(ds, cfg).train
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for index in torch.randperm(len(pipeline), generator=gen).split(batch):
+        t0 = time.perf_counter()
+        pipeline.augmented(index, gen, pipeline.load(index))
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sequences", type=int, default=56880)
@@ -227,6 +240,10 @@ def main() -> None:
                 run = train_steps(sequences, config(model, method, workers, args.batch), out / "run")
                 if run["samples_per_s"] > row.get(side, {}).get("samples_per_s", 0):
                     row[side] = run
+            cfg = config(model, method, 0, args.batch)
+            row["batch_ms"] = {
+                side: load_ms(sets, cfg, args.batch) for side, sets in (("memory", memory), ("streamed", streamed))
+            }
             for side in ("streamed_inline", "streamed_workers"):
                 row[f"ratio_{side}"] = row[side]["samples_per_s"] / row["memory"]["samples_per_s"]
             row["rss"] = peak_rss_mb()
