@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -213,3 +214,17 @@ def test_cuda_matches_cpu_in_float32(ntu_root: Path, tmp_path: Path) -> None:
     cpu = fit(ntu_config(ntu_root, "off", 0), tmp_path / "cpu", progress=False)
     gpu = fit(ntu_config(ntu_root, "off", 0).replace(train={"device": "cuda"}), tmp_path / "gpu", progress=False)
     assert gpu.metrics["loss"] == pytest.approx(cpu.metrics["loss"], rel=1e-2)
+
+
+def test_cli_trains_on_streamed_ntu(ntu_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mrmp.cli import main
+
+    argv = ["train", "--dataset", "ntu", "--data", str(ntu_root), "--split", "xsub", "--cache", str(tmp_path / "c")]
+    argv += ["--workers", "1", "--amp", "bf16", "--epochs", "1", "--batch-size", "4", "--no-progress"]
+    argv += ["--set", "model.hidden=16", "--set", "model.heads=2", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    data = stored["data"]
+    assert (data["dataset"], data["cache"], data["workers"]) == ("ntu", str(tmp_path / "c"), 1)
+    assert stored["train"]["amp"] == "bf16" and "test_accuracy" in capsys.readouterr().out
+    assert any(p.name.startswith("ntu-") for p in (tmp_path / "c").iterdir())
