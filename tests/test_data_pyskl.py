@@ -136,7 +136,11 @@ def test_pyskl_bad_annotation(tmp_path: Path, change: Any, fragment: str) -> Non
         ([1, 2], "expected a dict with 'split' and 'annotations' (pyskl format), found list"),
         ({"annotations": []}, "found ['annotations']"),
         ({"split": {"a": []}, "annotations": []}, "expected a non-empty list of dicts"),
-        ({**pyskl_data(), "split": {"all": ["x"]}}, "'split' names ['all']: expected pairs such as xsub_train"),
+        ({**pyskl_data(), "split": {"all": []}}, "'split' names ['all']: expected pairs such as xsub_train"),
+        (
+            {**pyskl_data(), "split": {"a_train": ["x", "y"], "a_val": []}},
+            "list 'a_train' names frame_dir 'x': expected",
+        ),
         ({**pyskl_data(joints=18), "split": {}}, "V = 18 joints: supported layouts are V in [17, 25]"),
     ],
 )

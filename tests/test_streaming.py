@@ -193,6 +193,24 @@ def test_mixed_precision_trains_on_cpu(tmp_path: Path) -> None:
     assert losses["fp16"] == pytest.approx(losses["off"], rel=0.05)
 
 
+def test_fp16_loss_scale_is_checkpointed_and_resumed(tmp_path: Path) -> None:
+    cfg = tiny_config(2, train={"amp": "fp16", "save_every": 1})
+    whole = fit(cfg, tmp_path / "whole", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch: int, record: dict) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        fit(cfg, tmp_path / "cut", progress=False, on_epoch_end=kill)
+    stored = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert stored["epoch"] == 1 and stored["scaler"]["scale"] == 65536.0  # fp16's initial loss scale, kept
+    resumed = fit(cfg, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.metrics["loss"] == whole.metrics["loss"]
+
+
 def test_bad_workers() -> None:
     with pytest.raises(ValueError, match=r"data\.workers must be >= 0"):
         tiny_config(data={"workers": -1})

@@ -149,7 +149,8 @@ def _read_pyskl(path: Path, skip_bad: bool) -> SkeletonSet:
             skipped.append(str(err))
     if not kept:
         raise DataError(path, f"no usable annotations: all {len(annotations)} were skipped")
-    return _skeleton_set(path, data["split"], kept, skipped)
+    known = {entry.get("frame_dir") for entry in annotations if isinstance(entry, dict)}
+    return _skeleton_set(path, data["split"], kept, skipped, known)
 
 
 def _annotation(path: Path, k: int, entry: Any) -> tuple[str, int, np.ndarray]:
@@ -176,7 +177,9 @@ def _annotation(path: Path, k: int, entry: Any) -> tuple[str, int, np.ndarray]:
     return str(name), int(label), values
 
 
-def _skeleton_set(path: Path, split: Any, kept: list[tuple[str, int, np.ndarray]], skipped: list[str]) -> SkeletonSet:
+def _skeleton_set(
+    path: Path, split: Any, kept: list[tuple[str, int, np.ndarray]], skipped: list[str], known: set[Any]
+) -> SkeletonSet:
     joints = {kp.shape[2] for _, _, kp in kept}
     coords = {kp.shape[3] for _, _, kp in kept}
     if len(joints) > 1 or len(coords) > 1:
@@ -196,7 +199,7 @@ def _skeleton_set(path: Path, split: Any, kept: list[tuple[str, int, np.ndarray]
         ids=[name for name, _, _ in kept],
         class_names=tuple(str(k) for k in range(int(labels.max()) + 1)),
         edges=tuple((i + p * v, j + p * v) for p in range(persons) for i, j in edges),
-        splits=_splits(path, split, [name for name, _, _ in kept]),
+        splits=_splits(path, split, [name for name, _, _ in kept], known),
         persons=persons,
         skipped=tuple(skipped),
         body=body,
@@ -211,10 +214,16 @@ def _frames(keypoint: np.ndarray, persons: int) -> np.ndarray:
     return out.reshape(t, persons * v, c)
 
 
-def _splits(path: Path, split: Any, names: list[str]) -> dict[str, Split]:
-    """Named train/test splits over the kept annotations (``names`` in order)."""
+def _splits(path: Path, split: Any, names: list[str], known: set[Any]) -> dict[str, Split]:
+    """Named train/test splits over the kept annotations (``names`` in order); every frame_dir a
+    split lists must be one of the ``known`` annotations (kept or skipped)."""
     if not isinstance(split, Mapping) or not all(isinstance(v, list | tuple) for v in split.values()):
         raise DataError(path, "'split': expected a dict of name -> list of frame_dir")
+    for name, members in split.items():
+        unknown = [f for f in members if f not in known]
+        if unknown:
+            message = f"'split' list {name!r} names frame_dir {unknown[0]!r}: expected one of the annotations"
+            raise DataError(path, message + f" ({len(unknown)} unknown)")
     position = {name: i for i, name in enumerate(names)}
     out: dict[str, Split] = {}
     for name in split:

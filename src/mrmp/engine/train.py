@@ -210,12 +210,14 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
 
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
-    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload."""
+    """Restore weights, optimizer, schedule, loss scale, RNG and epoch count from a checkpoint's payload."""
     run.bundle.model.load_state_dict(payload.get("trained", payload["model"]))
     if run.average is not None:
         run.average.load_state_dict(payload["average"])
     run.optimizer.load_state_dict(payload["optimizer"])
     run.scheduler.load_state_dict(payload["scheduler"])
+    if "scaler" in payload and run.scaler.is_enabled():
+        run.scaler.load_state_dict(payload["scaler"])
     torch.set_rng_state(payload["rng"]["torch"])
     run.start_epoch = int(payload["epoch"])
     if run.start_epoch >= run.cfg.train.epochs:
@@ -341,6 +343,8 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
     extra: dict[str, Any] = {}
     if run.average is not None:
         extra = {"trained": run.bundle.model.state_dict(), "average": run.average.state_dict()}
+    if run.scaler.is_enabled():
+        extra["scaler"] = run.scaler.state_dict()
     with _averaged(run):
         model_state = {k: v.clone() for k, v in run.bundle.model.state_dict().items()}
     save_checkpoint(
