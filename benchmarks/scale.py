@@ -4,6 +4,8 @@
 
 1. **Parse**: ``--parse-files`` synthetic ``.skeleton`` files written in NTU's format, parsed in
    memory, into the cache, and into the cache on ``--workers`` processes (per-file cost).
+   Then the file lookup of a second run: listing ``--sequences`` NTU-named (empty) files and
+   hashing their (path, size, mtime) into the cache key.
 2. **Build**: ``--sequences`` synthetic sequences (lengths uniform in 40..120, mean 80; 25 joints,
    2 bodies, the second present in the mutual actions 50..60; 60 classes; NTU's xsub performers)
    generated straight into a cache entry.
@@ -40,21 +42,22 @@ from benchmarks.common import machine
 from mrmp.config import RunConfig
 from mrmp.data import load_ntu
 from mrmp.data.base import SkeletonSet
-from mrmp.data.cache import read_entry, write_entry
+from mrmp.data.cache import cache_key, read_entry, write_entry
 from mrmp.data.loader import batches
-from mrmp.data.ntu import JOINTS, PERSONS, NtuFile, ntu_set, skeleton_text
+from mrmp.data.ntu import JOINTS, PERSONS, NtuFile, find_ntu, ntu_set, skeleton_text
 from mrmp.engine import fit
 from mrmp.engine.setup import data_of
 
 _PERFORMERS = 40
-_SETUPS = 17
 
 
 def synthetic_files(n: int) -> list[NtuFile]:
-    """NTU-style names of ``n`` sequences: 60 actions, 40 performers, 3 cameras, 17 setups."""
+    """Distinct NTU-style names of ``n`` sequences: 60 actions, 3 cameras, 2 replications, 40
+    performers, then setups (56,880 sequences: setups 1..4)."""
     out = []
     for k in range(n):
-        ids = (1 + k // 3 % _SETUPS, 1 + k % 3, 1 + k // 51 % _PERFORMERS, 1 + k // 2040 % 2, 1 + k % 60)
+        rest = k // 360
+        ids = (1 + rest // _PERFORMERS, 1 + k // 60 % 3, 1 + rest % _PERFORMERS, 1 + k // 180 % 2, 1 + k % 60)
         name = "S{:03d}C{:03d}P{:03d}R{:03d}A{:03d}.skeleton".format(*ids)
         out.append(NtuFile(Path(name), *ids))
     return out
@@ -114,6 +117,19 @@ def parse(folder: Path, files: int, cache: Path, processes: int) -> dict[str, An
     parallel = time.perf_counter() - t0
     out = {"files": files, "parse_s": memory, "parse_into_cache_s": cached, "per_file_ms": 1000 * memory / files}
     return {**out, "processes": processes, "parse_into_cache_parallel_s": parallel}
+
+
+def lookup(folder: Path, n: int) -> dict[str, Any]:
+    """Time to list ``n`` NTU-named files and hash their (path, size, mtime): what a second
+    ``load_ntu`` does before it opens the entry (the files are empty: only names and stats count)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in synthetic_files(n):
+        (folder / f.path.name).touch()
+    t0 = time.perf_counter()
+    found = find_ntu(folder)
+    t1 = time.perf_counter()
+    cache_key("ntu", [f.path for f in found], {"skip_bad": False})
+    return {"files": len(found), "find_s": t1 - t0, "key_s": time.perf_counter() - t1}
 
 
 def config(model: str, method: str, workers: int, batch: int) -> RunConfig:
@@ -205,6 +221,9 @@ def main() -> None:
     result: dict[str, Any] = {"machine": machine(), "args": vars(args)}
     result["parse"] = parse(out / "skeleton", args.parse_files, out / "cache-parse", max(args.workers, 1))
     print(json.dumps(result["parse"]), flush=True)
+    result["lookup"] = lookup(out / "names", args.sequences)
+    shutil.rmtree(out / "names")
+    print(json.dumps(result["lookup"]), flush=True)
     entry = out / "cache" / "ntu-synthetic"
     result["build"] = build(entry, args.sequences)
     print(json.dumps(result["build"]), flush=True)

@@ -119,8 +119,8 @@ def cache_key(name: str, sources: Iterable[Path], settings: dict[str, Any]) -> s
     """Hex digest of the format version, ``name``, ``settings`` and the sources' (path, size, mtime)."""
     stats = []
     for path in sources:
-        st = Path(path).stat()
-        stats.append((str(Path(path).resolve()), st.st_size, st.st_mtime_ns))
+        st = os.stat(path)
+        stats.append((os.path.abspath(path), st.st_size, st.st_mtime_ns))
     text = json.dumps([_VERSION, name, settings, stats], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
