@@ -10,6 +10,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Dataset caches (``data.cache = auto``) go to a temporary folder, never ``~/.cache``."""
+    os.environ["MRMP_CACHE"] = str(tmp_path_factory.mktemp("mrmp-cache"))
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """Folder holding the real ``sbu/`` and ``fpha/`` datasets, or skip the test.

@@ -503,9 +503,9 @@ def test_npz_unreadable(tmp_path: Path) -> None:
 
 
 def test_load_dataset_registry(tmp_path: Path, sbu_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert set(DATASETS) == {"sbu", "fpha", "npz", "synthetic"}
-    with pytest.raises(ConfigError, match="choose one of sbu, fpha, npz, synthetic"):
-        load_dataset("ntu")
+    assert set(DATASETS) == {"sbu", "fpha", "ntu", "npz", "pyskl", "synthetic"}
+    with pytest.raises(ConfigError, match="choose one of sbu, fpha, ntu, npz, pyskl, synthetic"):
+        load_dataset("kinetics")
     monkeypatch.delenv("MRMP_DATA", raising=False)
     with pytest.raises(ConfigError, match=r"pass --data .* or set MRMP_DATA"):
         load_dataset("fpha")

@@ -33,8 +33,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> None:
-    names = ("--dataset", "--data", "--skip-bad") if with_dataset else ("--data", "--skip-bad")
-    defaults = {"--dataset": "synthetic", "--data": None, "--skip-bad": False}
+    names = ("--dataset", "--data", "--skip-bad", "--cache", "--workers") if with_dataset else ("--data", "--skip-bad")
+    defaults = {"--dataset": "synthetic", "--data": None, "--skip-bad": False, "--cache": "auto", "--workers": 4}
     TRAIN_FLAGS.select(*names).add_to(p, defaults=defaults)
 
 
@@ -96,7 +96,7 @@ def _eval_data(bundle: Any, args: argparse.Namespace) -> Any:
 def cmd_data(args: argparse.Namespace) -> int:
     from mrmp.data import load_dataset
 
-    ds = load_dataset(args.dataset, args.data, skip_bad=args.skip_bad)
+    ds = load_dataset(args.dataset, args.data, skip_bad=args.skip_bad, cache=args.cache, workers=args.workers)
     summary = ds.summary()
     if args.json:
         print(json.dumps(summary))

@@ -259,8 +259,18 @@ def _fold(text: str) -> str:
 TRAIN_FLAGS = FlagSet(
     [
         Flag("data.dataset", "--dataset", "dataset name", alias="-d", choices=DATASETS),
-        Flag("data.root", "--data", "dataset folder (sbu, fpha) or .npz file; default $MRMP_DATA/<name>"),
+        Flag(
+            "data.root",
+            "--data",
+            "dataset folder (sbu, fpha, ntu) or file (npz, pyskl .pkl); default $MRMP_DATA/<name>",
+        ),
         Flag("data.skip_bad", "--skip-bad", "skip malformed sequence files (listed)"),
+        Flag("data.cache", "--cache", "ntu/pyskl: cache folder of the parsed, memory-mapped set, auto or off"),
+        Flag(
+            "data.workers",
+            "--workers",
+            "processes parsing ntu files and loading the batches of a streamed (cached) set",
+        ),
         Flag("data.split", "--split", "protocol split (fold0..fold4 for SBU, default for FPHA; SBU defaults to fold0)"),
         Flag("data.split", "--fold", "shorthand for --split foldN", parse=_fold, metavar="N"),
         Flag("model.name", "--model", "backbone"),
@@ -312,5 +322,6 @@ TRAIN_FLAGS = FlagSet(
         Flag("train.lr", "--lr", "learning rate"),
         Flag("train.seed", "--seed", "seed of the model, the batches and the augmentation"),
         Flag("train.device", "--device", "cpu, cuda or auto"),
+        Flag("train.amp", "--amp", "mixed precision of the forward pass"),
     ]
 )

@@ -47,6 +47,12 @@ class DataConfig:
 
     ``coords``: ``physical`` converts coordinates stored normalised to physical units where the
     dataset documents how (SBU: metres); ``native`` keeps the files' values.
+    ``cache``: where ``ntu`` and ``pyskl`` keep their parsed, memory-mapped form and stream from
+    (:mod:`mrmp.data.cache`): ``auto`` (``$MRMP_CACHE``, else ``~/.cache/mrmp``), ``off`` (in
+    memory, as the small datasets always are) or a folder.
+    ``workers``: processes that parse ``ntu`` files into the cache, and that read the batches of
+    a streamed set while the model trains (``torch.utils.data.DataLoader``); 0: in the training
+    process.
     """
 
     dataset: str = "synthetic"
@@ -55,6 +61,8 @@ class DataConfig:
     skip_bad: bool = False
     seed: Seed = 0
     coords: Literal["physical", "native"] = "physical"
+    cache: str = "auto"
+    workers: Annotated[int, Range(0, 256)] = 4
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
@@ -224,7 +232,8 @@ class TrainConfig:
 
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
-    :mod:`mrmp.engine.averaging`).
+    :mod:`mrmp.engine.averaging`). ``amp``: mixed precision of the forward pass (``bf16``, or
+    ``fp16`` with gradient scaling), on CUDA or CPU; ``off``: float32.
 
     Checkpoints are written after the last epoch, every ``save_every`` epochs, and after any
     epoch that ends ``save_seconds`` or more after the previous checkpoint (the first epoch of a
@@ -242,6 +251,7 @@ class TrainConfig:
     ema: Fraction = 0.995
     seed: Seed = 0
     device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
+    amp: Literal["off", "bf16", "fp16"] = "off"
     eval_every: Count = 25
     save_every: Count = 25
     save_seconds: NonNegative = 10.0

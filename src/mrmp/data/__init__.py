@@ -1,8 +1,8 @@
-"""Skeleton datasets: loaders for SBU, FPHA, ``.npz`` archives and a synthetic set.
+"""Skeleton datasets: loaders for SBU, FPHA, NTU RGB+D, pyskl annotations, ``.npz`` archives and a synthetic set.
 
 Every loader returns a :class:`SkeletonSet` of float32 sequences (T, V, C). Real datasets
 are found through ``root`` or, when it is omitted, the ``MRMP_DATA`` environment variable
-(``$MRMP_DATA/sbu``, ``$MRMP_DATA/fpha``).
+(``$MRMP_DATA/sbu``, ``$MRMP_DATA/fpha``, ``$MRMP_DATA/ntu``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mrmp.data.base import SkeletonSet, Split
+from mrmp.data.cache import default_cache
 from mrmp.data.fpha import load_fpha
 from mrmp.data.npz import load_npz
+from mrmp.data.ntu import load_ntu
+from mrmp.data.pyskl import load_pyskl
 from mrmp.data.sbu import load_sbu
 from mrmp.data.synthetic import make_synthetic
 from mrmp.errors import ConfigError
@@ -29,6 +32,8 @@ __all__ = [
     "load_dataset",
     "load_fpha",
     "load_npz",
+    "load_ntu",
+    "load_pyskl",
     "load_sbu",
     "make_synthetic",
 ]
@@ -38,26 +43,39 @@ DATA_ENV = "MRMP_DATA"
 
 
 @dataclass(frozen=True)
+class LoadOptions:
+    """Settings every loader is given (each uses those that apply to it)."""
+
+    skip_bad: bool = False
+    seed: int = 0
+    coords: str = "physical"
+    cache: Path | None = None
+    workers: int = 0
+
+
+@dataclass(frozen=True)
 class _Source:
-    """How to load one dataset: ``load(root, skip_bad, seed, coords)``; where its files are; the
-    training settings measured best on it, where they differ from the defaults (``recipe``,
+    """How to load one dataset: ``load(root, options)``; where its files are; the training
+    settings measured best on it, where they differ from the defaults (``recipe``,
     ``{section: {field: value}}``; see ``docs/results.md`` §1)."""
 
-    load: Callable[[Path | None, bool, int, str], SkeletonSet]
+    load: Callable[[Path | None, LoadOptions], SkeletonSet]
     location: Literal["folder", "file", "none"]
     recipe: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
 DATASETS: dict[str, _Source] = {
-    "sbu": _Source(lambda root, bad, seed, coords: load_sbu(root, skip_bad=bad, metres=coords == "physical"), "folder"),
+    "sbu": _Source(lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"), "folder"),
     "fpha": _Source(
-        lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad),
+        lambda root, o: load_fpha(root, skip_bad=o.skip_bad),
         "folder",
         {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}, "features": {"clips": 5}},
     ),
-    "npz": _Source(lambda root, bad, seed, coords: load_npz(root, skip_bad=bad), "file"),
-    "synthetic": _Source(lambda root, bad, seed, coords: make_synthetic(seed=seed), "none"),
+    "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad, cache=o.cache, processes=o.workers), "folder"),
+    "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
+    "pyskl": _Source(lambda root, o: load_pyskl(root, skip_bad=o.skip_bad, cache=o.cache), "file"),
+    "synthetic": _Source(lambda root, o: make_synthetic(seed=o.seed), "none"),
 }
 
 
@@ -78,16 +96,21 @@ def load_dataset(
     skip_bad: bool = False,
     seed: int = 0,
     coords: str = "physical",
+    cache: str | Path | None = None,
+    workers: int = 0,
 ) -> SkeletonSet:
     """Load a dataset by name.
 
     Args:
-        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``npz``, ``synthetic``.
-        root: The dataset folder (sbu, fpha) or ``.npz`` file (npz); for sbu and fpha it
+        name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``ntu``, ``npz``, ``pyskl``, ``synthetic``.
+        root: The dataset folder (sbu, fpha, ntu) or file (npz, pyskl); for the folders it
             defaults to ``$MRMP_DATA/<name>``. ``synthetic`` takes none.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
         coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
+        cache: ``ntu`` and ``pyskl``: a cache folder to parse into once and stream from, ``auto``
+            (:func:`~mrmp.data.cache.default_cache`); None or ``off``: in memory.
+        workers: ``ntu``: parse on this many worker processes (0: in this one).
 
     Raises:
         ConfigError: Unknown name, no location given for a dataset that needs one, or one given
@@ -100,10 +123,12 @@ def load_dataset(
     if source.location == "none" and root is not None:
         raise ConfigError(f"dataset {name!r} is built in and reads no files; drop --data {root}")
     if source.location == "file" and root is None:
-        raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH.npz")
+        raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH")
     if source.location == "folder":
         root = Path(root) if root is not None else _default_root(name)
-    return source.load(None if root is None or source.location == "none" else Path(root), skip_bad, seed, coords)
+    folder = None if cache in (None, "off") else default_cache() if cache == "auto" else Path(cache)
+    options = LoadOptions(skip_bad=skip_bad, seed=seed, coords=coords, cache=folder, workers=workers)
+    return source.load(None if root is None or source.location == "none" else Path(root), options)
 
 
 def _default_root(name: str) -> Path:

@@ -7,6 +7,7 @@ A :class:`SkeletonSet` holds variable-length sequences, each a float32 array of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,15 +69,20 @@ class Body:
         root: Joint the body is centred on (two persons: the midpoint of their roots); None: the
             joint with the most bones.
         primary: Bone-like axis ``(from, to)`` that view alignment maps onto +x (one person; for
-            two or more persons the axis from the first person's root to the second's is used).
+            two or more persons the axis from the first person's root to the second's is used, unless
+            ``pair_axis`` is False).
         secondary: Axis ``(from, to)`` that alignment maps into the x–y plane, towards +y.
         units: Units of the coordinates, as documented (``metres``, ``millimetres``, …).
+        pair_axis: With two or more persons, align on the axis between the first two persons'
+            roots (SBU's interactions); False: on ``primary`` of the first person (NTU, where
+            most sequences have one person).
     """
 
     root: int | None = None
     primary: tuple[int, int] | None = None
     secondary: tuple[int, int] | None = None
     units: str = "as stored"
+    pair_axis: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,8 @@ class SkeletonSet:
 
     Attributes:
         name: Dataset name (``sbu``, ``fpha``, ``npz``, ``synthetic``).
-        sequences: One float32 array (T_i, V, C) per sequence, finite values.
+        sequences: One float32 array (T_i, V, C) per sequence, finite values: a list, or a
+            memory-mapped :class:`~mrmp.data.cache.FrameStore` for cached (streamed) sets.
         labels: int64 array (N,) of class indices in ``[0, num_classes)``.
         ids: One identifier per sequence (relative path or index), for error messages.
         class_names: Name of each class; its length is the number of classes.
@@ -97,7 +104,7 @@ class SkeletonSet:
     """
 
     name: str
-    sequences: list[np.ndarray]
+    sequences: Sequence[np.ndarray]
     labels: np.ndarray
     ids: list[str]
     class_names: tuple[str, ...]
@@ -110,6 +117,8 @@ class SkeletonSet:
     def __post_init__(self) -> None:
         if self.sequences and self.num_joints > MAX_JOINTS:
             raise DataError(self.name, f"{self.num_joints} joints, more than the {MAX_JOINTS} a skeleton may have")
+        if self.streamed:  # checked once, when its cache entry was written from the parsed sequences
+            return
         for seq, name in zip(self.sequences, self.ids, strict=True):
             problem = coordinate_problem(seq)
             if problem:
@@ -127,6 +136,17 @@ class SkeletonSet:
     def num_coords(self) -> int:
         return int(self.sequences[0].shape[2])
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the sequences are a memory-mapped store (see :mod:`mrmp.data.cache`)."""
+        return hasattr(self.sequences, "subset")
+
+    def select(self, index: np.ndarray) -> Sequence[np.ndarray]:
+        """The sequences at ``index``: a view of a streamed store, else a list."""
+        if self.streamed:
+            return self.sequences.subset(index)  # type: ignore[attr-defined]
+        return [self.sequences[i] for i in index]
+
     def split(self, name: str) -> Split:
         """Return the split called ``name`` or raise a :class:`ConfigError` listing the choices."""
         if name not in self.splits:
@@ -135,7 +155,8 @@ class SkeletonSet:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary, as printed by ``mrmp data --json``."""
-        lengths = [int(s.shape[0]) for s in self.sequences]
+        lengths = getattr(self.sequences, "lengths", None)
+        lengths = [int(s.shape[0]) for s in self.sequences] if lengths is None else lengths.tolist()
         return {
             "dataset": self.name,
             "sequences": len(self.sequences),

@@ -15,8 +15,9 @@ which makes the descriptors independent of frame rate and length — and encoded
 
 from __future__ import annotations
 
+import hashlib
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ from mrmp.config import FeatureConfig, StatName, StreamName
 from mrmp.data import geometry
 from mrmp.data.augment import augment, even_windows, random_windows
 from mrmp.data.base import Body
+from mrmp.data.cache import derived_store
 from mrmp.errors import ConfigError
 
 __all__ = [
@@ -73,7 +75,8 @@ class Skeleton:
     @property
     def has_axes(self) -> bool:
         """Whether the body names the axes that view alignment needs."""
-        return self.body.secondary is not None and (self.persons > 1 or self.body.primary is not None)
+        pair = self.persons > 1 and self.body.pair_axis
+        return self.body.secondary is not None and (pair or self.body.primary is not None)
 
     def parents(self, joints: int) -> list[int]:
         """Parent of each joint in the bone trees grown from the roots (bones = child − parent)."""
@@ -85,10 +88,10 @@ def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
     lengths = torch.tensor([s.shape[0] for s in sequences], dtype=torch.long)
     t_max = int(lengths.max())
     v, c = sequences[0].shape[1:]
-    out = torch.zeros(len(sequences), t_max, v, c)
-    for i, s in enumerate(sequences):
-        out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
-    return out, lengths
+    out = np.zeros((len(sequences), t_max, v, c), dtype=np.float32)
+    for i, s in enumerate(sequences):  # numpy copies: the arrays may be read-only memory maps
+        out[i, : s.shape[0]] = s
+    return torch.from_numpy(out), lengths
 
 
 def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
@@ -101,7 +104,7 @@ def _axes(x: Tensor, skeleton: Skeleton) -> tuple[Tensor, Tensor]:
             "primary_axis and secondary_axis); set features.align = auto or off"
         )
     blocks = x.reshape(*x.shape[:2], m, per, x.shape[3])
-    if m > 1:
+    if m > 1 and body.pair_axis:
         roots = skeleton.roots(x.shape[2])
         primary = x[:, :, roots[1]] - x[:, :, roots[0]]
     else:
@@ -122,7 +125,7 @@ def normalise(x: Tensor, lengths: Tensor, cfg: FeatureConfig, skeleton: Skeleton
     if cfg.align == "on" or (cfg.align == "auto" and skeleton.has_axes):
         x = geometry.align(x, lengths, *_axes(x, skeleton))
     if cfg.size == "bones":
-        x = x / geometry.mean_bone_length(x, lengths, skeleton.edges)[:, None, None, None]
+        x = x / geometry.mean_bone_length(x, lengths, skeleton.edges, skeleton.persons)[:, None, None, None]
     return x
 
 
@@ -220,6 +223,20 @@ ENCODERS: dict[str, Encoder] = {
 }
 
 
+def _spread(n: int, most: int) -> list[int]:
+    """At most ``most`` evenly spaced indices of ``range(n)``."""
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, most)).round()})
+
+
+def _rms(sequences: Iterable[np.ndarray]) -> float:
+    """Root mean square of every coordinate of ``sequences`` (float64 sums, one sequence at a time)."""
+    total, count = 0.0, 0
+    for s in sequences:
+        total += float(np.square(s, dtype=np.float64).sum())
+        count += s.size
+    return max(float(np.sqrt(total / max(count, 1))), 1e-8)
+
+
 class InputPipeline:
     """Normalised sequences of one dataset, turned into model inputs batch by batch.
 
@@ -227,13 +244,21 @@ class InputPipeline:
     dataset, the coordinate std of the normalised training sequences), so datasets in metres,
     millimetres or normalised units all reach the network at unit scale.
 
+    In memory (a list of arrays) the whole set is padded and normalised once. A streamed set (a
+    memory-mapped :class:`~mrmp.data.cache.FrameStore`) is normalised once into its cache entry
+    (:func:`~mrmp.data.cache.derived_store`, keyed by the normalisation settings) and padded batch
+    by batch in :meth:`load` (what :func:`mrmp.data.loader.batches` runs in worker processes); its
+    scale is measured on at most ``SCALE_SAMPLE`` evenly spaced sequences. Both give the same inputs.
+
     Args:
-        sequences: Raw (T_i, V, C) arrays.
+        sequences: Raw (T_i, V, C) arrays, or a streamed store of them.
         cfg: Normalisation, descriptor and augmentation settings.
         kind: Input kind of the backbone, a key of :data:`ENCODERS`.
         skeleton: Persons, bones and body layout of the dataset.
         scale: Dataset scale; computed from these sequences when None.
     """
+
+    SCALE_SAMPLE = 4096
 
     def __init__(
         self,
@@ -251,8 +276,16 @@ class InputPipeline:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
         self.skeleton = skeleton or Skeleton()
+        self.joints, self.coords = sequences[0].shape[1:]
+        self.parents = self.skeleton.parents(self.joints)
+        self.store, self.x = None, None
+        if hasattr(sequences, "subset"):  # streamed: normalised once into the cache, read per batch
+            self.store = derived_store(sequences, self._normalised_name(), self._normalise_each)
+            self.lengths = torch.as_tensor(self.store.lengths)
+            self.scale = scale or _rms(self.store[int(i)] for i in _spread(len(self.store), self.SCALE_SAMPLE))
+            self.store.release()
+            return
         x, self.lengths = pad_sequences(sequences)
-        self.parents = self.skeleton.parents(x.shape[2])
         x = normalise(x, self.lengths, cfg, self.skeleton)
         if scale is None:
             count = geometry.valid_mask(x, self.lengths).sum() * x.shape[2] * x.shape[3]
@@ -260,8 +293,25 @@ class InputPipeline:
         self.scale = scale
         self.x = x / scale
 
+    def _normalised_name(self) -> str:
+        """Name of the normalised copy of a cache entry: a hash of what :func:`normalise` depends on."""
+        cfg, sk = self.cfg, self.skeleton
+        settings = (cfg.person_order, cfg.centre, cfg.align, cfg.size, sk.persons, sk.edges, sk.body)
+        return "normalised-" + hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+    def _normalise_each(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        """:func:`normalise` of each sequence (a batch padded, then cut back to its lengths)."""
+        x, lengths = pad_sequences(sequences)
+        x = normalise(x, lengths, self.cfg, self.skeleton).numpy()
+        return [x[i, :n] for i, n in enumerate(lengths.tolist())]
+
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return len(self.lengths)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether sequences are read and normalised per batch (:meth:`load`) rather than held."""
+        return self.store is not None
 
     @property
     def persons(self) -> int:
@@ -270,24 +320,37 @@ class InputPipeline:
     @property
     def num_features(self) -> int:
         """F of ``chunks`` inputs, channels of ``frames`` inputs."""
-        c = self.x.shape[3] * len(self.cfg.streams)
+        c = self.coords * len(self.cfg.streams)
         return len(self.cfg.stats) * self.cfg.chunks * c if self.kind == "chunks" else c
 
-    def inputs(self, index: Tensor) -> Tensor:
-        """Model inputs of the sequences at ``index``, as they are (evaluation)."""
-        return self._encoder.encode(self._frames(index, None), self.cfg, self.parents, self.persons)
+    def load(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised, scaled sequences at ``index``, padded (N, T, V, C), and their lengths (N,)."""
+        if self.store is None:
+            return self.x[index], self.lengths[index]
+        x, lengths = pad_sequences([self.store[int(i)] for i in index])
+        self.store.release()  # resident memory: this batch, not every page read so far
+        return x / self.scale, lengths
+
+    def inputs(self, index: Tensor, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Model inputs of the sequences at ``index``, as they are (evaluation); ``loaded``: their :meth:`load`."""
+        return self._encoder.encode(self._frames(index, None, loaded), self.cfg, self.parents, self.persons)
 
     def views(self, index: Tensor) -> list[Tensor]:
         """The test-time views of the sequences at ``index``: the whole sequences (``clips`` = 1), or
         ``clips`` evenly placed windows of the mean training crop (see :func:`even_windows`)."""
         if self.cfg.clips == 1:
             return [self.inputs(index)]
+        loaded = self.load(index)
         windows = even_windows(len(index), self.cfg.clips, 1 - self.cfg.crop / 2)
-        return [self._encoder.encode(self._frames(index, w), self.cfg, self.parents, self.persons) for w in windows]
+        return [
+            self._encoder.encode(self._frames(index, w, loaded), self.cfg, self.parents, self.persons) for w in windows
+        ]
 
-    def augmented(self, index: Tensor, generator: torch.Generator) -> Tensor:
+    def augmented(
+        self, index: Tensor, generator: torch.Generator, loaded: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""
-        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator))
+        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator), loaded)
         frames = augment(frames, self.cfg, self.persons, generator)
         return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
@@ -299,6 +362,7 @@ class InputPipeline:
     def _encoder(self) -> Encoder:
         return ENCODERS[self.kind]
 
-    def _frames(self, index: Tensor, window: Tensor | None) -> Tensor:
+    def _frames(self, index: Tensor, window: Tensor | None, loaded: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """The sequences at ``index`` resampled over ``window`` to the encoder's length (N, T', V, C)."""
-        return resample(self.x[index], self.lengths[index], self._encoder.frames(self.cfg), window)
+        x, lengths = self.load(index) if loaded is None else loaded
+        return resample(x, lengths, self._encoder.frames(self.cfg), window)

@@ -2,7 +2,9 @@
 
 Pure functions over padded sequences ``x`` of layout (N, T, V, C) — V = M persons × J joints, the
 persons' joint blocks one after the other — with ``lengths`` (N,) valid frames; padded frames are
-zero on input and stay zero on output. Joint indices (``root``, axes) are within one person.
+zero on input and stay zero on output, and so do absent persons (a block of zeros, e.g. the
+second body of a one-person NTU sequence), which centring and size leave out. Joint indices
+(``root``, axes) are within one person.
 
 >>> import torch
 >>> x = torch.tensor([[[[1.0, 2.0, 3.0], [2.0, 2.0, 3.0]]]])  # 1 sequence, 1 frame, 2 joints
@@ -24,6 +26,7 @@ from mrmp.errors import ConfigError
 __all__ = [
     "CENTRES",
     "valid_mask",
+    "present_persons",
     "person_roots",
     "most_connected_joint",
     "parents_from_edges",
@@ -43,6 +46,16 @@ _EPS = 1e-8
 def valid_mask(x: Tensor, lengths: Tensor) -> Tensor:
     """(N, T) float mask of the valid frames of padded ``x`` (N, T, …)."""
     return (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+
+
+def present_persons(x: Tensor, persons: int) -> Tensor:
+    """(N, M) float mask of the persons with any non-zero coordinate in ``x`` (N, T, V, C).
+
+    >>> present_persons(torch.tensor([[[[1.0], [0.0]]]]), 2).tolist()
+    [[1.0, 0.0]]
+    """
+    n, t = x.shape[:2]
+    return x.reshape(n, t, persons, -1).ne(0).any(3).any(1).to(x.dtype)
 
 
 def _time_mean(values: Tensor, w: Tensor) -> Tensor:
@@ -136,19 +149,34 @@ def centre(x: Tensor, lengths: Tensor, roots: Sequence[int], mode: Centre) -> Te
     if mode == "centroid":
         offset = ((x * w[:, :, None, None]).sum((1, 2)) / (w.sum(1) * x.shape[2])[:, None])[:, None, None, :]
     elif mode in ("sequence", "frame"):
-        point = x[:, :, list(roots)].mean(2)  # (N, T, C)
+        here = present_persons(x, len(roots)) if len(roots) > 1 else torch.ones(x.shape[0], 1, dtype=x.dtype)
+        weight = here / here.sum(1, keepdim=True).clamp(min=1)  # (N, M): the present persons' roots
+        point = (x[:, :, list(roots)] * weight[:, None, :, None]).sum(2)  # (N, T, C)
         offset = point[:, :, None, :] if mode == "frame" else _time_mean(point, w)[:, None, None, :]
     else:
         raise ConfigError(f"unknown centring {mode!r}; choose one of {CENTRES}")
-    return (x - offset) * w[:, :, None, None]
+    return (x - offset) * w[:, :, None, None] * _person_mask(x, len(roots))
 
 
-def mean_bone_length(x: Tensor, lengths: Tensor, edges: Sequence[tuple[int, int]]) -> Tensor:
-    """Mean length (N,) of the bones ``edges`` over each sequence's valid frames (> 0)."""
+def _person_mask(x: Tensor, persons: int) -> Tensor:
+    """(N, 1, V, 1) mask keeping the present persons' joints (all of them when one person)."""
+    if persons < 2:
+        return torch.ones(1, 1, 1, 1, dtype=x.dtype)
+    return present_persons(x, persons).repeat_interleave(x.shape[2] // persons, 1)[:, None, :, None]
+
+
+def mean_bone_length(x: Tensor, lengths: Tensor, edges: Sequence[tuple[int, int]], persons: int = 1) -> Tensor:
+    """Mean length (N,) of the bones ``edges`` of the present persons over each sequence's valid frames (> 0)."""
     if not edges:
         return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
     i, j = (list(k) for k in zip(*edges, strict=False))
-    length = (x[:, :, i] - x[:, :, j]).norm(dim=-1).mean(2)  # (N, T)
+    bone = (x[:, :, i] - x[:, :, j]).norm(dim=-1)  # (N, T, E)
+    if persons > 1:
+        owner = torch.tensor(i) // (x.shape[2] // persons)
+        here = present_persons(x, persons)[:, owner]  # (N, E)
+        length = (bone * here[:, None]).sum(2) / here.sum(1).clamp(min=1)[:, None]
+    else:
+        length = bone.mean(2)  # (N, T)
     return _time_mean(length, valid_mask(x, lengths)).clamp(min=_EPS)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Bundle",
     "Data",
     "load_data",
+    "data_of",
     "build_bundle",
     "load_bundle",
     "pruned_view",
@@ -50,16 +51,28 @@ class Data:
 def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = None) -> Data:
     """Load the dataset and split named in ``cfg`` (``root`` overrides ``cfg.data.root``)."""
     dc = cfg.data
-    ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords)
-    split = ds.split(dc.split)
+    ds = load_dataset(
+        dc.dataset,
+        root or dc.root,
+        skip_bad=dc.skip_bad,
+        seed=dc.seed,
+        coords=dc.coords,
+        cache=dc.cache,
+        workers=dc.workers,
+    )
+    return data_of(ds, cfg, scale)
+
+
+def data_of(ds: SkeletonSet, cfg: RunConfig, scale: float | None = None) -> Data:
+    """The train and test inputs of a loaded set's split ``cfg.data.split`` (benchmarks, tests)."""
+    split = ds.split(cfg.data.split)
     for side in ("train", "test"):
         if len(getattr(split, side)) == 0:
-            raise ConfigError(f"dataset {dc.dataset!r}: split {dc.split!r} has no {side} sequences")
+            raise ConfigError(f"dataset {cfg.data.dataset!r}: split {cfg.data.split!r} has no {side} sequences")
     kind = input_kind(cfg.model)
-    pick = lambda idx: [ds.sequences[i] for i in idx]  # noqa: E731
     skeleton = Skeleton(ds.persons, ds.edges, ds.body)
-    train = InputPipeline(pick(split.train), cfg.features, kind, skeleton, scale)
-    test = InputPipeline(pick(split.test), cfg.features, kind, skeleton, train.scale)
+    train = InputPipeline(ds.select(split.train), cfg.features, kind, skeleton, scale)
+    test = InputPipeline(ds.select(split.test), cfg.features, kind, skeleton, train.scale)
     labels = torch.as_tensor(ds.labels, dtype=torch.long)
     meta = Meta(
         in_features=train.num_features,

@@ -24,10 +24,12 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mrmp.config import ModelConfig, RunConfig
+from mrmp.data.loader import Loaded, batches
 from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
+from mrmp.engine.precision import autocast, grad_scaler
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
@@ -53,6 +55,7 @@ class Run:
     Attributes:
         objective: The method's loss (:class:`~mrmp.pruning.MultiRateLoss`), DDP-wrapped under torchrun.
         average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
+        scaler: Gradient scaling of ``train.amp = fp16`` (a no-op otherwise).
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
         saved: Epoch of the last checkpoint written or resumed from (0: none yet).
@@ -68,6 +71,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ctx: dist.Context
     average: WeightAverage | None = None
+    scaler: torch.amp.GradScaler = field(default_factory=lambda: grad_scaler("off", torch.device("cpu")))
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     saved: int = 0
@@ -151,7 +155,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
     average = WeightAverage(model, tc.ema) if tc.ema > 0 else None
-    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average)
+    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, grad_scaler(tc.amp, ctx.device))
     if payload is not None:
         resume_from(run, payload)
     ctx.check_same(run.start_epoch, "epoch to resume from")
@@ -215,7 +219,7 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
 
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
-    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload.
+    """Restore weights, optimizer, schedule, loss scale, RNG and epoch count from a checkpoint's payload.
 
     Raises:
         CheckpointError: A section is missing, damaged, of another shape or not finite.
@@ -227,6 +231,8 @@ def resume_from(run: Run, payload: dict[str, Any]) -> None:
             run.average.load_state_dict(payload["average"])
         run.optimizer.load_state_dict(payload["optimizer"])
         run.scheduler.load_state_dict(payload["scheduler"])
+        if "scaler" in payload and run.scaler.is_enabled():
+            run.scaler.load_state_dict(payload["scaler"])
         torch.set_rng_state(payload["rng"]["torch"])
         run.start_epoch = run.saved = int(payload["epoch"])
         run.saved_at = time.monotonic()
@@ -256,9 +262,10 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     torch.manual_seed(tc.seed * 1_000_003 + epoch + 100_003 * ctx.rank)  # dropout: own draws per rank
     order = torch.randperm(len(run.data.train), generator=gen)
     sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "correct": 0.0, "count": 0}
-    for b in range(run.steps_per_epoch):
-        batch = order[b * tc.batch_size : (b + 1) * tc.batch_size]
-        _train_step(run, batch, epoch * run.steps_per_epoch + b, gen, sums)
+    pin = ctx.device.type == "cuda"
+    loads = batches(run.data.train, order, tc.batch_size, run.cfg.data.workers, pin)
+    for b, (batch, loaded) in enumerate(loads):
+        _train_step(run, batch, epoch * run.steps_per_epoch + b, gen, sums, loaded)
     sums = ctx.sum(sums)  # over ranks: every rank holds the global epoch metrics
     run.scheduler.step()
     count = max(sums["count"], 1)
@@ -274,21 +281,27 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     return record
 
 
-def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: dict[str, float]) -> None:
-    """One optimizer step on the global ``batch`` (this rank's share of it); adds to ``sums``."""
+def _train_step(
+    run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: dict[str, float], loaded: Loaded | None = None
+) -> None:
+    """One optimizer step on the global ``batch`` (this rank's share of it); adds to ``sums``.
+
+    ``loaded``: the batch's normalised sequences when a loader read them ahead (see :func:`batches`)."""
     data, ctx, pc = run.data, run.ctx, run.cfg.prune
-    x = data.train(batch, gen)  # augment the global batch: same draws on every rank
+    x = data.train.augmented(batch, gen, loaded)  # augment the global batch: same draws on every rank
     share = ctx.share(len(batch))
     idx, k = share.index, share.count
-    x, y = x[idx].to(ctx.device), data.train_labels[batch[idx]].to(ctx.device)
+    x, y = x[idx].to(ctx.device, non_blocking=True), data.train_labels[batch[idx]].to(ctx.device)
     run.method.before_step(run.bundle, step, run.total_steps, run.steps_per_epoch)
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
-    loss, ce, kl, logits = run.objective(x, y, rates, gen)
+    with autocast(run.cfg.train.amp, ctx.device):
+        loss, ce, kl, logits = run.objective(x, y, rates, gen)
     run.optimizer.zero_grad(set_to_none=True)
-    (loss * share.weight).backward()  # DDP's average of these = grad of the global mean
-    run.optimizer.step()
+    run.scaler.scale(loss * share.weight).backward()  # DDP's average of these = grad of the global mean
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
     if run.average is not None:
         run.average.update()
     value = float(loss.detach())
@@ -359,6 +372,8 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
     extra: dict[str, Any] = {}
     if run.average is not None:
         extra = {"trained": run.bundle.model.state_dict(), "average": run.average.state_dict()}
+    if run.scaler.is_enabled():
+        extra["scaler"] = run.scaler.state_dict()
     with _averaged(run):
         model_state = {k: v.clone() for k, v in run.bundle.model.state_dict().items()}
     bad = first_non_finite(model_state)
