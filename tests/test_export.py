@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -161,23 +162,85 @@ def test_auto_mode_times_only_sparse_enough_layers(tmp_path: Path, checkpoints) 
     assert sparse_modules == set(exported.sparse_layers)
 
 
-@pytest.mark.slow
-def test_onnx_parity(tmp_path: Path, checkpoints) -> None:
-    pytest.importorskip("onnx", reason="onnx not installed (pip install 'mrmp[export]')")
-    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
+def _ort_session(path_or_bytes, optimized: Path | None = None):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    if optimized is not None:
+        options.optimized_model_filepath = str(optimized)
+    return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def test_onnx_small_and_in_parity_at_any_rate(tmp_path: Path, checkpoints) -> None:
+    """The ONNX file shrinks with the rate (kept values only), passes the ONNX checker, and
+    onnxruntime matches PyTorch within 1e-4, also at a rate MRMP never saw (0.93)."""
+    onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'mrmp[export]')")
+    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
     bundle, _ = load_bundle(checkpoints["mrmp"])
-    summary = export_onnx(bundle, 0.93, tmp_path / "m.onnx")  # an unseen rate
-    assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
+    dense = export_onnx(bundle, 0.0, tmp_path / "dense.onnx", storage="dense")
+    sizes = {}
+    for rate in (0.0, 0.5, 0.93):
+        summary = export_onnx(bundle, rate, tmp_path / f"{rate}.onnx")
+        assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
+        sizes[rate] = summary["bytes"]
+    assert dense["packed"] == [] and "fc.weight" in summary["packed"]
+    assert sizes[0.0] <= dense["bytes"] and sizes[0.5] < sizes[0.0] and sizes[0.93] < sizes[0.5]
+    # the prunable weights' 4 bytes each become ≤ 8 bytes per kept one (value + gap), plus the subgraphs
+    bound = dense["bytes"] - 4 * summary["total"] + 8 * summary["nonzero"] + 600 * len(summary["packed"])
+    assert sizes[0.93] < bound
+    onnx.checker.check_model(onnx.load(tmp_path / "0.93.onnx"), full_check=True)
+
     export_pt(bundle, 0.93, tmp_path / "m.pt")
     model = load_exported(tmp_path / "m.pt", sparse="never").module
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    session = _ort_session(str(tmp_path / "0.93.onnx"), optimized=tmp_path / "opt.onnx")
     assert [i.name for i in session.get_inputs()] == ["x"]
     for batch in (1, 7):  # dynamic batch axis
         x = example_input(bundle.cfg, bundle.meta, batch, seed=batch)
         out = session.run(None, {"x": x.numpy()})[0]
         with torch.no_grad():
             torch.testing.assert_close(torch.from_numpy(out), model(x), atol=1e-4, rtol=0)
+    ops = {n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node}
+    assert "ScatterND" not in ops and "CumSum" not in ops  # rebuilt once, at session creation
+
+
+def test_pack_initializers_round_trip(tmp_path: Path) -> None:
+    """Packed initializers (a pruned one, an all-zero one, one with gaps beyond uint16) give the
+    outputs of the unpacked graph; dense or tiny ones stay as they are."""
+    onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'mrmp[export]')")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from mrmp.deploy.onnx_pack import pack_initializers
+
+    g = np.random.default_rng(0)
+    pruned = g.standard_normal((40, 300)).astype(np.float32) * (g.random((40, 300)) > 0.9)
+    far = np.zeros((2, 70_000), np.float32)
+    far[0, 3], far[1, 69_000] = 1.5, -2.0  # a gap of 138,997 positions: uint32
+    weights = {"pruned": pruned, "zeros": np.zeros((40, 300), np.float32), "far": far}
+    weights["dense"] = g.standard_normal((40, 300)).astype(np.float32)
+    weights["tiny"] = np.zeros((2, 3), np.float32)
+    nodes = [helper.make_node("Gemm", ["x", w], [f"y_{w}"], transB=1) for w in ("pruned", "zeros", "dense")]
+    nodes += [helper.make_node("ReduceSum", [w], [f"y_{w}"], keepdims=0) for w in ("far", "tiny")]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 300])],
+        [
+            helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, [None, 40] if n.op_type == "Gemm" else [])
+            for n in nodes
+        ],
+        [numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = g.standard_normal((5, 300)).astype(np.float32)
+    reference = _ort_session(model.SerializeToString()).run(None, {"x": x})
+    before = model.ByteSize()
+    assert sorted(pack_initializers(model)) == ["far", "pruned", "zeros"]
+    onnx.checker.check_model(model, full_check=True)
+    assert model.ByteSize() < before * 0.5
+    gaps = {i.name: i.data_type for i in model.graph.initializer if i.name.endswith(".gaps")}
+    assert gaps == {"pruned.gaps": TensorProto.UINT8, "far.gaps": TensorProto.UINT32}
+    for out, ref in zip(_ort_session(model.SerializeToString()).run(None, {"x": x}), reference, strict=True):
+        np.testing.assert_array_equal(out, ref)
 
 
 def test_damaged_or_foreign_files_raise(tmp_path: Path, checkpoints) -> None:

@@ -4,6 +4,7 @@
 - :mod:`~mrmp.deploy.exported`: :func:`load_exported` → :class:`ExportedModel` (no trainer imported).
 - :mod:`~mrmp.deploy.sparse`: :class:`SparseLinear` and the per-layer timing rule of :func:`sparsify`.
 - :mod:`~mrmp.deploy.onnx`: :func:`export_onnx` with onnxruntime verification.
+- :mod:`~mrmp.deploy.onnx_pack`: :func:`pack_initializers`, ONNX weights stored as their kept values.
 - :mod:`~mrmp.deploy.plain`: the plain backbone and example inputs.
 - :mod:`~mrmp.deploy.source`: the only calls into :mod:`mrmp.engine` (a checkpoint at a rate).
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from mrmp.deploy.exported import ExportedModel, load_exported
 from mrmp.deploy.format import EXPORT_FORMAT, STORAGES, Pruning, export_pt, read_exported
-from mrmp.deploy.onnx import export_onnx
+from mrmp.deploy.onnx import ONNX_STORAGES, export_onnx
+from mrmp.deploy.onnx_pack import pack_initializers
 from mrmp.deploy.plain import build_plain, example_input
 from mrmp.deploy.source import Snapshot, open_checkpoint, snapshot
 from mrmp.deploy.sparse import (
@@ -26,6 +28,7 @@ from mrmp.deploy.sparse import (
 
 __all__ = [
     "EXPORT_FORMAT",
+    "ONNX_STORAGES",
     "SPARSE_MODES",
     "STORAGES",
     "ExportedModel",
@@ -40,6 +43,7 @@ __all__ = [
     "export_pt",
     "load_exported",
     "open_checkpoint",
+    "pack_initializers",
     "prunable_linears",
     "read_exported",
     "snapshot",
