@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import json
 import subprocess
@@ -16,6 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import mrmp
+from mrmp.bench import ENGINES
 from mrmp.cli import main
 from mrmp.deploy import (
     EXPORT_FORMAT,
@@ -30,7 +32,7 @@ from mrmp.deploy import (
     read_exported,
 )
 from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
-from mrmp.errors import CheckpointError
+from mrmp.errors import CheckpointError, ConfigError
 from mrmp.meta import Meta
 from tiny import tiny_config
 
@@ -328,36 +330,32 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert (exported.pruning.rate, exported.pruning.method, exported.pruning.threshold) == (0.9, "mrmp", "exact")
     assert (exported.pruning.nonzero, exported.pruning.total) == (summary["nonzero"], summary["total"])
 
-    assert (
-        main(
-            [
-                "bench",
-                ckpt,
-                "--rates",
-                "0,0.9",
-                "--batch",
-                "1,4",
-                "--repeats",
-                "2",
-                "--json",
-                "--scope",
-                "layer",
-                "--threshold",
-                "exact",
-            ]
-        )
-        == 0
-    )
+    args = ["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json"]
+    assert main([*args, "--scope", "layer", "--threshold", "exact"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["machine"]["threads"] == torch.get_num_threads() and report["machine"]["torch"] == torch.__version__
+    assert report["machine"]["threads"] == 1 and report["machine"]["torch"] == torch.__version__
     rows = report["rows"]
-    assert [(r["rate"], r["batch"]) for r in rows] == [(0.0, 1), (0.0, 4), (0.9, 1), (0.9, 4)]
+    onnx = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None
+    engines = ENGINES if onnx else tuple(e for e in ENGINES if not e.startswith("ort"))
+    assert [(r["rate"], r["batch"], r["engine"]) for r in rows] == [
+        (rate, batch, e) for rate in (0.0, 0.9) for batch in (1, 4) for e in engines
+    ]
     for r in rows:
-        assert r["dense_ms"] > 0 and r["sparse_ms"] > 0 and r["max_abs_diff"] <= 1e-5
+        assert 0 < r["ms_p25"] <= r["ms"] <= r["ms_p75"] and r["max_abs_diff"] <= 1e-4 and r["threads"] == 1
+        own = {"torch dense": "bytes_dense_pt", "ort dense": "bytes_dense_onnx", "ort export": "bytes_onnx"}
+        assert r["bytes"] == r[own.get(r["engine"], "bytes_pt")]
         kept = r["macs_prunable"] / r["macs_prunable_dense"]
         assert kept == pytest.approx(1 - r["rate"], abs=0.01)  # exact: every layer at the rate
         assert r["macs_model_dense"] - r["macs_model"] == r["macs_prunable_dense"] - r["macs_prunable"]
-    assert rows[2]["bytes"] < rows[0]["bytes_dense"] * 0.5
+        assert r["unprunable_ms"] > 0 and r["bound"] > 0
+    at9 = [r for r in rows if r["rate"] == 0.9]
+    assert all(r["bytes_pt"] < 0.5 * r["bytes_dense_pt"] for r in at9)
+    if onnx:
+        assert all(r["bytes_onnx"] < 0.5 * r["bytes_dense_onnx"] for r in at9)
+        dense_ort = [r for r in rows if r["engine"] == "ort dense"]
+        assert all(r["vs_ort_dense"] == 1.0 for r in dense_ort)
+    assert main([*args[:-1], "--threads", "999"]) == 2
+    assert "threads must be between 1 and" in capsys.readouterr().err
 
     assert main(["bench", ckpt, "--rates", "1.5"]) == 2
     assert main(["export", ckpt, "--rate", "0.9", "--out", str(tmp_path / "x.pt"), "--threshold", "exact"]) == 0
@@ -443,3 +441,53 @@ def test_inference_path_imports_no_trainer(tmp_path: Path, checkpoints, bare: bo
     ).stdout.splitlines()
     assert out[0] == f"torch.Size([2, {bundle.meta.num_classes}])"
     assert out[1] == "[]"  # neither the engine (trainer, checkpoints) nor the data loaders nor the CLI
+
+
+def _gcn_with_dead_units(att_dim: int, head_dim: int) -> nn.Module:
+    """A plain attention GCN with pruned-looking weights and two hidden units the classifier no
+    longer reads."""
+    from mrmp.config import ModelConfig
+    from mrmp.models import AttentionGCN
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(embed=12, heads=3, att_dim=att_dim, head_dim=head_dim, hidden=10)
+    model = AttentionGCN(cfg, torch.softmax(torch.randn(6, 6), 1), in_features=9, num_classes=4).eval()
+    with torch.no_grad():
+        for lin in (model.query, model.key, model.gconv, model.fc):
+            lin.weight.mul_((torch.rand(lin.weight.shape) > 0.6).float())
+        model.classifier.weight[:, [2, 7]] = 0
+    return model.requires_grad_(False)
+
+
+@pytest.mark.parametrize(("att_dim", "head_dim"), [(4, 4), (5, 3)])
+def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int) -> None:
+    from mrmp.deploy import FusedGCN
+
+    model = _gcn_with_dead_units(att_dim, head_dim)
+    for sparse_fc in (False, True):
+        fused = FusedGCN(model, sparse_fc=sparse_fc).eval()
+        assert fused.hidden == 8  # the two units the classifier does not read are gone
+        for batch in (1, 7):
+            x = torch.randn(batch, 6, 9)
+            with torch.inference_mode():
+                out = fused(x)
+                torch.testing.assert_close(out, model(x), atol=1e-5, rtol=0)
+            assert out.shape == (batch, 4)
+
+
+def test_load_exported_fused(tmp_path: Path, checkpoints) -> None:
+    from mrmp.deploy import FusedGCN
+
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    export_pt(bundle, 0.95, tmp_path / "m.pt")
+    plain = load_exported(tmp_path / "m.pt", sparse="never").module
+    for sparse in ("never", "always", "auto"):
+        exported = load_exported(tmp_path / "m.pt", sparse=sparse, batch=8, fused=True)
+        assert isinstance(exported.module, FusedGCN) and list(exported.layers) == ["fc"]
+        assert exported.module.sparse_fc == (exported.layers["fc"].path == "sparse")
+        assert sparse == "auto" or exported.layers["fc"].path == ("sparse" if sparse == "always" else "dense")
+        x = example_input(bundle.cfg, bundle.meta, 8, seed=5)
+        with torch.inference_mode():
+            torch.testing.assert_close(exported.module(x), plain(x), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="unknown sparse mode"):
+        load_exported(tmp_path / "m.pt", sparse="sometimes", fused=True)

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mrmp.config import parse_rates
 from mrmp.deploy.sparse import SPARSE_MODES
 from mrmp.errors import ConfigError
@@ -66,8 +64,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mrmp.bench import bench, format_markdown, machine_info, parse_batches
     from mrmp.deploy import open_checkpoint
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     bundle = open_checkpoint(args.checkpoint)
@@ -79,8 +75,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.scope,
         repeats=args.repeats,
         sparse=args.sparse,
+        threads=args.threads,
     )
-    machine = machine_info()
+    machine = {**machine_info(), "threads": args.threads}
     if args.json:
         print(
             json.dumps(
@@ -95,7 +92,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.checkpoint} ({bundle.cfg.prune.method}, {bundle.cfg.data.dataset}) on "
-            f"{machine['cpu']}, torch {machine['torch']}, {machine['threads']} threads"
+            f"{machine['cpu']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
+            f"{machine['threads']} thread(s) per engine (torch intra-op; ORT intra-op, 1 inter-op); "
+            "median ms (quartiles) of interleaved calls"
         )
         print(format_markdown(rows))
     return 0
@@ -112,7 +111,9 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("bench", help="latency, MACs and file size of dense vs sparse execution per rate")
+    p = sub.add_parser(
+        "bench", help="latency, MACs and file sizes per rate: torch dense / sparse / fused, ORT dense / exported"
+    )
     p.add_argument("checkpoint")
     p.add_argument("--rates", default="0,0.5,0.9,0.95,0.98", help="e.g. 0,0.5,0.9,0.95,0.98")
     p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
@@ -121,6 +122,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--sparse", choices=SPARSE_MODES, default="auto", help="sparse path: per-layer timing (auto) or forced"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--threads", type=int, default=1, help="threads of each engine (torch and ORT intra-op; ORT inter-op: 1)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)

@@ -16,22 +16,25 @@ __all__ = ["best_times", "interleaved_times", "median_times"]
 
 def interleaved_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[list[float]]:
     """Wall times (seconds) of ``repeats`` calls of each function after ``warmup`` untimed rounds,
-    calls interleaved (f₁ f₂ f₁ f₂ …) so that load drifts hit all functions alike.
+    calls interleaved so that load drifts hit all functions alike; each timed round starts one
+    function later (f₁ f₂, f₂ f₁, …), so that none always runs after the same neighbour (whose
+    cache footprint it would inherit).
 
     >>> calls = []
     >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=2, warmup=1)
     >>> calls, [len(t) for t in times]
-    ([1, 2, 1, 2, 1, 2], [2, 2])
+    ([1, 2, 1, 2, 2, 1], [2, 2])
     """
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(max(repeats, 1)):
-        for fn, acc in zip(fns, times, strict=True):
+    order = list(range(len(fns)))
+    for r in range(max(repeats, 1)):
+        for i in order[r % len(fns) :] + order[: r % len(fns)]:
             start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
+            fns[i]()
+            times[i].append(time.perf_counter() - start)
     return times
 
 

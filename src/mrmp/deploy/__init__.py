@@ -2,6 +2,7 @@
 
 - :mod:`~mrmp.deploy.format`: the ``.pt`` export file (CSR weights), :func:`export_pt`, :func:`read_exported`.
 - :mod:`~mrmp.deploy.exported`: :func:`load_exported` → :class:`ExportedModel` (no trainer imported).
+- :mod:`~mrmp.deploy.fused`: :class:`FusedGCN`, the attention GCN restructured for inference.
 - :mod:`~mrmp.deploy.sparse`: :class:`SparseLinear` and the per-layer timing rule of :func:`sparsify`.
 - :mod:`~mrmp.deploy.onnx`: :func:`export_onnx` with onnxruntime verification.
 - :mod:`~mrmp.deploy.onnx_pack`: :func:`pack_initializers`, ONNX weights stored as their kept values.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from mrmp.deploy.exported import ExportedModel, load_exported
 from mrmp.deploy.format import EXPORT_FORMAT, STORAGES, Pruning, export_pt, read_exported
-from mrmp.deploy.onnx import ONNX_STORAGES, export_onnx
+from mrmp.deploy.fused import FUSERS, FusedGCN, fuse
+from mrmp.deploy.onnx import ONNX_STORAGES, export_onnx, ort_session
 from mrmp.deploy.onnx_pack import pack_initializers
 from mrmp.deploy.plain import build_plain, example_input
 from mrmp.deploy.source import Snapshot, open_checkpoint, snapshot
@@ -28,10 +30,12 @@ from mrmp.deploy.sparse import (
 
 __all__ = [
     "EXPORT_FORMAT",
+    "FUSERS",
     "ONNX_STORAGES",
     "SPARSE_MODES",
     "STORAGES",
     "ExportedModel",
+    "FusedGCN",
     "LayerChoice",
     "Pruning",
     "Snapshot",
@@ -41,8 +45,10 @@ __all__ = [
     "example_input",
     "export_onnx",
     "export_pt",
+    "fuse",
     "load_exported",
     "open_checkpoint",
+    "ort_session",
     "pack_initializers",
     "prunable_linears",
     "read_exported",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from mrmp.engine.setup import Bundle
 
-__all__ = ["ONNX_STORAGES", "export_onnx", "verify_onnx"]
+__all__ = ["ONNX_STORAGES", "export_onnx", "ort_session", "verify_onnx"]
 
 ONNX_STORAGES = ("auto", "dense")
 
@@ -123,13 +123,31 @@ def export_onnx(
     }
 
 
-def verify_onnx(model: nn.Module, data: bytes, x: Tensor) -> float | None:
-    """Max |onnxruntime − PyTorch| on ``x`` for the serialised graph ``data``, or None without onnxruntime."""
+def ort_session(model: str | Path | bytes, threads: int = 1) -> Any:
+    """An onnxruntime CPU session pinned to ``threads`` intra-op threads, one inter-op thread,
+    sequential execution and no spin-waiting (idle pool threads leave the cores to others).
+
+    Raises:
+        ConfigError: onnxruntime is not installed.
+    """
     try:
         import onnxruntime as ort
     except ImportError:
+        raise ConfigError("onnxruntime is not installed: pip install 'mrmp[export]'") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def verify_onnx(model: nn.Module, data: bytes, x: Tensor) -> float | None:
+    """Max |onnxruntime − PyTorch| on ``x`` for the serialised graph ``data``, or None without onnxruntime."""
+    try:
+        session = ort_session(data)
+    except ConfigError:
         return None
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():
         return float((torch.from_numpy(out) - model(x)).abs().max())
