@@ -491,3 +491,32 @@ def test_load_exported_fused(tmp_path: Path, checkpoints) -> None:
             torch.testing.assert_close(exported.module(x), plain(x), atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="unknown sparse mode"):
         load_exported(tmp_path / "m.pt", sparse="sometimes", fused=True)
+
+
+@pytest.mark.parametrize("fmt", ["pt", pytest.param("onnx", marks=pytest.mark.slow)])
+def test_budget_export_picks_the_lowest_fitting_rate(tmp_path: Path, checkpoints, capsys, fmt: str) -> None:
+    """``--max-kb``: the chosen rate's file fits, the next lower rate's (0.01 below) does not."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
+    from mrmp.deploy import EXPORTERS
+
+    bundle, _ = load_bundle(checkpoints["mrmp"])
+    sizes = {r: EXPORTERS[fmt](bundle, r, tmp_path / f"{r}.{fmt}")["bytes"] / 1024 for r in (0.5, 0.9)}
+    budget = (sizes[0.5] + sizes[0.9]) / 2
+    out = tmp_path / f"budget.{fmt}"
+    args = ["export", str(checkpoints["mrmp"]), "--max-kb", f"{budget:.3f}", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rate = summary["rate"]
+    assert 0.5 < rate <= 0.9 and summary["bytes"] == out.stat().st_size <= budget * 1024
+    below = EXPORTERS[fmt](bundle, round(rate - 0.01, 2), tmp_path / f"below.{fmt}")["bytes"]
+    assert below > budget * 1024
+    assert [p["rate"] for p in summary["probes"]][0] == 0.99 and all(p["ms"] is None for p in summary["probes"])
+    if fmt == "pt":
+        assert load_exported(out).pruning.rate == rate
+        assert main([*args, "--data", "synthetic"]) == 0  # with data: the accuracy at that rate
+        text = capsys.readouterr().out
+        assert f"lowest rate fitting {float(f'{budget:.3f}'):g} KB: {rate:g}" in text and "test accuracy" in text
+        assert main([*args, "--rate", "0.5"]) == 2
+        assert main([*args[:3], "0.001", *args[4:]]) == 2
+        assert "no rate up to 0.99 fits" in capsys.readouterr().err

@@ -6,12 +6,14 @@
 - :mod:`~mrmp.deploy.sparse`: :class:`SparseLinear` and the per-layer timing rule of :func:`sparsify`.
 - :mod:`~mrmp.deploy.onnx`: :func:`export_onnx` with onnxruntime verification.
 - :mod:`~mrmp.deploy.onnx_pack`: :func:`pack_initializers`, ONNX weights stored as their kept values.
+- :mod:`~mrmp.deploy.budget`: :func:`export_within`, the lowest rate whose file / latency fits a budget.
 - :mod:`~mrmp.deploy.plain`: the plain backbone and example inputs.
 - :mod:`~mrmp.deploy.source`: the only calls into :mod:`mrmp.engine` (a checkpoint at a rate).
 """
 
 from __future__ import annotations
 
+from mrmp.deploy.budget import EXPORTERS, export_within, lowest_fitting
 from mrmp.deploy.exported import ExportedModel, load_exported
 from mrmp.deploy.format import EXPORT_FORMAT, STORAGES, Pruning, export_pt, read_exported
 from mrmp.deploy.fused import FUSERS, FusedGCN, fuse
@@ -29,6 +31,7 @@ from mrmp.deploy.sparse import (
 )
 
 __all__ = [
+    "EXPORTERS",
     "EXPORT_FORMAT",
     "FUSERS",
     "ONNX_STORAGES",
@@ -45,8 +48,10 @@ __all__ = [
     "example_input",
     "export_onnx",
     "export_pt",
+    "export_within",
     "fuse",
     "load_exported",
+    "lowest_fitting",
     "open_checkpoint",
     "ort_session",
     "pack_initializers",
