@@ -511,7 +511,7 @@ def test_budget_export_picks_the_lowest_fitting_rate(tmp_path: Path, checkpoints
     assert 0.5 < rate <= 0.9 and summary["bytes"] == out.stat().st_size <= budget * 1024
     below = EXPORTERS[fmt](bundle, round(rate - 0.01, 2), tmp_path / f"below.{fmt}")["bytes"]
     assert below > budget * 1024
-    assert [p["rate"] for p in summary["probes"]][0] == 0.99 and all(p["ms"] is None for p in summary["probes"])
+    assert summary["probes"][0]["rate"] == 0.99 and all(p["ms"] is None for p in summary["probes"])
     if fmt == "pt":
         assert load_exported(out).pruning.rate == rate
         assert main([*args, "--data", "synthetic"]) == 0  # with data: the accuracy at that rate
