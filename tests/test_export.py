@@ -462,8 +462,14 @@ def _gcn_with_dead_units(att_dim: int, head_dim: int) -> nn.Module:
 @pytest.mark.parametrize(("att_dim", "head_dim"), [(4, 4), (5, 3)])
 def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int) -> None:
     from mrmp.deploy import FusedGCN
+    from mrmp.deploy.fused import drop_dead_units
 
     model = _gcn_with_dead_units(att_dim, head_dim)
+    shrunk = drop_dead_units(model)
+    assert (shrunk.fc.out_features, shrunk.classifier.in_features, model.fc.out_features) == (8, 8, 10)
+    x = torch.randn(5, 6, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(shrunk(x), model(x), atol=1e-6, rtol=0)
     for sparse_fc in (False, True):
         fused = FusedGCN(model, sparse_fc=sparse_fc).eval()
         assert fused.hidden == 8  # the two units the classifier does not read are gone

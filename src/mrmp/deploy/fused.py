@@ -18,6 +18,7 @@ keep their plain form.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -29,7 +30,7 @@ from mrmp.deploy.sparse import MAX_SPARSE_DENSITY, LayerChoice, quiet_csr
 from mrmp.models import AttentionGCN
 from mrmp.timing import best_times
 
-__all__ = ["FUSERS", "FusedGCN", "fuse"]
+__all__ = ["FUSERS", "FusedGCN", "drop_dead_units", "fuse", "live_hidden"]
 
 
 class FusedGCN(nn.Module):
@@ -51,7 +52,7 @@ class FusedGCN(nn.Module):
         self.register_buffer("proj_weight", w.t().contiguous())  # (D, 2·H·d + (H+1)·c)
         self.register_buffer("proj_bias", b)
         self.register_buffer("adjacency", model.adjacency.clone())
-        live = model.classifier.weight.ne(0).any(0)  # hidden units the classifier reads
+        live = live_hidden(model)
         fc = model.fc.weight[live].view(-1, v, h + 1, c).transpose(1, 2).reshape(int(live.sum()), -1)
         self.sparse_fc = sparse_fc
         self.register_buffer("fc_weight", fc.contiguous())  # (hidden', (H+1)·V·c)
@@ -103,6 +104,32 @@ class FusedGCN(nn.Module):
     def extra_repr(self) -> str:
         density = float(self.fc_weight.count_nonzero()) / max(self.fc_weight.numel(), 1)
         return f"hidden={self.hidden}, fc={'csr' if self.sparse_fc else 'dense'}, fc_density={density:.4f}"
+
+
+def live_hidden(model: AttentionGCN) -> Tensor:
+    """(hidden,) bool: the hidden units whose classifier column holds a kept weight (the others
+    reach the logits only through nothing: their ``fc`` row is dead weight)."""
+    return model.classifier.weight.ne(0).any(0)
+
+
+@torch.no_grad()
+def drop_dead_units(model: nn.Module) -> nn.Module:
+    """A copy of an :class:`~mrmp.models.AttentionGCN` whose ``fc`` and classifier hold only the
+    :func:`live_hidden` units (same outputs, smaller dense matrices); other backbones as they are."""
+    model = copy.deepcopy(model)
+    if not isinstance(model, AttentionGCN):
+        return model
+    live = live_hidden(model)
+    fc, cls = (
+        nn.Linear(model.fc.in_features, int(live.sum())),
+        nn.Linear(int(live.sum()), model.classifier.out_features),
+    )
+    fc.weight.copy_(model.fc.weight[live])
+    fc.bias.copy_(model.fc.bias[live])
+    cls.weight.copy_(model.classifier.weight[:, live])
+    cls.bias.copy_(model.classifier.bias)
+    model.fc, model.classifier = fc.requires_grad_(False), cls.requires_grad_(False)
+    return model
 
 
 @torch.no_grad()

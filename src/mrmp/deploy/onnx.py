@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from mrmp.deploy.fused import drop_dead_units
 from mrmp.deploy.onnx_pack import pack_initializers
 from mrmp.deploy.plain import example_input
 from mrmp.deploy.source import snapshot
@@ -82,7 +83,8 @@ def export_onnx(
     storage: str = "auto",
 ) -> dict[str, Any]:
     """Write the model at ``rate`` as a standard ONNX graph whose pruned weights hold only their
-    kept values (:mod:`mrmp.deploy.onnx_pack`; ONNX Runtime rebuilds them at session creation).
+    kept values (:mod:`mrmp.deploy.onnx_pack`; ONNX Runtime rebuilds them at session creation),
+    hidden units the rate left unread dropped (:func:`mrmp.deploy.fused.drop_dead_units`).
 
     Input ``x``: the descriptors (N, V, F) (frames (N, C, T, V/M, M) for ST-GCN) with a dynamic
     batch axis N; output ``logits`` (N, classes). Needs ``onnx`` and ``onnxscript``
@@ -104,7 +106,7 @@ def export_onnx(
         raise ConfigError(f"unknown ONNX storage {storage!r}; choose one of {ONNX_STORAGES}")
     snap = snapshot(bundle, rate, threshold, scope)
     _require_onnx()
-    proto = _to_onnx(snap.model, example_input(bundle.cfg, bundle.meta, batch=2), opset)
+    proto = _to_onnx(drop_dead_units(snap.model), example_input(bundle.cfg, bundle.meta, batch=2), opset)
     packed = pack_initializers(proto) if storage == "auto" else []
     data = proto.SerializeToString()
     atomic_write_bytes(path, lambda fh: fh.write(data))
