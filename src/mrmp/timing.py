@@ -6,6 +6,7 @@ benchmark scripts.
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -16,22 +17,23 @@ __all__ = ["best_times", "interleaved_times", "median_times"]
 
 def interleaved_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[list[float]]:
     """Wall times (seconds) of ``repeats`` calls of each function after ``warmup`` untimed rounds,
-    calls interleaved so that load drifts hit all functions alike; each timed round starts one
-    function later (f₁ f₂, f₂ f₁, …), so that none always runs after the same neighbour (whose
-    cache footprint it would inherit).
+    calls interleaved so that load drifts hit all functions alike; each timed round runs them in
+    a fresh order (seeded shuffle), so that none always runs after the same neighbour, whose
+    cache footprint and thread-pool state it would inherit.
 
     >>> calls = []
-    >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=2, warmup=1)
-    >>> calls, [len(t) for t in times]
-    ([1, 2, 1, 2, 2, 1], [2, 2])
+    >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=3, warmup=1)
+    >>> calls[:2], sorted(calls[2:4]), sorted(calls[4:6]), [len(t) for t in times]
+    ([1, 2], [1, 2], [1, 2], [3, 3])
     """
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
-    order = list(range(len(fns)))
-    for r in range(max(repeats, 1)):
-        for i in order[r % len(fns) :] + order[: r % len(fns)]:
+    order, shuffle = list(range(len(fns))), random.Random(0).shuffle
+    for _ in range(max(repeats, 1)):
+        shuffle(order)
+        for i in order:
             start = time.perf_counter()
             fns[i]()
             times[i].append(time.perf_counter() - start)
