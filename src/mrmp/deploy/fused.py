@@ -23,7 +23,6 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mrmp.deploy.sparse import MAX_SPARSE_DENSITY, LayerChoice, quiet_csr
@@ -46,7 +45,9 @@ class FusedGCN(nn.Module):
         h, da, c = model.heads, model.att_dim, model.head_dim
         v = int(model.adjacency.shape[0])
         self.heads, self.att_dim, self.head_dim, self.joints = h, da, c, v
-        self.embed, self.norm = model.embed, model.norm
+        self.norm = None if isinstance(model.norm, nn.Identity) else model.norm
+        self.register_buffer("embed_weight", model.embed.weight.t().contiguous())  # (F, D)
+        self.register_buffer("embed_bias", model.embed.bias.clone())
         w = torch.cat([model.query.weight / math.sqrt(da), model.key.weight, model.gconv.weight])
         b = torch.cat([torch.zeros(2 * h * da), model.gconv.bias])
         self.register_buffer("proj_weight", w.t().contiguous())  # (D, 2·H·d + (H+1)·c)
@@ -74,7 +75,9 @@ class FusedGCN(nn.Module):
         """The ``fc`` input, ReLU applied: ((H+1)·V·c, N), from descriptors ``x`` (N, V, F)."""
         n, v, _ = x.shape
         h, da, c = self.heads, self.att_dim, self.head_dim
-        e = self.norm(F.relu(self.embed(x))).reshape(n * v, -1)  # (N·V, D)
+        e = torch.addmm(self.embed_bias, x.reshape(n * v, -1), self.embed_weight).relu_()  # (N·V, D)
+        if self.norm is not None:
+            e = self.norm(e)
         p = torch.addmm(self.proj_bias, e, self.proj_weight)  # (N·V, 2·H·d + (H+1)·c)
         qk = p[:, : 2 * h * da].view(n, v, 2 * h, da).permute(2, 0, 1, 3).contiguous()  # (2H, N, V, d)
         g = p[:, 2 * h * da :].view(n, v, h + 1, c).permute(2, 0, 1, 3).contiguous()  # (H+1, N, V, c)
