@@ -6,8 +6,8 @@ with the work laid out for inference on CPU:
 - ``query``, ``key`` and ``gconv`` are one matrix product (1/√d folded into the query weights);
 - the heads lead the layout, (H, N, V, d), so that the attention products are single ``bmm``
   calls on contiguous operands and the skeleton head writes its slice of the output, no ``cat``;
-- the ``fc`` input is written once, ReLU applied, as (V·(H+1)·c, N) (``fc`` columns permuted to
-  that order), the operand layout of both the dense and the CSR product; ``fc`` and the
+- the ``fc`` input is written once, ReLU applied, as ((H+1)·V·c, N) (``fc`` columns permuted
+  from the plain (V, H+1, c) order), the operand layout of both the dense and the CSR product; ``fc`` and the
   classifier then run as Wᵀ-free ``addmm`` calls;
 - hidden units that the classifier no longer reads (a column the rate emptied) are dropped from
   ``fc`` and the classifier, and ``fc`` runs on CSR or dense by a timing on its real input.
@@ -65,6 +65,15 @@ class FusedGCN(nn.Module):
     def _build(self) -> None:
         with quiet_csr():
             self._fc = self.fc_weight.to_sparse_csr() if self.sparse_fc else self.fc_weight
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_fc", None)  # a CSR tensor cannot be copied or pickled; rebuilt from the buffer
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        super().__setstate__(state)
+        self._build()
 
     @property
     def hidden(self) -> int:
