@@ -3,8 +3,9 @@
 For each rate the checkpoint is exported as ``.pt`` (:func:`mrmp.deploy.export_pt`) and ONNX
 (:func:`mrmp.deploy.export_onnx`), beside dense references at rate 0. Per batch size, the engines
 of :data:`ENGINES` run on the same random input, interleaved, on pinned threads; each row holds
-one engine's median and quartiles. The fused form without ``fc`` and the classifier is timed in
-the same run: what no rate can prune bounds every speed-up, ``bound = ORT dense / unprunable``.
+one engine's median, quartiles and minimum. The fused form without ``fc`` and the classifier (the
+part the rate does not shrink) is timed in the same run; it bounds every speed-up:
+``bound = ORT dense / unprunable`` (against torch dense when onnxruntime is missing).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _bench_one(files: Files, batch: int, sparse: str, threads: int, repeats: int
     expected = {"dense": engines["torch dense"](x), "pruned": reference.module(x)}
     calls = [lambda f=f: f(x) for f in engines.values()]
     fused = engines.get("torch fused")
-    if isinstance(fused, FusedGCN):  # the part no rate prunes: all but fc and the classifier
+    if isinstance(fused, FusedGCN):  # the part the rate does not shrink: all but fc and the classifier
         calls.append(lambda: fused.features(x))
     times = interleaved_times(calls, repeats, warmup)
     rows = []

@@ -129,7 +129,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{args.checkpoint} ({bundle.cfg.prune.method}, {bundle.cfg.data.dataset}) on "
             f"{machine['cpu']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
             f"{machine['threads']} thread(s) per engine (torch intra-op; ORT intra-op, 1 inter-op); "
-            "median ms (quartiles) of interleaved calls"
+            "median ms (quartiles; minimum) of interleaved calls"
+            + ("" if machine["load"] is None else f"; load average {machine['load'][0]:.1f} at the end")
         )
         print(format_markdown(rows))
     return 0
