@@ -18,6 +18,7 @@ import torch
 
 from mrmp.bench import machine_info
 from mrmp.config import RunConfig
+from mrmp.data import dataset_recipe
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
@@ -32,7 +33,9 @@ def data_root(dataset: str, data: str | None) -> str | None:
 
 
 def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
-    return RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
+    """The configuration ``mrmp train --dataset DATASET`` gets (the dataset's recipe included) on ``split``."""
+    cfg = RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
+    return cfg.replace(**dataset_recipe(dataset))
 
 
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
@@ -77,6 +80,23 @@ def evaluate_rates(
         rep.pop("layers")
         out.append(rep)
     return out
+
+
+def clip_accuracies(checkpoint: str, clips: Sequence[int]) -> dict[int, float]:
+    """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it."""
+    from mrmp.engine import accuracy
+
+    cache = Path(checkpoint).with_name("clips.json")
+    known = {int(k): v for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
+    missing = [k for k in clips if k not in known]
+    if missing:
+        torch.set_num_threads(1)
+        bundle, _ = load_bundle(checkpoint)
+        for k in missing:
+            data = load_data(bundle.cfg.replace(features={"clips": k}), scale=bundle.meta.scale)
+            known[k] = accuracy(bundle.model, data.test, data.test_labels)
+        cache.write_text(json.dumps(known))
+    return {k: known[k] for k in clips}
 
 
 def machine() -> str:

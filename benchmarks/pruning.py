@@ -47,7 +47,7 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
     all_rates = sorted(set(args.rates) | set(args.unseen))
     dense = train_cached(cfg, folder / "dense")
     runs: dict[str, Any] = {"dense": {**dense, "column": "dense"}}
-    rates: dict[str, list[float]] = {"dense": all_rates}  # evaluated rates per run
+    rates: dict[str, list[float]] = {"dense": [0.0, *all_rates]}  # evaluated rates per run
     for col in args.methods:
         _, method, extra, multi = METHODS[col]
         for r in [None] if multi else args.rates:
@@ -63,15 +63,20 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
         if done.exists():
             run["eval"] = json.loads(done.read_text())
             continue
-        bundle, _ = load_bundle(run["checkpoint"])
-        data = load_data(bundle.cfg, scale=bundle.meta.scale)
+        bundle, _ = load_bundle(run["checkpoint"])  # evaluated with today's test-time clips, whenever trained
+        data = load_data(bundle.cfg.replace(features={"clips": cfg.features.clips}), scale=bundle.meta.scale)
         ev = {f"{r:g}": _report(rate_report(bundle, data, r)) for r in rates[name]}
         if bundle.pruner is not None and name == "mrmp":
             bundle.pruner.floor = 0.0
-            ev.update({f"nofloor{r:g}": _report(rate_report(bundle, data, r)) for r in FLOOR_RATES})
+            ev.update({f"nofloor{r:g}": _report(rate_report(bundle, data, r)) for r in _floor_rates(args)})
         run["eval"] = ev
         done.write_text(json.dumps(ev))
     return runs
+
+
+def _floor_rates(args: argparse.Namespace) -> list[float]:
+    """The rates of :data:`FLOOR_RATES` this benchmark evaluates."""
+    return [r for r in FLOOR_RATES if r in set(args.rates) | set(args.unseen)]
 
 
 def _report(rep: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +126,9 @@ def summarise(chains: list[tuple[str, int, dict[str, Any]]], args: argparse.Name
     cols = ["mp0", *args.methods]
     rates = sorted(set(args.rates) | set(args.unseen))
     table = {col: {f"{r:g}": acc(col, r) for r in rates} for col in cols}
-    table["mrmp_nofloor"] = {f"{r:g}": acc("mrmp", r, "nofloor") for r in FLOOR_RATES}
+    table["mrmp_nofloor"] = {f"{r:g}": acc("mrmp", r, "nofloor") for r in _floor_rates(args)}
     dense = _stats(
-        [statistics.mean(100 * by[(sp, s)]["dense"]["metrics"]["test_accuracy"] for sp in splits) for s in seeds]
+        [statistics.mean(100 * by[(sp, s)]["dense"]["eval"]["0"]["accuracy"] for sp in splits) for s in seeds]
     )
     runs = [r for _, _, runs in chains for r in runs.items()]
     observed = max(abs(e["observed_rate"] - e["rate"]) for _, run in runs for e in run["eval"].values())
@@ -135,7 +140,7 @@ def summarise(chains: list[tuple[str, int, dict[str, Any]]], args: argparse.Name
         }
     bound = {
         f"{r:g}": max(by[k]["mrmp"]["eval"][f"{r:g}"]["floor_bound"] for k in by)
-        for r in FLOOR_RATES
+        for r in _floor_rates(args)
         if "mrmp" in args.methods
     }
     return {
@@ -174,7 +179,7 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
     for r in sorted(set(args.rates) | set(args.unseen)):
         name = f"{r:g}" if r in seen else f"*{r:g}*"
         lines.append(f"| {name} | " + " | ".join(_cell(summary["table"][c][f"{r:g}"]) for c in cols) + " |")
-    if "mrmp" in args.methods:
+    if "mrmp" in args.methods and _floor_rates(args):
         nf = summary["table"]["mrmp_nofloor"]
         lines += [
             "",
@@ -182,7 +187,7 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
             + "; ".join(
                 f"{r:g}: {_cell(summary['table']['mrmp'][f'{r:g}'])} with, {_cell(nf[f'{r:g}'])} without "
                 f"({summary['floor_bound_layers'][f'{r:g}']} bound)"
-                for r in FLOOR_RATES
+                for r in _floor_rates(args)
             )
             + ".",
         ]

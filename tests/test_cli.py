@@ -277,8 +277,8 @@ def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, A
         value = default[:-1] if typing.get_args(hint)[-1] is Ellipsis else default[::-1]
     elif isinstance(default, int | float):
         value = type(default)(default / 2 + 1) if hint is int else round(default / 2 + 0.03, 6)
-    else:
-        value = "some-text"
+    else:  # text; fields with a pattern take one of their own
+        value = {"features.rotate_axes": "xy", "train.device": "auto"}.get(key, "some-text")
     text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     return text, value
 
@@ -401,7 +401,9 @@ def test_field_list_validates_each_item() -> None:
         parse("gaussian,cauchy")
 
 
-@pytest.mark.parametrize("name", ["accuracy", "bench_deploy", "kl_weight", "priors", "step_cost", "stgcn"])
+@pytest.mark.parametrize(
+    "name", ["accuracy", "bench_deploy", "checkpoint_cost", "kl_weight", "priors", "step_cost", "stgcn"]
+)
 def test_benchmark_modules_build_their_parsers(
     name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -424,3 +426,16 @@ def test_parse_field_forms() -> None:
     assert parse_field("prune.rates", "0.5:0.6:0.1,0.9") == (0.5, 0.6, 0.9)
     with pytest.raises(ConfigError, match="expected 2 comma-separated values, each a number, got '1,2,3'"):
         parse_field("prune.sigma", "1,2,3")
+
+
+def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> None:
+    dense = _train_config("--dataset", "fpha")
+    assert (dense.train.lr, dense.train.epochs) == (3e-3, 1200)
+    mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")
+    assert (mrmp.train.lr, mrmp.train.epochs, mrmp.prune.warmup_epochs) == (3e-3, 150, 1200)
+    assert _train_config("--dataset", "fpha", "--lr", "0.01").train.lr == 0.01
+    toml = tmp_path / "c.toml"
+    toml.write_text("[train]\nepochs = 9\n")
+    from_file = _train_config("--config", str(toml), "--dataset", "fpha")
+    assert (from_file.train.epochs, from_file.train.lr) == (9, 3e-3)
+    assert _train_config("--dataset", "sbu").train == RunConfig().train  # no recipe: the defaults

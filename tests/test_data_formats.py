@@ -441,7 +441,7 @@ BAD_SAMPLES = [
         "x",
         (7, 2, 3, 1),
         np.inf,
-        "array 'x': sample 7 has a non-finite (or float32-overflowing) value at frame 2, joint 3, coordinate 1",
+        "array 'x': sample 7: value inf at frame 2, joint 3, coordinate 1 is not finite or beyond ±1e+09",
     ),
     ("lengths", 9, 7, "array 'lengths': sample 9 has length 7, expected 1..6"),
 ]
@@ -458,6 +458,18 @@ def test_npz_bad_sample(tmp_path: Path, name: str, index: object, value: object,
     path = save_npz(tmp_path, **arrays)
     with raises_data_error(path, None, message):
         load_npz(path)
+
+
+def test_npz_huge_coordinate_and_label(tmp_path: Path) -> None:
+    arrays = optional_arrays()
+    arrays["x"][3, 0, 1, 2] = 1e30  # finite, but its square overflows float32: the dataset scale was inf
+    path = save_npz(tmp_path, **arrays)
+    with raises_data_error(path, None, "array 'x': sample 3: value 1e+30 at frame 0, joint 1, coordinate 2 is not"):
+        load_npz(path)
+    arrays = optional_arrays()
+    arrays["y"][0] = 10**9  # without class_names: 10⁹ class names were built
+    with raises_data_error(save_npz(tmp_path, **arrays), None, "label 1000000000: expected a class index in 0..9999"):
+        load_npz(tmp_path / "data.npz")
 
 
 def test_npz_label_beyond_class_names(tmp_path: Path) -> None:
@@ -504,7 +516,9 @@ def test_load_dataset_registry(tmp_path: Path, sbu_root: Path, monkeypatch: pyte
     assert len(load_dataset("sbu", str(sbu_root)).sequences) == 22
     path = save_npz(tmp_path, **npz_arrays())
     assert load_dataset("npz", path).name == "npz"
-    assert load_dataset("synthetic", "ignored", seed=3).name == "synthetic"
+    assert load_dataset("synthetic", seed=3).name == "synthetic"
+    with pytest.raises(ConfigError, match="'synthetic' is built in and reads no files; drop --data elsewhere"):
+        load_dataset("synthetic", "elsewhere")
 
 
 # --------------------------------------------------------------------------- synthetic

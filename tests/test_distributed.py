@@ -14,9 +14,11 @@ differs (two per-rank partial sums + an all-reduce instead of one sum, and the p
 loss weight ``count · world / batch``). That is ~1e-7 relative per step; Adam's
 normalisation and the steep band-stop sigmoid (σ up to 200) amplify it a little over the
 24 steps of these runs. We allow ``|ddp − single| ≤ RTOL · max|w|`` per tensor with
-``RTOL = 1e-4`` (latent weights included; they live in prior units, so the bound is relative):
-measured ~4e-7 (dense) and ~4e-6 (mrmp), i.e. a margin of 25×, while weighting every rank's
-loss equally instead of by its share gives ~0.5 — the global batch of 17 leaves uneven shares
+``RTOL = 1e-3`` (latent weights included; they live in prior units, so the bound is relative):
+measured ~4e-7 (dense) and ~4e-6 (mrmp) on one CPU, but up to 2.4e-4 (dense ``fc``) on another
+of the same family, where BLAS sums in another order and Adam turns rounding-level gradients of
+nearly dead units into lr-sized steps; weighting every rank's loss equally instead of by its
+share gives ~0.5 (a margin of 500×) — the global batch of 17 leaves uneven shares
 9/8 and a last batch of 1 sample, where rank 1 holds none and runs a zero-weight dummy.
 The comparison uses ``split_batch = false``: with ``split_batch`` every rank cuts its own
 share of the batch into one part per rate, so a sample may be trained at another rate than in
@@ -42,7 +44,7 @@ from mrmp.engine.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
-RTOL = 1e-4
+RTOL = 1e-3
 LOSS_RTOL = 1e-5
 
 TINY_TOML = """

@@ -123,19 +123,20 @@ def test_mp_fine_tunes_from_dense(tmp_path: Path, data) -> None:
 
 def test_mrmp_warm_starts_from_dense(tmp_path: Path, data) -> None:
     """--from on a band-stop method: the latents are W / s, so rate 0 is the dense model."""
-    from mrmp.engine import rate_report
+    from mrmp.engine import build_bundle, rate_report
+    from mrmp.engine.train import source_weights
 
     dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
-    cfg = TINY.replace(prune={"method": "mrmp", "source": str(dense.checkpoint)}, train={"epochs": 0})
-    warm = fit(cfg, tmp_path / "mrmp", data=data, progress=False)
+    cfg = TINY.replace(prune={"method": "mrmp", "source": str(dense.checkpoint)})
+    warm = build_bundle(cfg, data.meta, weights=source_weights(cfg))  # what fit starts from
     ref, _ = load_bundle(dense.checkpoint)
     x = data.test(torch.arange(8))
-    view = warm.bundle.pruner
+    view = warm.pruner
     view.set_rate(0.0)
     view.set_hard(True)
-    warm.bundle.model.eval()
+    warm.model.eval()
     with torch.no_grad():
-        torch.testing.assert_close(warm.bundle.model(x), ref.model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(warm.model(x), ref.model(x), rtol=1e-5, atol=1e-5)
     # trained on, it is rate-switchable like any MRMP run
     cfg = cfg.replace(train={"epochs": 1})
     trained, _ = load_bundle(fit(cfg, tmp_path / "mrmp1", data=data, progress=False).checkpoint)

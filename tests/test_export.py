@@ -525,7 +525,7 @@ def test_budget_export_picks_the_lowest_fitting_rate(tmp_path: Path, checkpoints
     assert summary["probes"][0]["rate"] == 0.99 and all(p["ms"] is None for p in summary["probes"])
     if fmt == "pt":
         assert load_exported(out).pruning.rate == rate
-        assert main([*args, "--data", "synthetic"]) == 0  # with data: the accuracy at that rate
+        assert main([*args, "--accuracy"]) == 0  # the accuracy at that rate (the checkpoint's dataset)
         text = capsys.readouterr().out
         assert f"lowest rate fitting {float(f'{budget:.3f}'):g} KB: {rate:g}" in text and "test accuracy" in text
         assert main([*args, "--rate", "0.5"]) == 2

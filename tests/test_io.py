@@ -35,12 +35,13 @@ def test_bad_files_give_one_line_errors_naming_the_file(tmp_path: Path, kind) ->
         "list.pt": f"not an mrmp {kind.name}",
         "odd.pt": f"not an mrmp {kind.name}",
         "junk.pt": f"not a readable mrmp {kind.name}",
-        "unsafe.pt": f"not a readable mrmp {kind.name}",
+        "unsafe.pt": f"not a readable mrmp {kind.name} (refused by the safe loader: Unsupported global: GLOBAL",
     }
     for name, message in cases.items():
         with pytest.raises(CheckpointError) as info:
             read_payload(tmp_path / name, kind)
         assert str(info.value).startswith(f"{tmp_path / name}: {message}") and "\n" not in str(info.value)
+        assert "weights_only" not in str(info.value)  # not torch's advice to load it unsafely
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from mrmp.errors import ConfigError
 from mrmp.methods import MaskedMethod, MultiRateMethod, Ranking, register_method
 from mrmp.pruning import MagnitudeRates, RateHandle, gradual_update, magnitude_prune
 from mrmp.pruning.scope import Scope
@@ -38,12 +37,6 @@ class GradualMagnitudePruning(MaskedMethod):
     name = "gmp"
     warm_up = True
     default_epochs = 150
-
-    def check(self, pc: PruneConfig) -> None:
-        if not 0.0 <= pc.gmp_end <= 1.0:
-            raise ConfigError(f"prune.gmp_end must be in [0, 1], got {pc.gmp_end}")
-        if pc.gmp_every < 0:
-            raise ConfigError(f"prune.gmp_every must be >= 0 (0: every epoch), got {pc.gmp_every}")
 
     def attach(
         self,

@@ -37,6 +37,7 @@ from mrmp.deploy import (
     prunable_linears,
 )
 from mrmp.errors import ConfigError
+from mrmp.numbers import parse_int
 from mrmp.timing import interleaved_times
 
 if TYPE_CHECKING:
@@ -54,18 +55,22 @@ __all__ = [
 ]
 
 
+#: The largest batch ``mrmp bench`` times (its inputs are allocated at once).
+MAX_BATCH = 65_536
+
+
 def parse_batches(text: str) -> tuple[int, ...]:
-    """Comma-separated batch sizes ≥ 1.
+    """Comma-separated batch sizes in [1, ``MAX_BATCH``].
 
     >>> parse_batches("1,64")
     (1, 64)
     """
     try:
-        values = tuple(int(p) for p in text.split(",") if p.strip())
+        values = tuple(parse_int(p) for p in text.split(",") if p.strip())
     except ValueError:
-        raise ConfigError(f"batch sizes must be integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise ConfigError(f"batch sizes must be integers >= 1, got {text!r}")
+        raise ConfigError(f"--batch: batch sizes must be integers, got {text!r}") from None
+    if not values or not all(1 <= v <= MAX_BATCH for v in values):
+        raise ConfigError(f"--batch: batch sizes must be integers in [1, {MAX_BATCH}], got {text!r}")
     return values
 
 

@@ -17,19 +17,47 @@ import argparse
 import difflib
 import enum
 import functools
+import math
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mrmp.config_fields import Changes, describe, field_default, field_text, field_types, parse_field
+from mrmp.config_fields import Changes, field_default, field_text, field_types, parse_field
+from mrmp.config_types import Annotated, Range, describe
 from mrmp.data import DATASETS
 from mrmp.errors import ConfigError
 from mrmp.methods import method_names
+from mrmp.numbers import parse_float, parse_int
 from mrmp.pruning import threshold_names
 
-__all__ = ["TRAIN_FLAGS", "Flag", "FlagSet", "field_list"]
+__all__ = ["RATE", "THREADS", "TRAIN_FLAGS", "Flag", "FlagSet", "OneLineParser", "bounded", "field_list"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (``PROG: error: ...``, exit code 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def bounded(kind: type[int] | type[float], bounds: Range | None = None) -> Callable[[str], Any]:
+    """Argparse type: an ASCII integer or number within ``bounds``, e.g. ``bounded(int, Range(1))``."""
+    hint = kind if bounds is None else Annotated[kind, bounds]
+    parse = parse_int if kind is int else parse_float
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or (bounds and not bounds.holds(value)):
+            raise argparse.ArgumentTypeError(f"expected {describe(hint)}, got {text!r}")
+        return value
+
+    convert.__name__ = describe(hint)
+    return convert
 
 
 def field_list(key: str) -> Callable[[str], list[Any]]:
@@ -146,7 +174,7 @@ class FlagSet:
 
     def parser(self, **kwargs: Any) -> argparse.ArgumentParser:
         """A parser of these flags and ``--set`` (tests, doctests)."""
-        parser = argparse.ArgumentParser(**kwargs)
+        parser = OneLineParser(**kwargs)
         self.add_to(parser, with_set=True)
         return parser
 
@@ -197,7 +225,7 @@ class FlagSet:
     def settable(self) -> str:
         """Help text listing the fields ``--set`` takes, with their types and defaults."""
         lines = ["fields for --set SECTION.FIELD=VALUE (tuples as comma lists):"]
-        for key, hint in field_types().items():
+        for key, hint in field_types(bounds=True).items():
             if key not in self.by_key:
                 lines.append(f"  {key} = {describe(hint)} (default: {field_text(field_default(key))})")
         return "\n".join(lines)
@@ -215,9 +243,14 @@ class FlagSet:
         return pattern.sub(lambda m: f"{m[1]} ({self.by_key[m[1]].name})", message)
 
 
+#: Argparse types of ``--threads`` and of a pruning ``--rate`` outside ``train`` (eval, export).
+THREADS = bounded(int, Range(1, 4096))
+RATE = bounded(float, Range(0, 1, hi_open=True))
+
+
 def _fold(text: str) -> str:
     try:
-        return f"fold{int(text)}"
+        return f"fold{parse_int(text)}"
     except ValueError:
         raise ConfigError(f"expected a fold number, got {text!r}") from None
 

@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mrmp.bench import MAX_BATCH
+from mrmp.cli_config import RATE, THREADS, bounded
 from mrmp.config import parse_rates
+from mrmp.config_types import Range
 from mrmp.deploy.sparse import SPARSE_MODES
 from mrmp.errors import ConfigError
 from mrmp.pruning import Scope, threshold_names
@@ -52,7 +55,8 @@ def _budget_text(summary: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def _accuracy(bundle: Any, rate: float, args: argparse.Namespace) -> float:
-    """Test accuracy of the checkpoint at ``rate`` on ``--data`` (what ``mrmp eval`` reports)."""
+    """Test accuracy of the checkpoint at ``rate`` (what ``mrmp eval`` reports) on ``--data`` or
+    the dataset stored in the checkpoint."""
     from mrmp.engine import load_data, rate_report
 
     data = load_data(bundle.cfg, args.data, scale=bundle.meta.scale)
@@ -66,6 +70,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     budget = args.max_kb is not None or args.max_ms is not None
     if budget and args.rate is not None:
         raise ConfigError("give either --rate or a budget (--max-kb / --max-ms), not both")
+    if Path(args.out).is_dir() or args.out.endswith("/"):
+        raise ConfigError(f"--out {args.out} is a folder; give the file to write, e.g. {Path(args.out) / 'model.pt'}")
     bundle = open_checkpoint(args.checkpoint)
     fmt = _format_of(args)
     if budget:
@@ -82,7 +88,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     rate = summary["rate"]
     summary = {"format": fmt, "rate": rate, **summary}
-    if args.data is not None:
+    if args.accuracy or args.data is not None:
         summary["accuracy"] = _accuracy(bundle, rate, args)
         text += f", test accuracy {summary['accuracy']:.4f}"
     if args.json:
@@ -99,8 +105,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from mrmp.bench import bench, format_markdown, machine_info, parse_batches
     from mrmp.deploy import open_checkpoint
 
-    if args.repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     bundle = open_checkpoint(args.checkpoint)
     rows = bench(
         bundle,
@@ -138,21 +142,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``export`` and ``bench`` to the ``mrmp`` subparsers ``sub``."""
+
     p = sub.add_parser("export", help="export a checkpoint at any rate (.pt with CSR weights, or ONNX)")
     p.add_argument("checkpoint")
-    p.add_argument("--rate", type=float, help="pruning rate (default: the trained one)")
+    p.add_argument("--rate", type=RATE, help="pruning rate (default: the trained one)")
     _add_rate_args(p)
     p.add_argument("--format", choices=["pt", "onnx"], help="default: from --out (.onnx → onnx, else pt)")
     p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--max-kb", type=float, help="budget: the lowest rate (0.01 grid) whose file is at most this size")
+    positive = bounded(float, Range(0, lo_open=True))
+    p.add_argument(
+        "--max-kb", type=positive, help="budget: the lowest rate (0.01 grid) whose file is at most this size"
+    )
     p.add_argument(
         "--max-ms",
-        type=float,
+        type=positive,
         help="budget: the lowest rate whose median latency at --batch is at most this "
         "(.pt: fused torch form; ONNX: onnxruntime; one thread)",
     )
-    p.add_argument("--batch", type=int, default=1, help="batch size of --max-ms (default 1)")
+    p.add_argument(
+        "--batch", type=bounded(int, Range(1, MAX_BATCH)), default=1, help="batch size of --max-ms (default 1)"
+    )
     p.add_argument("--data", help="dataset folder: also report the test accuracy at the exported rate")
+    p.add_argument(
+        "--accuracy", action="store_true", help="report the test accuracy at the exported rate (checkpoint's dataset)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_export)
 
@@ -163,12 +176,12 @@ def register(sub: Any) -> None:
     p.add_argument("--rates", default="0,0.5,0.9,0.95,0.98", help="e.g. 0,0.5,0.9,0.95,0.98")
     p.add_argument("--batch", default="1,64", help="batch sizes, e.g. 1,64")
     _add_rate_args(p)
-    p.add_argument("--repeats", type=int, default=30, help="timed forward passes per model")
+    p.add_argument("--repeats", type=bounded(int, Range(1, 100_000)), default=30, help="timed forward passes per model")
     p.add_argument(
         "--sparse", choices=SPARSE_MODES, default="auto", help="sparse path: per-layer timing (auto) or forced"
     )
     p.add_argument(
-        "--threads", type=int, default=1, help="threads of each engine (torch and ORT intra-op; ORT inter-op: 1)"
+        "--threads", type=THREADS, default=1, help="threads of each engine (torch and ORT intra-op; ORT inter-op: 1)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)

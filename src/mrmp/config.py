@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
+from mrmp.config_types import Annotated, NonEmpty, Pattern, Range, check_fields
 from mrmp.errors import ConfigError
 from mrmp.pruning.rates import DEFAULT_SEEN_RATES, check_rate, parse_rates
 from mrmp.pruning.scope import Scope
@@ -30,6 +31,14 @@ __all__ = [
 ]
 
 PriorName = Literal["gaussian", "laplace", "uniform"]
+StreamName = Literal["joint", "bone"]  # input streams (mrmp.data.features.STREAMS)
+StatName = Literal["mean", "velocity", "std"]  # per-chunk statistics (mrmp.data.features.STATS)
+Count = Annotated[int, Range(1, 1_000_000)]  # epochs, sizes, steps: at least one, at most a million
+Size = Annotated[int, Range(1, 65_536)]  # widths of the model
+Fraction = Annotated[float, Range(0, 1, hi_open=True)]  # in [0, 1)
+Probability = Annotated[float, Range(0, 1)]
+NonNegative = Annotated[float, Range(0)]
+Seed = Annotated[int, Range(0, 2**31 - 1)]
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,11 @@ class DataConfig:
     root: str | None = None
     split: str = "default"
     skip_bad: bool = False
-    seed: int = 0
+    seed: Seed = 0
     coords: Literal["physical", "native"] = "physical"
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data")
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,9 @@ class FeatureConfig:
         swap_persons: Probability of swapping the persons' joint blocks (multi-person data).
         scale: Max relative random scaling.
         crop: Max fraction of frames removed by a random temporal crop.
+        clips: Test-time clips K: a prediction averages the class probabilities of K temporal
+            windows evenly placed over the sequence, each of the mean training crop's length
+            (1 − ``crop`` / 2); 1: the whole sequence in one pass.
         noise: Gaussian coordinate noise, in units of the dataset scale.
     """
 
@@ -79,16 +94,20 @@ class FeatureConfig:
     centre: Literal["none", "centroid", "sequence", "frame"] = "sequence"
     align: Literal["auto", "on", "off"] = "auto"
     size: Literal["dataset", "bones"] = "bones"
-    streams: tuple[str, ...] = ("joint", "bone")
-    chunks: int = 4
-    stats: tuple[str, ...] = ("mean", "velocity")
-    frames: int = 32
-    rotate_deg: float = 10.0
-    rotate_axes: str = "xyz"
-    swap_persons: float = 0.0
-    scale: float = 0.2
-    crop: float = 0.4
-    noise: float = 0.05
+    streams: Annotated[tuple[StreamName, ...], NonEmpty()] = ("joint", "bone")
+    chunks: Annotated[int, Range(1, 1000)] = 4
+    stats: Annotated[tuple[StatName, ...], NonEmpty()] = ("mean", "velocity")
+    frames: Count = 32
+    rotate_deg: Annotated[float, Range(0, 180)] = 10.0
+    rotate_axes: Annotated[str, Pattern("[xyz]*", "letters among x, y, z")] = "xyz"
+    swap_persons: Probability = 0.0
+    scale: Fraction = 0.2
+    crop: Fraction = 0.4
+    noise: NonNegative = 0.05
+    clips: Annotated[int, Range(1, 100)] = 5
+
+    def __post_init__(self) -> None:
+        check_fields(self, "features")
 
 
 @dataclass(frozen=True)
@@ -96,15 +115,18 @@ class ModelConfig:
     """Backbone hyper-parameters (``gcn``: the paper's attention GCN; ``stgcn``)."""
 
     name: Literal["gcn", "stgcn"] = "gcn"
-    embed: int = 32
-    heads: int = 8
-    att_dim: int = 16
-    head_dim: int = 16
-    hidden: int = 256
-    dropout: float = 0.3
-    input_dropout: float = 0.0
+    embed: Size = 32
+    heads: Size = 8
+    att_dim: Size = 16
+    head_dim: Size = 16
+    hidden: Size = 256
+    dropout: Fraction = 0.3
+    input_dropout: Fraction = 0.0
     norm: bool = False
-    stgcn_channels: tuple[int, ...] = (32, 64, 64)
+    stgcn_channels: Annotated[tuple[Size, ...], NonEmpty()] = (32, 64, 64)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model")
 
 
 @dataclass(frozen=True)
@@ -160,46 +182,39 @@ class PruneConfig:
 
     method: str = "dense"
     prior: PriorName = "gaussian"
-    kl_weight: float = 1.0
+    kl_weight: NonNegative = 1.0
     rate: float = 0.9
-    rates: tuple[float, ...] = DEFAULT_SEEN_RATES
-    rates_per_step: int = 4
+    rates: Annotated[tuple[float, ...], NonEmpty()] = DEFAULT_SEEN_RATES
+    rates_per_step: Count = 4
     grouping: Scope = Scope.GLOBAL
     scale: Scope = Scope.GLOBAL
     kl_estimator: Literal["quantile", "value"] = "value"
     threshold: str = "empirical"
-    sigma: tuple[float, float] = (2.0, 200.0)
+    sigma: tuple[Annotated[float, Range(0, lo_open=True)], Annotated[float, Range(0, lo_open=True)]] = (2.0, 200.0)
     prune_classifier: bool = True
     scope: Scope = Scope.GLOBAL
     floor: float = 0.5
     source: str | None = None
     warmup: bool = True
-    warmup_epochs: int = 600
-    gmp_end: float = 0.75
-    gmp_every: int = 0
+    warmup_epochs: Count = 600
+    gmp_end: Probability = 0.75
+    gmp_every: Annotated[int, Range(0, 1_000_000)] = 0
     distill: bool = False
     split_batch: bool = True
-    kl_samples: int = 32768
+    kl_samples: Annotated[int, Range(0)] = 32768
 
     def __post_init__(self) -> None:
         from mrmp.methods import get_method  # lazily: the methods read this config
 
         for name in ("grouping", "scale", "scope"):
             object.__setattr__(self, name, Scope.parse(getattr(self, name), name))
+        check_fields(self, "prune")
         method = get_method(self.method)
-        if self.prior not in ("gaussian", "laplace", "uniform"):
-            raise ConfigError(f"unknown prior {self.prior!r}; choose gaussian, laplace or uniform")
         check_rate(self.rate, name="prune.rate")
         for r in self.rates:
             check_rate(r, name="prune.rates")
         get_threshold(self.threshold, training=True)
         check_floor(self.floor)
-        if self.rates_per_step < 1:
-            raise ConfigError("prune.rates_per_step must be >= 1")
-        if self.warmup_epochs < 1:
-            raise ConfigError("prune.warmup_epochs must be >= 1")
-        if self.kl_weight < 0:
-            raise ConfigError("prune.kl_weight must be >= 0")
         method.check(self)
 
 
@@ -210,19 +225,29 @@ class TrainConfig:
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
     :mod:`mrmp.engine.averaging`).
+
+    Checkpoints are written after the last epoch, every ``save_every`` epochs, and after any
+    epoch that ends ``save_seconds`` or more after the previous checkpoint (the first epoch of a
+    run included; 0: off), so a kill loses at most about ``save_seconds`` of training. One SBU
+    checkpoint (22.5 MB: model, average, Adam state) takes ~40 ms, 20-45 % of an SBU epoch: every
+    10 s it costs under 0.5 % of the training time (docs/results.md).
     """
 
-    epochs: int = 600
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_min: float = 1e-5
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.1
-    ema: float = 0.995
-    seed: int = 0
-    device: str = "cpu"
-    eval_every: int = 25
-    save_every: int = 25
+    epochs: Count = 600
+    batch_size: Count = 64
+    lr: Annotated[float, Range(0, lo_open=True)] = 1e-3
+    lr_min: NonNegative = 1e-5
+    weight_decay: NonNegative = 0.0
+    label_smoothing: Fraction = 0.1
+    ema: Fraction = 0.995
+    seed: Seed = 0
+    device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
+    eval_every: Count = 25
+    save_every: Count = 25
+    save_seconds: NonNegative = 10.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train")
 
 
 @dataclass(frozen=True)
@@ -252,7 +277,7 @@ class RunConfig:
         unknown = set(data) - set(_SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config section(s): {sorted(unknown)}")
-        return cls(**{name: _build(kind, data.get(name, {})) for name, kind in _SECTIONS.items()})
+        return cls(**{name: _build(name, data.get(name, {})) for name in _SECTIONS})
 
     def replace(self, **sections: Any) -> RunConfig:
         """Copy with some sections' fields replaced, e.g. ``replace(train={"epochs": 5})``."""
@@ -273,6 +298,7 @@ _STORED_BEFORE: dict[str, dict[str, Any]] = {
         "align": "off",
         "size": "dataset",
         "streams": ("joint",),
+        "clips": 1,
     },
 }
 
@@ -284,17 +310,18 @@ _SECTIONS = {
     "train": TrainConfig,
 }
 
-T = TypeVar("T")
-
 
 def _plain_dict(items: list[tuple[str, Any]]) -> dict[str, Any]:
     return {k: v.value if isinstance(v, Enum) else v for k, v in items}
 
 
-def _build(kind: type[T], values: dict[str, Any]) -> T:
+def _build(section: str, values: Any) -> Any:
+    kind = _SECTIONS[section]
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table of fields, got {values!r}")
     known = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
     unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"unknown {kind.__name__} field(s): {sorted(unknown)}")
+        raise ConfigError(f"[{section}] has no field(s) {', '.join(sorted(unknown))}")
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return kind(**fixed)

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mrmp.config import RunConfig, parse_rates
+from mrmp.config_types import describe
 from mrmp.errors import ConfigError
+from mrmp.io import not_regular
+from mrmp.numbers import parse_float, parse_int
 
 __all__ = [
     "FIELD_PARSERS",
@@ -32,6 +35,7 @@ __all__ = [
     "field_types",
     "load_toml",
     "toml_values",
+    "fill_defaults",
     "parse_field",
 ]
 
@@ -42,20 +46,21 @@ Changes = dict[str, dict[str, Any]]
 FIELD_PARSERS: dict[str, Callable[[str], Any]] = {"prune.rates": parse_rates}
 
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
-_SCALARS: dict[Any, tuple[Callable[[str], Any], str]] = {
-    int: (int, "an integer"),
-    float: (float, "a number"),
-    str: (str, "text"),
-    bool: (lambda text: _BOOLS[text.lower()], "true or false"),
+_SCALARS: dict[Any, Callable[[str], Any]] = {
+    int: parse_int,
+    float: parse_float,
+    str: str,
+    bool: lambda text: _BOOLS[text.lower()],
 }
 
 
 @functools.cache
-def field_types() -> dict[str, Any]:
-    """Annotation of every config field, by ``section.field`` key (in declaration order)."""
+def field_types(bounds: bool = False) -> dict[str, Any]:
+    """Annotation of every config field, by ``section.field`` key (in declaration order);
+    with ``bounds``, the ``Annotated`` form that holds its range (see :mod:`mrmp.config_types`)."""
     out = {}
     for section, kind in typing.get_type_hints(RunConfig).items():
-        for name, hint in typing.get_type_hints(kind).items():
+        for name, hint in typing.get_type_hints(kind, include_extras=bounds).items():
             out[f"{section}.{name}"] = hint
     return out
 
@@ -64,25 +69,6 @@ def field_default(key: str) -> Any:
     """Default value of the config field ``key``, e.g. ``field_default("train.lr") == 1e-3``."""
     section, name = key.split(".")
     return getattr(getattr(RunConfig(), section), name)
-
-
-def describe(hint: Any) -> str:
-    """What text a value of type ``hint`` takes, in words.
-
-    >>> describe(tuple[int, ...])
-    'comma-separated values, each an integer'
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if _is_enum(hint):
-        return "one of " + ", ".join(e.value for e in hint)
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin in (typing.Union, types.UnionType):
-        return describe(_not_none(args)) + " or none"
-    if origin is tuple:
-        count = "" if args[-1] is Ellipsis else f"{len(args)} "
-        return f"{count}comma-separated values, each {describe(args[0])}"
-    return _SCALARS[hint][1]
 
 
 def _is_enum(hint: Any) -> bool:
@@ -108,7 +94,7 @@ def _parse(hint: Any, text: str) -> Any:
         if len(kinds) != len(items):
             raise ValueError(text)
         return tuple(_parse(k, p) for k, p in zip(kinds, items, strict=True))
-    return _SCALARS[hint][0](text.strip())
+    return _SCALARS[hint](text.strip())
 
 
 def parse_field(key: str, text: str) -> Any:
@@ -140,12 +126,25 @@ def load_toml(path: str | Path) -> RunConfig:
 
 def toml_values(path: str | Path) -> Changes:
     """The fields a TOML config file sets, by section."""
+    problem = not_regular(path)
+    if problem:
+        raise ConfigError(f"{path}: cannot read config ({problem})")
     try:
-        return tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
 
 
 def field_text(value: Any) -> str:
     """``value`` as text (tuples as comma lists), the inverse of :func:`parse_field`."""
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def fill_defaults(cfg: RunConfig, defaults: Changes, given: list[Changes]) -> RunConfig:
+    """``cfg`` with the fields of ``defaults`` that none of the ``given`` changes sets."""
+    unset = {
+        section: {k: v for k, v in values.items() if not any(k in g.get(section, {}) for g in given)}
+        for section, values in defaults.items()
+    }
+    unset = {section: values for section, values in unset.items() if values}
+    return cfg.replace(**unset) if unset else cfg

@@ -7,7 +7,7 @@ from pathlib import Path
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
 from mrmp.engine import fit, load_data
 from mrmp.methods import MultiRateMethod
-from mrmp.sweep import SweepRow, plot_sweep, sweep, write_csv
+from mrmp.sweep import SweepRow, sweep, write_sweep
 
 __all__ = ["UNSEEN_RATES", "run_demo", "format_table"]
 
@@ -35,9 +35,8 @@ def run_demo(
     multi = fit(mrmp_cfg, out / "mrmp", data=data, progress=progress)
     rates = sorted(set(DEFAULT_SEEN_RATES) | set(UNSEEN_RATES))
     rows = sweep([("MRMP", multi.bundle), ("MP (no FT)", dense.bundle)], data, rates, progress=progress)
-    write_csv(rows, out / "sweep.csv")
     dense_acc = float(dense.metrics["test_accuracy"])
-    plot_sweep(rows, out / "sweep.png", dense_accuracy=dense_acc, title="mrmp demo (synthetic)")
+    write_sweep(rows, out, dense_accuracy=dense_acc, title="mrmp demo (synthetic)")
     return rows, dense_acc
 
 

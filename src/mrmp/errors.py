@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MrmpError", "DataError", "ConfigError", "CheckpointError"]
+__all__ = ["MrmpError", "DataError", "ConfigError", "CheckpointError", "TrainingError", "one_line"]
 
 
 class MrmpError(Exception):
@@ -34,3 +34,17 @@ class ConfigError(MrmpError, ValueError):
 
 class CheckpointError(MrmpError):
     """Checkpoint or exported file that cannot be read."""
+
+
+class TrainingError(MrmpError):
+    """A training run that cannot go on (e.g. its loss or weights became NaN or infinite)."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The message of ``exc`` (a library's, often several lines) on one line, cut at ``limit`` characters.
+
+    >>> one_line(RuntimeError("Error(s) in loading:\\n\\tsize mismatch for w"))
+    'Error(s) in loading: size mismatch for w'
+    """
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,17 +9,26 @@ A leaf module: the inference path reads exports without importing the training e
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
-from mrmp.errors import CheckpointError
+from mrmp.errors import CheckpointError, one_line
 
-__all__ = ["CHECKPOINT", "EXPORT", "FileKind", "atomic_write_bytes", "read_payload"]
+__all__ = [
+    "CHECKPOINT",
+    "EXPORT",
+    "FileKind",
+    "atomic_write_bytes",
+    "atomic_write_files",
+    "not_regular",
+    "read_payload",
+]
 
 
 @dataclass(frozen=True)
@@ -49,23 +58,70 @@ EXPORT = FileKind(
 )
 
 
+def not_regular(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file to read (missing, a folder, a FIFO, a device), or None.
+
+    Checked before opening, so that a FIFO or a device in place of a file cannot block a read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or "cannot be read"
+    if stat.S_ISREG(mode):
+        return None
+    return "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file (a FIFO, socket or device)"
+
+
 def atomic_write_bytes(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
 
-    A crash leaves either the old file or the new one, never a truncated file.
+    A crash leaves either the old file or the new one, never a truncated file (the temporary
+    file, ``.NAME.*``, is removed when the writer fails, or by the next run that claims the
+    folder, see :mod:`mrmp.engine.rundir`). The file gets the mode ``open`` would give it
+    (0666 less the umask).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    atomic_write_files({Path(path): write})
+
+
+def atomic_write_files(files: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
+    """Write several files atomically together: every temporary file first, then all renames.
+
+    Files that belong together (a sweep's CSV and its plot) then appear together: a writer killed
+    while writing leaves none of them replaced.
+    """
+    done: list[tuple[Path, Path]] = []
     try:
+        for path, write in files.items():
+            done.append((_write_temp(path, write), path))
+        for tmp, path in done:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_temp(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """A temporary file beside ``path`` holding what ``write`` wrote, synced to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide run files from the group
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_payload(path: str | Path, kind: FileKind, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -82,10 +138,28 @@ def read_payload(path: str | Path, kind: FileKind, map_location: str | torch.dev
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or unsafe files
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise CheckpointError(f"{path}: not a readable mrmp {kind.name} ({type(exc).__name__}: {first})") from None
+        raise CheckpointError(f"{path}: not a readable mrmp {kind.name} ({_load_failure(exc)})") from None
     found = payload.get("format") if isinstance(payload, dict) else None
     if found == kind.format:
         return payload
     hint = dict(kind.misplaced).get(found) if isinstance(found, str) else None
     raise CheckpointError(f"{path}: {hint or f'not an mrmp {kind.name} (expected format {kind.format!r})'}")
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line (without torch's advice to load it unsafely).
+
+    >>> _load_failure(
+    ...     RuntimeError(
+    ...         "Weights only load failed. Re-run with weights_only=False.\\n"
+    ...         "WeightsUnpickler error: Unsupported global: GLOBAL os.system. Please allowlist it."
+    ...     )
+    ... )
+    'refused by the safe loader: Unsupported global: GLOBAL os.system'
+    """
+    text = str(exc)
+    _, found, reason = text.partition("WeightsUnpickler error:")
+    if found:
+        first = reason.strip().split("\n\n")[0]  # torch follows it with a blank line and its advice
+        return "refused by the safe loader: " + " ".join(first.split()).split(". ")[0].rstrip(".")
+    return f"{type(exc).__name__}: {one_line(exc)}"

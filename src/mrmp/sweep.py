@@ -10,11 +10,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mrmp.engine.checkpoint import atomic_write_bytes
 from mrmp.engine.evaluate import rate_report
 from mrmp.engine.setup import Bundle, Data
+from mrmp.io import atomic_write_bytes, atomic_write_files
 
-__all__ = ["SweepRow", "sweep", "is_seen", "write_csv", "plot_sweep", "label_of"]
+__all__ = [
+    "SweepRow",
+    "sweep",
+    "is_seen",
+    "write_sweep",
+    "write_csv",
+    "plot_sweep",
+    "csv_bytes",
+    "png_bytes",
+    "label_of",
+]
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,24 @@ def sweep(
     return rows
 
 
+def write_sweep(
+    rows: Sequence[SweepRow], out: str | Path, dense_accuracy: float | None = None, title: str = ""
+) -> tuple[Path, Path]:
+    """``out/sweep.csv`` and ``out/sweep.png``, published together (both written, then both renamed)."""
+    out = Path(out)
+    table, plot = csv_bytes(rows), png_bytes(rows, dense_accuracy, title)
+    paths = out / "sweep.csv", out / "sweep.png"
+    atomic_write_files({paths[0]: lambda fh: fh.write(table), paths[1]: lambda fh: fh.write(plot)})
+    return paths
+
+
 def write_csv(rows: Sequence[SweepRow], path: str | Path) -> None:
+    """Write :func:`csv_bytes` to ``path`` atomically."""
+    table = csv_bytes(rows)
+    atomic_write_bytes(path, lambda fh: fh.write(table))
+
+
+def csv_bytes(rows: Sequence[SweepRow]) -> bytes:
     """Columns: rate, seen, accuracy, observed_rate, nonzero, total, label, method."""
     fields = ["rate", "seen", "accuracy", "observed_rate", "nonzero", "total", "label", "method"]
     buf = io.StringIO()
@@ -78,13 +105,19 @@ def write_csv(rows: Sequence[SweepRow], path: str | Path) -> None:
         d = asdict(row)
         d["seen"] = int(d["seen"])
         writer.writerow({k: d[k] for k in fields})
-    atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
+    return buf.getvalue().encode()
 
 
 def plot_sweep(
     rows: Sequence[SweepRow], path: str | Path, dense_accuracy: float | None = None, title: str = ""
 ) -> None:
-    """Accuracy (%) vs rate, one curve per label, seen rates marked, dense as a line."""
+    """Write :func:`png_bytes` to ``path`` atomically."""
+    plot = png_bytes(rows, dense_accuracy, title)
+    atomic_write_bytes(path, lambda fh: fh.write(plot))
+
+
+def png_bytes(rows: Sequence[SweepRow], dense_accuracy: float | None = None, title: str = "") -> bytes:
+    """Accuracy (%) vs rate, one curve per label, seen rates marked, dense as a line (a PNG file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,4 +144,4 @@ def plot_sweep(
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue()))
+    return buf.getvalue()

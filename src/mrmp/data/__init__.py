@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mrmp.data.base import SkeletonSet, Split
 from mrmp.data.fpha import load_fpha
@@ -23,6 +23,7 @@ from mrmp.errors import ConfigError
 __all__ = [
     "DATASETS",
     "DATA_ENV",
+    "dataset_recipe",
     "SkeletonSet",
     "Split",
     "load_dataset",
@@ -38,19 +39,36 @@ DATA_ENV = "MRMP_DATA"
 
 @dataclass(frozen=True)
 class _Source:
-    """How to load one dataset: ``load(root, skip_bad, seed, coords)``; where its files are."""
+    """How to load one dataset: ``load(root, skip_bad, seed, coords)``; where its files are; the
+    training settings measured best on it, where they differ from the defaults (``recipe``,
+    ``{section: {field: value}}``; see ``docs/results.md`` §1)."""
 
     load: Callable[[Path | None, bool, int, str], SkeletonSet]
     location: Literal["folder", "file", "none"]
+    recipe: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
 DATASETS: dict[str, _Source] = {
     "sbu": _Source(lambda root, bad, seed, coords: load_sbu(root, skip_bad=bad, metres=coords == "physical"), "folder"),
-    "fpha": _Source(lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad), "folder"),
+    "fpha": _Source(
+        lambda root, bad, seed, coords: load_fpha(root, skip_bad=bad),
+        "folder",
+        {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}},
+    ),
     "npz": _Source(lambda root, bad, seed, coords: load_npz(root, skip_bad=bad), "file"),
     "synthetic": _Source(lambda root, bad, seed, coords: make_synthetic(seed=seed), "none"),
 }
+
+
+def dataset_recipe(name: str) -> dict[str, dict[str, Any]]:
+    """The measured best settings of dataset ``name`` that differ from the config defaults ({} if none).
+
+    >>> dataset_recipe("fpha")["train"]
+    {'lr': 0.003, 'epochs': 1200}
+    """
+    source = DATASETS.get(name)
+    return {section: dict(values) for section, values in source.recipe.items()} if source else {}
 
 
 def load_dataset(
@@ -66,18 +84,21 @@ def load_dataset(
     Args:
         name: A key of :data:`DATASETS`: ``sbu``, ``fpha``, ``npz``, ``synthetic``.
         root: The dataset folder (sbu, fpha) or ``.npz`` file (npz); for sbu and fpha it
-            defaults to ``$MRMP_DATA/<name>``. Ignored by ``synthetic``.
+            defaults to ``$MRMP_DATA/<name>``. ``synthetic`` takes none.
         skip_bad: Skip malformed sequences instead of raising (listed in ``skipped``).
         seed: Seed of the ``synthetic`` dataset.
         coords: ``physical`` or ``native`` coordinates (SBU: metres or the files' normalised values).
 
     Raises:
-        ConfigError: Unknown name, or no location given for a dataset that needs one.
+        ConfigError: Unknown name, no location given for a dataset that needs one, or one given
+            for a built-in dataset.
         DataError: Missing or malformed data.
     """
     source = DATASETS.get(name)
     if source is None:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if source.location == "none" and root is not None:
+        raise ConfigError(f"dataset {name!r} is built in and reads no files; drop --data {root}")
     if source.location == "file" and root is None:
         raise ConfigError(f"dataset {name!r} needs a file: pass --data PATH.npz")
     if source.location == "folder":

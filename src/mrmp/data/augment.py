@@ -56,6 +56,16 @@ def random_windows(n: int, crop: float, generator: torch.Generator) -> Tensor:
     return torch.stack([start, start + keep], 1)
 
 
+def even_windows(n: int, clips: int, keep: float) -> Tensor:
+    """``clips`` temporal windows (K, N, 2) of length ``keep``, evenly placed from start to end.
+
+    >>> [[round(a, 2) for a in w] for w in even_windows(1, 3, 0.8)[:, 0].tolist()]
+    [[0.0, 0.8], [0.1, 0.9], [0.2, 1.0]]
+    """
+    start = torch.linspace(0, 1 - keep, clips) if clips > 1 else torch.tensor([(1 - keep) / 2])
+    return torch.stack([start, start + keep], 1)[:, None, :].expand(-1, n, -1)
+
+
 def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.Generator) -> Tensor:
     """Randomly rotate, swap persons, scale and add noise to resampled frames.
 

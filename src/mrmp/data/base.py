@@ -8,13 +8,48 @@ A :class:`SkeletonSet` holds variable-length sequences, each a float32 array of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mrmp.errors import ConfigError
+from mrmp.errors import ConfigError, DataError
 
-__all__ = ["Body", "Split", "SkeletonSet"]
+__all__ = [
+    "MAX_CLASSES",
+    "MAX_COORDINATE",
+    "MAX_JOINTS",
+    "Body",
+    "Split",
+    "SkeletonSet",
+    "check_label",
+    "coordinate_problem",
+]
+
+#: The largest coordinate magnitude a dataset may hold: squares and sums of larger float32
+#: values overflow (a 1e30 made the dataset scale inf and every input 0).
+MAX_COORDINATE = 1e9
+#: The most classes a dataset may have (labels 0..MAX_CLASSES − 1), checked before class lists are built.
+MAX_CLASSES = 10_000
+#: The most joints a skeleton may have: models hold V × V adjacency and attention matrices.
+MAX_JOINTS = 1_000
+
+
+def coordinate_problem(seq: np.ndarray) -> str | None:
+    """What is wrong with the coordinates of one sequence (non-finite or beyond ±``MAX_COORDINATE``), or None."""
+    with np.errstate(invalid="ignore"):
+        bad = np.argwhere(~(np.abs(seq) <= MAX_COORDINATE))
+    if not bad.size:
+        return None
+    where = ", ".join(f"{axis} {i}" for axis, i in zip(("frame", "joint", "coordinate"), bad[0].tolist(), strict=False))
+    return f"value {seq[tuple(bad[0])]:g} at {where} is not finite or beyond ±{MAX_COORDINATE:g}"
+
+
+def check_label(path: str | Path, label: int, line: int | None = None) -> int:
+    """``label`` if it is a class index in [0, ``MAX_CLASSES``); a :class:`DataError` otherwise."""
+    if not 0 <= label < MAX_CLASSES:
+        raise DataError(path, f"label {label}: expected a class index in 0..{MAX_CLASSES - 1}", line)
+    return label
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,14 @@ class SkeletonSet:
     persons: int = 1
     skipped: tuple[str, ...] = field(default=())
     body: Body = field(default_factory=Body)
+
+    def __post_init__(self) -> None:
+        if self.sequences and self.num_joints > MAX_JOINTS:
+            raise DataError(self.name, f"{self.num_joints} joints, more than the {MAX_JOINTS} a skeleton may have")
+        for seq, name in zip(self.sequences, self.ids, strict=True):
+            problem = coordinate_problem(seq)
+            if problem:
+                raise DataError(f"{self.name} sequence {name}", problem)
 
     @property
     def num_classes(self) -> int:

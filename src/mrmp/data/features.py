@@ -15,6 +15,7 @@ which makes the descriptors independent of frame rate and length — and encoded
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mrmp.config import FeatureConfig
+from mrmp.config import FeatureConfig, StatName, StreamName
 from mrmp.data import geometry
-from mrmp.data.augment import augment, random_windows
+from mrmp.data.augment import augment, even_windows, random_windows
 from mrmp.data.base import Body
 from mrmp.errors import ConfigError
 
@@ -42,8 +43,8 @@ __all__ = [
     "streams",
 ]
 
-STATS = ("mean", "velocity", "std")
-STREAMS = ("joint", "bone")
+STATS: tuple[str, ...] = typing.get_args(StatName)
+STREAMS: tuple[str, ...] = typing.get_args(StreamName)
 _SAMPLES_PER_CHUNK = 8
 
 
@@ -244,6 +245,8 @@ class InputPipeline:
     ) -> None:
         if cfg.chunks < 1:
             raise ConfigError("features.chunks must be >= 1")
+        if cfg.clips < 1:
+            raise ConfigError("features.clips must be >= 1")
         if kind not in ENCODERS:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
@@ -273,6 +276,14 @@ class InputPipeline:
     def inputs(self, index: Tensor) -> Tensor:
         """Model inputs of the sequences at ``index``, as they are (evaluation)."""
         return self._encoder.encode(self._frames(index, None), self.cfg, self.parents, self.persons)
+
+    def views(self, index: Tensor) -> list[Tensor]:
+        """The test-time views of the sequences at ``index``: the whole sequences (``clips`` = 1), or
+        ``clips`` evenly placed windows of the mean training crop (see :func:`even_windows`)."""
+        if self.cfg.clips == 1:
+            return [self.inputs(index)]
+        windows = even_windows(len(index), self.cfg.clips, 1 - self.cfg.crop / 2)
+        return [self._encoder.encode(self._frames(index, w), self.cfg, self.parents, self.persons) for w in windows]
 
     def augmented(self, index: Tensor, generator: torch.Generator) -> Tensor:
         """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, check_label
 from mrmp.data.text import read_all, read_skeleton, read_text
 from mrmp.errors import DataError
 
@@ -191,6 +191,7 @@ def _class_names(path: Path, entries: list[_Entry]) -> tuple[str, ...]:
     """Action folder name of each label 0..K-1 (consistent across entries)."""
     names: dict[int, tuple[str, int]] = {}
     for e in entries:
+        check_label(path, e.label, e.line)
         action = e.rel.split("/")[-2]
         name, line = names.setdefault(e.label, (action, e.line))
         if name != action:
@@ -198,5 +199,6 @@ def _class_names(path: Path, entries: list[_Entry]) -> tuple[str, ...]:
             raise DataError(path, message, e.line)
     missing = sorted(set(range(max(names, default=-1) + 1)) - set(names))
     if missing:
-        raise DataError(path, f"no entry has label(s) {missing}: labels must cover 0..{max(names)}")
+        shown = ", ".join(map(str, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise DataError(path, f"no entry has label(s) {shown}: labels must cover 0..{max(names)}")
     return tuple(names[k][0] for k in range(len(names)))

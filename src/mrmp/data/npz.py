@@ -20,14 +20,16 @@ Arrays (N samples, T padded frames, V joints, C coordinates):
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, check_label, coordinate_problem
 from mrmp.data.text import stratified_split
-from mrmp.errors import DataError
+from mrmp.errors import DataError, one_line
+from mrmp.io import not_regular
 
 __all__ = ["load_npz"]
 
@@ -74,7 +76,7 @@ def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
         raise DataError(path, f"no usable samples: all {n} were skipped")
     labels = y[kept]
     if names is None:
-        names = tuple(str(k) for k in range(int(labels.max()) + 1))
+        names = tuple(str(k) for k in range(check_label(path, int(labels.max())) + 1))
     return SkeletonSet(
         name="npz",
         sequences=[np.ascontiguousarray(x[i, : lengths[i]]) for i in kept],
@@ -90,16 +92,21 @@ def load_npz(path: Path, *, skip_bad: bool = False) -> SkeletonSet:
 
 
 def _open(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of the archive, checking the names."""
+    """Read every array of the archive, checking the names and each array's size first."""
+    if not path.exists():
+        raise DataError(path, "file not found")
+    problem = not_regular(path)
+    if problem:
+        raise DataError(path, problem)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise DataError(path, "expected an .npz archive of named arrays, found an .npy")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(path, "expected an .npz archive of named arrays, found an .npy")
+        with loaded as archive:
+            _check_members(path, archive.zip)
             arrays = {name: _read_array(path, archive, name) for name in archive.files}
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(path, f"not a readable .npz archive ({err})") from None
+        raise DataError(path, f"not a readable .npz archive ({one_line(err)})") from None
     unknown = sorted(set(arrays) - set(_ARRAYS))
     if unknown:
         raise DataError(path, f"unexpected array(s) {unknown}: expected only {list(_ARRAYS)}")
@@ -107,6 +114,27 @@ def _open(path: Path) -> dict[str, np.ndarray]:
         if name not in arrays:
             raise DataError(path, f"missing array {name!r}: expected {layout}")
     return arrays
+
+
+def _check_members(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse duplicate members and arrays whose header claims more data than the member holds
+    (checked before numpy allocates what a header claims)."""
+    names = archive.namelist()
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(path, f"member(s) {twice} appear more than once in the archive")
+    for info in archive.infolist():
+        with archive.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > info.file_size:
+                name = info.filename.removesuffix(".npy")
+                message = (
+                    f"header claims shape {shape} of {dtype} ({claimed:,} bytes), the archive holds {info.file_size:,}"
+                )
+                raise _bad(path, name, message)
 
 
 def _read_array(path: Path, archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
@@ -230,12 +258,8 @@ def _problem(
         return f"array 'split': sample {i} is {str(split[i])!r}, expected 'train' or 'test'"
     if split is not None and split.dtype.kind != "U" and split[i] < 0:
         return f"array 'split': sample {i} has fold id {int(split[i])}, expected >= 0"
-    bad = np.argwhere(~np.isfinite(x[i, :length]))
-    if bad.size:
-        frame, joint, coord = bad[0].tolist()
-        where = f"frame {frame}, joint {joint}, coordinate {coord}"
-        return f"array 'x': sample {i} has a non-finite (or float32-overflowing) value at {where}"
-    return None
+    problem = coordinate_problem(x[i, :length])
+    return f"array 'x': sample {i}: {problem}" if problem else None
 
 
 def _splits(path: Path, split: np.ndarray | None, kept: np.ndarray, labels: np.ndarray) -> dict[str, Split]:

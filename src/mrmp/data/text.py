@@ -17,6 +17,7 @@ import numpy as np
 
 from mrmp.data.base import Split
 from mrmp.errors import DataError
+from mrmp.io import not_regular
 
 __all__ = ["read_all", "read_skeleton", "read_table", "read_text", "stratified_split"]
 
@@ -25,6 +26,8 @@ T = TypeVar("T")
 
 def read_text(path: Path) -> str:
     """Return the UTF-8 text of ``path``, or raise a :class:`DataError` saying why not."""
+    if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO would block the read
+        raise DataError(path, not_regular(path) or "not a regular file")
     try:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:

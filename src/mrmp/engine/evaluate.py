@@ -17,14 +17,16 @@ __all__ = ["predict", "accuracy", "rate_report"]
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: InputPipeline, batch_size: int = 512) -> Tensor:
-    """Predicted class (N,) of every sequence of ``inputs`` (no augmentation)."""
+    """Predicted class (N,) of every sequence of ``inputs``: the most probable class averaged over
+    the pipeline's test-time views (:meth:`~mrmp.data.features.InputPipeline.views`)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     preds = []
     for start in range(0, len(inputs), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(inputs)))
-        preds.append(model(inputs(idx).to(device)).argmax(1).cpu())
+        probs = sum(model(view.to(device)).softmax(1) for view in inputs.views(idx))
+        preds.append(probs.argmax(1).cpu())
     model.train(was_training)
     return torch.cat(preds)
 

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from mrmp.config import RunConfig
 from mrmp.data import SkeletonSet, load_dataset
 from mrmp.data.features import InputPipeline, Skeleton
-from mrmp.engine.checkpoint import load_checkpoint
-from mrmp.errors import CheckpointError
+from mrmp.engine.checkpoint import first_non_finite, load_checkpoint
+from mrmp.errors import CheckpointError, ConfigError, one_line
 from mrmp.meta import Meta
 from mrmp.methods import Method, get_method
 from mrmp.models import build_model, input_kind
@@ -52,6 +52,9 @@ def load_data(cfg: RunConfig, root: str | None = None, scale: float | None = Non
     dc = cfg.data
     ds = load_dataset(dc.dataset, root or dc.root, skip_bad=dc.skip_bad, seed=dc.seed, coords=dc.coords)
     split = ds.split(dc.split)
+    for side in ("train", "test"):
+        if len(getattr(split, side)) == 0:
+            raise ConfigError(f"dataset {dc.dataset!r}: split {dc.split!r} has no {side} sequences")
     kind = input_kind(cfg.model)
     pick = lambda idx: [ds.sequences[i] for i in idx]  # noqa: E731
     skeleton = Skeleton(ds.persons, ds.edges, ds.body)
@@ -134,7 +137,10 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[Bundle, dict[str
     except CheckpointError:
         raise
     except Exception as exc:
-        raise CheckpointError(f"{path}: checkpoint does not match its config ({exc})") from None
+        raise CheckpointError(f"{path}: checkpoint does not match its config ({one_line(exc)})") from None
+    bad = first_non_finite(payload["model"])
+    if bad is not None:
+        raise CheckpointError(f"{path}: tensor {bad!r} holds NaN or infinite values; the checkpoint is damaged")
     bundle.model.to(device).eval()
     use_default_rate(bundle)
     return bundle, payload

@@ -26,11 +26,11 @@ from tqdm import tqdm
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
-from mrmp.engine.checkpoint import load_checkpoint, save_checkpoint
+from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
-from mrmp.engine.setup import Bundle, Data, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
-from mrmp.errors import ConfigError
+from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
+from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
@@ -55,6 +55,8 @@ class Run:
         average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
+        saved: Epoch of the last checkpoint written or resumed from (0: none yet).
+        saved_at: ``time.monotonic()`` of that checkpoint (−inf: none yet).
     """
 
     cfg: RunConfig
@@ -68,6 +70,8 @@ class Run:
     average: WeightAverage | None = None
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    saved: int = 0
+    saved_at: float = -math.inf
 
     @property
     def method(self) -> Method:
@@ -164,7 +168,7 @@ def _build(cfg: RunConfig, data: Data, warm: bool) -> Bundle:
     method = get_method(pc.method)
     if method.needs_source and not pc.source:
         raise ConfigError(f"method {method.name} needs prune.source (a dense checkpoint)")
-    weights = source_weights(cfg) if pc.source and warm else None
+    weights = source_weights(cfg, data.meta) if pc.source and warm else None
     return build_bundle(cfg, data.meta, torch.Generator().manual_seed(cfg.train.seed), weights)
 
 
@@ -173,7 +177,7 @@ def _architecture(model: ModelConfig) -> ModelConfig:
     return replace(model, dropout=0.0, input_dropout=0.0)
 
 
-def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
+def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor]:
     """The dense weights of the checkpoint ``cfg.prune.source`` (a plain model of ``cfg``'s shape).
 
     Loaded into the fresh model before the method attaches (see :func:`build_bundle`): MP masks
@@ -187,6 +191,11 @@ def source_weights(cfg: RunConfig) -> dict[str, Tensor]:
         raise ConfigError(f"{source}: prune.source must be a dense checkpoint, got method {src.cfg.prune.method!r}")
     if _architecture(src.cfg.model) != _architecture(cfg.model):
         raise ConfigError(f"{source}: prune.source needs the same model settings (dropout aside), got {src.cfg.model}")
+    for what in ("num_joints", "in_features", "num_classes", "persons"):
+        found, wanted = getattr(src.meta, what), getattr(meta, what, None)
+        if meta is not None and found != wanted:
+            what = what.replace("num_", "").replace("_", " ")
+            raise ConfigError(f"{source}: prune.source was trained with {found} {what}, this data has {wanted}")
     return src.model.state_dict()
 
 
@@ -206,14 +215,29 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
 
 
 def resume_from(run: Run, payload: dict[str, Any]) -> None:
-    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload."""
-    run.bundle.model.load_state_dict(payload.get("trained", payload["model"]))
-    if run.average is not None:
-        run.average.load_state_dict(payload["average"])
-    run.optimizer.load_state_dict(payload["optimizer"])
-    run.scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["rng"]["torch"])
-    run.start_epoch = int(payload["epoch"])
+    """Restore weights, optimizer, schedule, RNG and epoch count from a checkpoint's payload.
+
+    Raises:
+        CheckpointError: A section is missing, damaged, of another shape or not finite.
+    """
+    try:
+        trained = payload.get("trained", payload["model"])
+        run.bundle.model.load_state_dict(trained)
+        if run.average is not None:
+            run.average.load_state_dict(payload["average"])
+        run.optimizer.load_state_dict(payload["optimizer"])
+        run.scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        run.start_epoch = run.saved = int(payload["epoch"])
+        run.saved_at = time.monotonic()
+    except KeyError as exc:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume: no section {exc} in the checkpoint") from None
+    except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume ({one_line(exc)})") from None
+    states = [trained, run.average.state if run.average is not None else {}]
+    bad = next((name for name in map(first_non_finite, states) if name is not None), None)
+    if bad is not None:
+        raise CheckpointError(f"{run.checkpoint}: cannot resume: tensor {bad!r} holds NaN or infinite values")
     if run.start_epoch >= run.cfg.train.epochs:
         run.metrics = dict(payload.get("metrics", {}))
 
@@ -267,7 +291,10 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
     run.optimizer.step()
     if run.average is not None:
         run.average.update()
-    sums["loss"] += float(loss.detach()) * k
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise _diverged(run, step // run.steps_per_epoch + 1, f"loss {value}")
+    sums["loss"] += value * k
     sums["ce"] += float(ce.detach()) * k
     sums["kl"] += float(kl.detach()) * k
     sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
@@ -275,7 +302,8 @@ def _train_step(run: Run, batch: Tensor, step: int, gen: torch.Generator, sums: 
 
 
 def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
-    """Rank 0: evaluate and checkpoint on schedule (always after the last epoch), log the record."""
+    """Rank 0: evaluate on schedule, log the record, and checkpoint after the last epoch, every
+    ``save_every`` epochs and when ``save_seconds`` have passed since the last checkpoint."""
     tc, done = run.cfg.train, epoch + 1
     last = done == tc.epochs
     if not run.ctx.is_main:
@@ -285,7 +313,8 @@ def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
             record.update(evaluate(run))
         run.bundle.model.train()
     append_log(run.out / "log.jsonl", record)
-    if last or done % tc.save_every == 0:
+    due = tc.save_seconds > 0 and time.monotonic() - run.saved_at >= tc.save_seconds
+    if last or done % tc.save_every == 0 or due:
         save(run, done, record)
 
 
@@ -332,6 +361,9 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
         extra = {"trained": run.bundle.model.state_dict(), "average": run.average.state_dict()}
     with _averaged(run):
         model_state = {k: v.clone() for k, v in run.bundle.model.state_dict().items()}
+    bad = first_non_finite(model_state)
+    if bad is not None:
+        raise _diverged(run, epoch, f"weight {bad!r} not finite")
     save_checkpoint(
         run.checkpoint,
         {
@@ -346,6 +378,13 @@ def save(run: Run, epoch: int, metrics: dict[str, Any]) -> None:
             "metrics": metrics,
         },
     )
+    run.saved, run.saved_at = epoch, time.monotonic()
+
+
+def _diverged(run: Run, epoch: int, what: str) -> TrainingError:
+    """The error of a run whose loss or weights stopped being finite at ``epoch``."""
+    kept = f"{run.checkpoint} (epoch {run.saved}) is kept" if run.saved else "no checkpoint was written"
+    return TrainingError(f"training diverged at epoch {epoch} ({what}); try a lower train.lr; {kept}")
 
 
 def finish(run: Run) -> FitResult:

@@ -36,7 +36,7 @@ def soft_histogram(w: Tensor, edge: float, bins: int) -> Tensor:
     """
     width = 2 * edge / bins
     t = ((w.clamp(-edge, edge) + edge) / width - 0.5).clamp(0, bins - 1)
-    lo = t.detach().floor().clamp(max=bins - 2).long()
+    lo = t.detach().nan_to_num(0.0).floor().clamp(max=bins - 2).long()  # NaN samples: a NaN histogram, not a crash
     frac = t - lo
     hist = torch.zeros(bins, dtype=w.dtype, device=w.device)
     hist = hist.scatter_add(0, lo, 1 - frac).scatter_add(0, lo + 1, frac)

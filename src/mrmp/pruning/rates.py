@@ -7,11 +7,14 @@ import math
 import torch
 
 from mrmp.errors import ConfigError
+from mrmp.numbers import parse_float
 
-__all__ = ["DEFAULT_SEEN_RATES", "check_rate", "parse_rates", "sample_rates", "sigma_at"]
+__all__ = ["DEFAULT_SEEN_RATES", "MAX_RATES", "check_rate", "parse_rates", "sample_rates", "sigma_at"]
 
 #: Seen rates of the paper: 0.50, 0.55, …, 0.95 and 0.98.
 DEFAULT_SEEN_RATES: tuple[float, ...] = (*tuple(round(0.5 + 0.05 * i, 2) for i in range(10)), 0.98)
+#: The most rates a rate list may hold (a range's step of 1e-4 over [0, 1) gives 10,000).
+MAX_RATES = 10_000
 
 
 def check_rate(rate: float, *, name: str = "rate") -> float:
@@ -39,12 +42,16 @@ def _parse_range(part: str) -> list[float]:
     if len(pieces) != 3:
         raise ConfigError(f"rate range must be start:stop:step, got {part!r}")
     try:
-        start, stop, step = (float(p) for p in pieces)
+        start, stop, step = (parse_float(p) for p in pieces)
     except ValueError:
         raise ConfigError(f"rate range must hold numbers, got {part!r}") from None
-    if step <= 0:
-        raise ConfigError(f"rate range step must be > 0, got {part!r}")
+    for value in (start, stop):
+        check_rate(value, name=f"rate range {part!r}: bound")
+    if not 0 < step < 1:
+        raise ConfigError(f"rate range step must be in (0, 1), got {part!r}")
     count = math.floor((stop - start) / step + 1e-9) + 1
+    if count > MAX_RATES:
+        raise ConfigError(f"rate range {part!r} holds {count} rates, more than {MAX_RATES}; use a larger step")
     return [round(start + i * step, 6) for i in range(max(count, 0))]
 
 
@@ -62,11 +69,13 @@ def parse_rates(text: str) -> tuple[float, ...]:
             rates.extend(_parse_range(part))
             continue
         try:
-            rates.append(float(part))
+            rates.append(parse_float(part))
         except ValueError:
             raise ConfigError(f"rate must be a number, got {part!r}") from None
     if not rates:
         raise ConfigError(f"no rate in {text!r}")
+    if len(rates) > MAX_RATES:
+        raise ConfigError(f"{len(rates)} rates given, more than {MAX_RATES}")
     return tuple(sorted({check_rate(r) for r in rates}))
 
 
