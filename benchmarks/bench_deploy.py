@@ -134,21 +134,22 @@ def _ort_sparse_matmul(weight: np.ndarray, batch: int, repeats: int) -> str:
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
-    """The issue's targets, checked on the rows that exist (fastest mrmp engine against ORT dense)."""
+    """The issue's targets, checked on the rows that exist: the fastest mrmp engine against ORT
+    dense by the ratio of minima (the steady estimate under load), medians beside it."""
     best: dict[tuple[float, int], dict[str, Any]] = {}
     for r in rows:
         key = (r["rate"], r["batch"])
-        if r["engine"] in MRMP_ENGINES and (key not in best or r["vs_ort_dense"] > best[key]["vs_ort_dense"]):
+        if r["engine"] in MRMP_ENGINES and (key not in best or r["vs_ort_dense_min"] > best[key]["vs_ort_dense_min"]):
             best[key] = r
     lines = []
     for (rate, batch), goal in (((0.95, 64), 2.0), ((0.95, 1), 1.0)):
         if (rate, batch) in best:
             r = best[(rate, batch)]
-            ok = "✓" if r["vs_ort_dense"] >= goal else "✗"
+            ok = "✓" if r["vs_ort_dense_min"] >= goal else "✗"
             lines.append(
-                f"- {ok} {rate:g}, batch {batch}: fastest mrmp path ({r['engine']}) {r['vs_ort_dense']:.2f}× "
-                f"ORT dense, minima {r['vs_ort_dense_min']:.2f}× (target ≥ {goal:g}×; bound from the "
-                f"unprunable part {r['bound']:.2f}×, minima {r['bound_min']:.2f}×)"
+                f"- {ok} {rate:g}, batch {batch}: fastest mrmp path ({r['engine']}) {r['vs_ort_dense_min']:.2f}× "
+                f"ORT dense by minima, {r['vs_ort_dense']:.2f}× by medians (target ≥ {goal:g}×; bound from "
+                f"the part the rate does not shrink {r['bound_min']:.2f}× by minima)"
             )
     r = best.get((0.95, 64)) or best.get((0.95, 1))
     if r is not None:

@@ -475,6 +475,8 @@ def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int) -> None:
     for sparse_fc in (False, True):
         fused = FusedGCN(model, sparse_fc=sparse_fc).eval()
         assert fused.hidden == 8  # the two units the classifier does not read are gone
+        params = list(fused.parameters())  # weights are parameters (device / dtype queries), frozen
+        assert len(params) == 8 and not any(p.requires_grad for p in params)
         for batch in (1, 7):
             x = torch.randn(batch, 6, 9, generator=g)
             with torch.inference_mode():

@@ -32,6 +32,11 @@ from mrmp.timing import best_times
 __all__ = ["FUSERS", "FusedGCN", "drop_dead_units", "fuse", "live_hidden"]
 
 
+def _frozen(t: Tensor) -> nn.Parameter:
+    """An inference weight: a parameter (so that ``.parameters()`` and ``.to()`` see it), no gradient."""
+    return nn.Parameter(t.detach().clone(), requires_grad=False)
+
+
 class FusedGCN(nn.Module):
     """Inference form of an :class:`~mrmp.models.AttentionGCN` (module docstring); eval only.
 
@@ -46,25 +51,25 @@ class FusedGCN(nn.Module):
         v = int(model.adjacency.shape[0])
         self.heads, self.att_dim, self.head_dim, self.joints = h, da, c, v
         self.norm = None if isinstance(model.norm, nn.Identity) else model.norm
-        self.register_buffer("embed_weight", model.embed.weight.t().contiguous())  # (F, D)
-        self.register_buffer("embed_bias", model.embed.bias.clone())
+        self.embed_weight = _frozen(model.embed.weight.t().contiguous())  # (F, D)
+        self.embed_bias = _frozen(model.embed.bias)
         w = torch.cat([model.query.weight / math.sqrt(da), model.key.weight, model.gconv.weight])
         b = torch.cat([torch.zeros(2 * h * da), model.gconv.bias])
-        self.register_buffer("proj_weight", w.t().contiguous())  # (D, 2·H·d + (H+1)·c)
-        self.register_buffer("proj_bias", b)
+        self.proj_weight = _frozen(w.t().contiguous())  # (D, 2·H·d + (H+1)·c)
+        self.proj_bias = _frozen(b)
         self.register_buffer("adjacency", model.adjacency.clone())
         live = live_hidden(model)
         fc = model.fc.weight[live].view(-1, v, h + 1, c).transpose(1, 2).reshape(int(live.sum()), -1)
         self.sparse_fc = sparse_fc
-        self.register_buffer("fc_weight", fc.contiguous())  # (hidden', (H+1)·V·c)
-        self.register_buffer("fc_bias", model.fc.bias[live].unsqueeze(1).clone())  # (hidden', 1)
-        self.register_buffer("cls_weight", model.classifier.weight[:, live].t().contiguous())  # (hidden', K)
-        self.register_buffer("cls_bias", model.classifier.bias.clone())
+        self.fc_weight = _frozen(fc.contiguous())  # (hidden', (H+1)·V·c)
+        self.fc_bias = _frozen(model.fc.bias[live].unsqueeze(1))  # (hidden', 1)
+        self.cls_weight = _frozen(model.classifier.weight[:, live].t().contiguous())  # (hidden', K)
+        self.cls_bias = _frozen(model.classifier.bias)
         self._build()
 
     def _build(self) -> None:
         with quiet_csr():
-            self._fc = self.fc_weight.to_sparse_csr() if self.sparse_fc else self.fc_weight
+            self._fc = self.fc_weight.data.to_sparse_csr() if self.sparse_fc else self.fc_weight
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
