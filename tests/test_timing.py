@@ -10,7 +10,10 @@ from mrmp.timing import best_times, interleaved_times, median_times
 def test_calls_are_interleaved_after_warmup() -> None:
     calls: list[str] = []
     times = interleaved_times([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=2)
-    assert calls == ["a", "b"] * 5
+    assert calls[:4] == ["a", "b"] * 2 and all(sorted(calls[i : i + 2]) == ["a", "b"] for i in range(4, 10, 2))
+    orders = []
+    interleaved_times([lambda i=i: orders.append(i) for i in range(3)], repeats=30, warmup=0)
+    assert len({tuple(orders[i : i + 3]) for i in range(0, 90, 3)}) > 3  # the order changes between rounds
     assert [len(t) for t in times] == [3, 3] and all(s >= 0 for t in times for s in t)
     assert len(interleaved_times([lambda: None], repeats=0, warmup=0)[0]) == 1  # at least one timed call
 

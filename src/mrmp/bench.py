@@ -1,20 +1,23 @@
-"""Deployment benchmark: latency, MACs and file size of exported models across pruning rates.
+"""Deployment benchmark: latency, MACs and file sizes of every engine across pruning rates.
 
-For each rate the checkpoint is exported (:func:`mrmp.deploy.export_pt`) and loaded twice: the
-dense-masked model (``sparse="never"``: plain dense weights holding the zeros) and the sparse
-path (``sparse="auto"`` calibrated for the batch, or as asked). Both run on the same random
-input, interleaved, and the median latency after warm-up is reported with their ratio. A
-per-layer timing of the prunable linear layers splits the dense latency into the part sparsity
-can shrink and the rest (attention, softmax, products with the adjacency, copies), which bounds
-the whole-model speed-up: ``bound = dense / rest``.
+For each rate the checkpoint is exported as ``.pt`` (:func:`mrmp.deploy.export_pt`) and ONNX
+(:func:`mrmp.deploy.export_onnx`), beside dense references at rate 0. Per batch size, the engines
+of :data:`ENGINES` run on the same random input, interleaved, on pinned threads; each row holds
+one engine's median, quartiles and minimum. The fused form without ``fc`` and the classifier (the
+part the rate does not shrink) is timed in the same run; it bounds every speed-up:
+``bound = ORT dense / unprunable`` (against torch dense when onnxruntime is missing).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import platform
+import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +25,34 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mrmp.deploy import capture_inputs, example_input, export_pt, load_exported, prunable_linears
+from mrmp.deploy import (
+    FUSERS,
+    FusedGCN,
+    capture_inputs,
+    example_input,
+    export_onnx,
+    export_pt,
+    load_exported,
+    ort_session,
+    prunable_linears,
+)
 from mrmp.errors import ConfigError
 from mrmp.numbers import parse_int
-from mrmp.timing import median_times
+from mrmp.timing import interleaved_times
 
 if TYPE_CHECKING:
     from mrmp.engine.setup import Bundle
 
-__all__ = ["bench", "count_macs", "format_markdown", "machine_info", "op_profile", "parse_batches"]
+__all__ = [
+    "ENGINES",
+    "MRMP_ENGINES",
+    "bench",
+    "count_macs",
+    "format_markdown",
+    "machine_info",
+    "op_profile",
+    "parse_batches",
+]
 
 
 #: The largest batch ``mrmp bench`` times (its inputs are allocated at once).
@@ -53,7 +75,7 @@ def parse_batches(text: str) -> tuple[int, ...]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), logical cores, torch version and intra-op threads."""
+    """CPU model (from /proc/cpuinfo), logical cores, torch / onnxruntime versions, torch threads."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -68,7 +90,16 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "mkl": torch.backends.mkl.is_available(),
+        "onnxruntime": _version("onnxruntime"),
+        "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 @torch.no_grad()
@@ -98,44 +129,99 @@ def count_macs(model: nn.Module, example: Tensor, names: Sequence[str]) -> dict[
     return {"model_dense": total, "prunable_dense": dense, "prunable": kept, "model": total - dense + kept}
 
 
-@torch.no_grad()
-def _layer_ms(
-    dense: nn.Module, sparse: nn.Module, x: Tensor, layers: Sequence[str], repeats: int
-) -> tuple[float, float]:
-    """Summed median latency (ms) of the prunable layers in both models, on their real inputs."""
-    inputs = capture_inputs(dense, x, layers)
-    t_dense = t_sparse = 0.0
-    for name in layers:
-        a, b, h = dense.get_submodule(name), sparse.get_submodule(name), inputs[name]
-        ta, tb = median_times([lambda a=a, h=h: a(h), lambda b=b, h=h: b(h)], repeats)
-        t_dense, t_sparse = t_dense + ta * 1e3, t_sparse + tb * 1e3
-    return t_dense, t_sparse
+#: The engines of a benchmark row: torch on the dense model, the exported ``.pt`` on its sparse
+#: path (CSR where timed faster) and in its fused form (backbones with one, :data:`FUSERS`),
+#: onnxruntime on the dense ONNX model and on the exported (packed) one.
+ENGINES = ("torch dense", "torch sparse", "torch fused", "ort dense", "ort export")
+MRMP_ENGINES = ("torch sparse", "torch fused", "ort export")
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files of one benchmarked rate and the dense references, in one folder."""
+
+    dense_pt: Path
+    dense_onnx: Path | None
+    pt: Path
+    onnx: Path | None
+
+
+def _engines(files: Files, cfg_name: str, batch: int, sparse: str, threads: int) -> dict[str, Callable[[Tensor], Any]]:
+    """Engine name → a call on an input batch (N, …) returning logits (tensor or array)."""
+    out: dict[str, Callable[[Tensor], Any]] = {
+        "torch dense": load_exported(files.dense_pt, sparse="never").module,
+        "torch sparse": load_exported(files.pt, sparse=sparse, batch=batch).module,
+    }
+    if cfg_name in FUSERS:
+        out["torch fused"] = load_exported(files.pt, sparse=sparse, batch=batch, fused=True).module
+    for name, path in (("ort dense", files.dense_onnx), ("ort export", files.onnx)):
+        if path is not None:
+            session = ort_session(path, threads)
+            out[name] = lambda x, s=session: s.run(None, {"x": x.numpy()})[0]
+    return out
+
+
+def _spread(times: Sequence[float]) -> dict[str, float]:
+    """Median, quartiles and minimum (ms) of wall times in seconds (under load from other
+    processes the minimum is the steadiest estimate of a call's own cost)."""
+    q1, q2, q3 = (
+        statistics.quantiles([t * 1e3 for t in times], n=4, method="inclusive")
+        if len(times) > 1
+        else [times[0] * 1e3] * 3
+    )
+    return {"ms": q2, "ms_p25": q1, "ms_p75": q3, "ms_min": min(times) * 1e3}
 
 
 @torch.inference_mode()
-def _bench_one(path: Path, batch: int, sparse: str, repeats: int, warmup: int) -> dict[str, Any]:
-    """Timings of one exported file at one batch size."""
-    dense, fast = load_exported(path, sparse="never"), load_exported(path, sparse=sparse, batch=batch)
-    dense_model, sparse_model = dense.module, fast.module
-    x = example_input(dense.config, dense.meta, batch, seed=1)
-    diff = float((dense_model(x) - sparse_model(x)).abs().max())
-    t_dense, t_sparse = median_times([lambda: dense_model(x), lambda: sparse_model(x)], repeats, warmup)
-    layers = prunable_linears(dense_model, dense.prunable)
-    p_dense, p_sparse = _layer_ms(dense_model, sparse_model, x, layers, max(repeats // 2, 5))
-    dense_ms, sparse_ms = t_dense * 1e3, t_sparse * 1e3
-    rest = max(dense_ms - p_dense, 1e-9)
-    return {
-        "batch": batch,
-        "dense_ms": dense_ms,
-        "sparse_ms": sparse_ms,
-        "speedup": dense_ms / sparse_ms,
-        "prunable_dense_ms": p_dense,
-        "prunable_sparse_ms": p_sparse,
-        "other_ms": rest,
-        "bound": dense_ms / rest,
-        "sparse_layers": fast.sparse_layers,
-        "max_abs_diff": diff,
-    }
+def _bench_one(files: Files, batch: int, sparse: str, threads: int, repeats: int, warmup: int) -> list[dict[str, Any]]:
+    """One row per engine for one rate and batch size, all engines timed interleaved."""
+    reference = load_exported(files.pt, sparse="never")
+    engines = _engines(files, reference.config.model.name, batch, sparse, threads)
+    x = example_input(reference.config, reference.meta, batch, seed=1)
+    expected = {"dense": engines["torch dense"](x), "pruned": reference.module(x)}
+    calls = [lambda f=f: f(x) for f in engines.values()]
+    fused = engines.get("torch fused")
+    if isinstance(fused, FusedGCN):  # the part the rate does not shrink: all but fc and the classifier
+        calls.append(lambda: fused.features(x))
+    times = interleaved_times(calls, repeats, warmup)
+    rows = []
+    for (name, fn), t in zip(engines.items(), times, strict=False):
+        out = torch.as_tensor(fn(x))
+        diff = float((out - expected["dense" if name.endswith("dense") else "pruned"]).abs().max())
+        path = {"torch dense": files.dense_pt, "ort dense": files.dense_onnx, "ort export": files.onnx}.get(
+            name, files.pt
+        )
+        rows.append(
+            {"engine": name, **_spread(t), "max_abs_diff": diff, "file": path.name, "bytes": path.stat().st_size}
+        )
+    base = next((r for r in rows if r["engine"] == "ort dense"), rows[0])
+    unprunable = _spread(times[-1]) if len(times) > len(engines) else None
+    for r in rows:
+        r["vs_ort_dense"], r["vs_ort_dense_min"] = base["ms"] / r["ms"], base["ms_min"] / r["ms_min"]
+        r["unprunable_ms"] = None if unprunable is None else unprunable["ms"]
+        r["bound"] = None if unprunable is None else base["ms"] / unprunable["ms"]
+        r["bound_min"] = None if unprunable is None else base["ms_min"] / unprunable["ms_min"]
+    return rows
+
+
+def _export_all(
+    bundle: Bundle, rate: float, folder: Path, threshold: str | None, scope: str | None, onnx: bool
+) -> Files:
+    """The ``.pt`` (and ONNX) files at ``rate`` beside the dense references (written once)."""
+    dense_pt, dense_onnx = folder / "dense.pt", folder / "dense.onnx"
+    if not dense_pt.exists():
+        export_pt(bundle, 0.0, dense_pt, threshold, scope, storage="dense")
+        if onnx:
+            export_onnx(bundle, 0.0, dense_onnx, threshold, scope, storage="dense")
+    pt, path = folder / f"rate{rate:g}.pt", folder / f"rate{rate:g}.onnx"
+    export_pt(bundle, rate, pt, threshold, scope)
+    if onnx:
+        export_onnx(bundle, rate, path, threshold, scope)
+    return Files(dense_pt, dense_onnx if onnx else None, pt, path if onnx else None)
+
+
+def _has_onnx() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript", "onnxruntime"))
 
 
 def bench(
@@ -148,69 +234,110 @@ def bench(
     warmup: int = 5,
     sparse: str = "auto",
     workdir: str | Path | None = None,
+    threads: int = 1,
 ) -> list[dict[str, Any]]:
-    """Benchmark ``bundle`` exported at each rate, for each batch size.
+    """Benchmark ``bundle`` exported at each rate, for each batch size, on every engine.
+
+    Torch runs on ``threads`` intra-op threads (restored afterwards), onnxruntime on as many
+    intra-op threads and one inter-op thread without spin-waiting, one engine at a time: the
+    measured cores are never oversubscribed. Engines are timed interleaved (:data:`ENGINES`;
+    the ONNX rows need ``onnx``, ``onnxscript`` and ``onnxruntime``).
 
     Args:
         bundle: From :func:`mrmp.engine.setup.load_bundle`.
         rates: Pruning rates.
         batches: Batch sizes N of the (N, V, F) inputs.
         threshold, scope: As in :func:`mrmp.deploy.export_pt`.
-        repeats: Timed forward passes per model (medians reported).
-        warmup: Untimed passes per model first.
+        repeats: Timed forward passes per engine (medians and quartiles reported).
+        warmup: Untimed passes per engine first.
         sparse: Sparse-path mode of :func:`mrmp.deploy.load_exported`.
         workdir: Where the exported files go (a temporary folder when None).
+        threads: Threads of each engine, 1 ≤ threads ≤ the cores this process may use.
 
     Returns:
-        One row per (rate, batch): latencies (ms), ``speedup``, weights kept, per-sample MACs,
-        file sizes (bytes; ``bytes_dense``: every weight stored dense), layer split.
+        One row per (rate, batch, engine): ``ms`` (median), ``ms_p25`` / ``ms_p75``, ``ms_min``,
+        ``vs_ort_dense`` (ORT dense ms / ms; ``vs_ort_dense_min`` of the minima),
+        ``max_abs_diff`` (against torch on the same weights), the engine's ``file`` and
+        ``bytes``, ``threads``, kept weights, per-sample MACs, the dense files' bytes,
+        ``unprunable_ms`` (the fused form without ``fc`` and the classifier) and ``bound``
+        (ORT dense ms / unprunable ms: the speed-up if they were free; ``bound_min`` of the minima).
     """
-    with tempfile.TemporaryDirectory(prefix="mrmp-bench-") as tmp:
-        folder = Path(workdir) if workdir is not None else Path(tmp)
-        reference = export_pt(bundle, rates[0], folder / "dense.pt", threshold, scope, storage="dense")
-        rows = []
-        for rate in rates:
-            path = folder / f"rate{rate:g}.pt"
-            summary = export_pt(bundle, rate, path, threshold, scope)
-            dense = load_exported(path, sparse="never")
-            macs = count_macs(dense.module, example_input(dense.config, dense.meta, 1), dense.prunable)
-            common = {
-                "file": path.name,
-                "rate": float(rate),
-                "observed_rate": summary["observed_rate"],
-                "threshold": dense.pruning.threshold,
-                "nonzero": summary["nonzero"],
-                "total": summary["total"],
-                "macs_model": macs["model"],
-                "macs_model_dense": macs["model_dense"],
-                "macs_prunable": macs["prunable"],
-                "macs_prunable_dense": macs["prunable_dense"],
-                "bytes": summary["bytes"],
-                "bytes_dense": reference["bytes"],
-                "size_ratio": summary["bytes"] / reference["bytes"],
-            }
-            rows.extend({**common, **_bench_one(path, batch, sparse, repeats, warmup)} for batch in batches)
-        return rows
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not 1 <= threads <= cores:
+        raise ConfigError(f"threads must be between 1 and the {cores} cores this process may use, got {threads}")
+    onnx, before = _has_onnx(), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mrmp-bench-") as tmp:
+            folder = Path(workdir) if workdir is not None else Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            rows = []
+            for rate in rates:
+                files = _export_all(bundle, rate, folder, threshold, scope, onnx)
+                common = _rate_summary(files, rate, threads)
+                for batch in batches:
+                    rows += [
+                        {**common, "batch": batch, **r}
+                        for r in _bench_one(files, batch, sparse, threads, repeats, warmup)
+                    ]
+            return rows
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rate_summary(files: Files, rate: float, threads: int) -> dict[str, Any]:
+    """What one rate's rows share: kept weights, MACs per sample, dense file sizes, threads."""
+    model = load_exported(files.pt, sparse="never")
+    macs = count_macs(model.module, example_input(model.config, model.meta, 1), model.prunable)
+    return {
+        "rate": float(rate),
+        "observed_rate": 1.0 - model.pruning.nonzero / max(model.pruning.total, 1),
+        "threshold": model.pruning.threshold,
+        "nonzero": model.pruning.nonzero,
+        "total": model.pruning.total,
+        "macs_model": macs["model"],
+        "macs_model_dense": macs["model_dense"],
+        "macs_prunable": macs["prunable"],
+        "macs_prunable_dense": macs["prunable_dense"],
+        "bytes_pt": files.pt.stat().st_size,
+        "bytes_dense_pt": files.dense_pt.stat().st_size,
+        "bytes_onnx": None if files.onnx is None else files.onnx.stat().st_size,
+        "bytes_dense_onnx": None if files.dense_onnx is None else files.dense_onnx.stat().st_size,
+        "threads": threads,
+    }
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    return "—" if row is None else f"{row['ms']:.3f} ({row['ms_p25']:.3f}–{row['ms_p75']:.3f}; {row['ms_min']:.3f})"
+
+
+def _kb(n: int | None, dense: int | None) -> str:
+    return "—" if n is None or not dense else f"{n / 1024:.0f} ({100 * n / dense:.1f} %)"
 
 
 def format_markdown(rows: Sequence[dict[str, Any]], title: str | None = None) -> str:
-    """Markdown table of :func:`bench` rows (MACs per sample, in millions)."""
+    """Markdown table of :func:`bench` rows: one line per (rate, batch), engines as columns
+    (median ms, quartiles; minimum), the fastest mrmp engine against ORT dense, and the bound."""
     head = (
-        "| rate | observed | N | dense ms | sparse ms | speed-up | kept / total | MACs model M "
-        "(dense) | MACs pruned layers M (dense) | .pt KB (% of dense) | pruned layers ms "
-        "dense → sparse | rest ms | bound × | CSR layers |"
+        "| rate | N | kept / total | MACs M (dense) | .pt KB (% dense) | .onnx KB (% dense) | "
+        + " | ".join(f"{e} ms" for e in ENGINES)
+        + " | fastest mrmp (by minima) vs ORT dense: medians (minima) | bound × (minima) |"
     )
     lines = [f"### {title}", ""] if title else []
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    groups: dict[tuple[float, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
+        groups.setdefault((r["rate"], r["batch"]), {})[r["engine"]] = r
+    for (rate, batch), by in groups.items():
+        r = next(iter(by.values()))
+        best = max((by[e] for e in MRMP_ENGINES if e in by), key=lambda x: x["vs_ort_dense_min"])
+        bound = "—" if r["bound"] is None else f"{r['bound']:.2f} ({r['bound_min']:.2f})"
         lines.append(
-            f"| {r['rate']:.2f} | {r['observed_rate']:.3f} | {r['batch']} | {r['dense_ms']:.3f} | "
-            f"{r['sparse_ms']:.3f} | {r['speedup']:.2f}× | {r['nonzero']} / {r['total']} | "
+            f"| {rate:.2f} | {batch} | {r['nonzero']} / {r['total']} | "
             f"{r['macs_model'] / 1e6:.2f} ({r['macs_model_dense'] / 1e6:.2f}) | "
-            f"{r['macs_prunable'] / 1e6:.3f} ({r['macs_prunable_dense'] / 1e6:.2f}) | "
-            f"{r['bytes'] / 1024:.0f} ({100 * r['size_ratio']:.1f} %) | "
-            f"{r['prunable_dense_ms']:.3f} → {r['prunable_sparse_ms']:.3f} | {r['other_ms']:.3f} | "
-            f"{r['bound']:.2f} | {', '.join(r['sparse_layers']) or '—'} |"
+            f"{_kb(r['bytes_pt'], r['bytes_dense_pt'])} | {_kb(r['bytes_onnx'], r['bytes_dense_onnx'])} | "
+            + " | ".join(_cell(by.get(e)) for e in ENGINES)
+            + f" | {best['vs_ort_dense']:.2f}× ({best['vs_ort_dense_min']:.2f}×, {best['engine']}) | {bound} |"
         )
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ benchmark scripts.
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -16,22 +17,26 @@ __all__ = ["best_times", "interleaved_times", "median_times"]
 
 def interleaved_times(fns: Sequence[Callable[[], Any]], repeats: int = 20, warmup: int = 3) -> list[list[float]]:
     """Wall times (seconds) of ``repeats`` calls of each function after ``warmup`` untimed rounds,
-    calls interleaved (f₁ f₂ f₁ f₂ …) so that load drifts hit all functions alike.
+    calls interleaved so that load drifts hit all functions alike; each timed round runs them in
+    a fresh order (seeded shuffle), so that none always runs after the same neighbour, whose
+    cache footprint and thread-pool state it would inherit.
 
     >>> calls = []
-    >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=2, warmup=1)
-    >>> calls, [len(t) for t in times]
-    ([1, 2, 1, 2, 1, 2], [2, 2])
+    >>> times = interleaved_times([lambda: calls.append(1), lambda: calls.append(2)], repeats=3, warmup=1)
+    >>> calls[:2], sorted(calls[2:4]), sorted(calls[4:6]), [len(t) for t in times]
+    ([1, 2], [1, 2], [1, 2], [3, 3])
     """
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
+    order, shuffle = list(range(len(fns))), random.Random(0).shuffle
     for _ in range(max(repeats, 1)):
-        for fn, acc in zip(fns, times, strict=True):
+        shuffle(order)
+        for i in order:
             start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
+            fns[i]()
+            times[i].append(time.perf_counter() - start)
     return times
 
 

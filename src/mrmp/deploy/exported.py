@@ -16,8 +16,9 @@ from torch import nn
 
 from mrmp.config import RunConfig
 from mrmp.deploy.format import Pruning, decode_csr, read_exported
+from mrmp.deploy.fused import fuse
 from mrmp.deploy.plain import build_plain, example_input
-from mrmp.deploy.sparse import LayerChoice, prunable_linears, sparsify
+from mrmp.deploy.sparse import SPARSE_MODES, LayerChoice, prunable_linears, sparsify
 from mrmp.errors import CheckpointError, ConfigError
 from mrmp.meta import Meta
 
@@ -29,7 +30,7 @@ class ExportedModel:
     """An exported model rebuilt for inference, with what its file says about it.
 
     Attributes:
-        module: The backbone in eval mode, no gradients; input (N, V, F) chunks for the GCN,
+        module: The backbone in eval mode, no gradients (or its fused form); input (N, V, F) chunks for the GCN,
             (N, C, T, V/M, M) frames for ST-GCN (:func:`mrmp.deploy.plain.example_input`).
         config: The run's configuration.
         meta: What the model needs from its dataset (joints, classes, scale, class names).
@@ -75,6 +76,7 @@ def load_exported(
     sparse: str = "auto",
     batch: int = 1,
     repeats: int = 15,
+    fused: bool = False,
 ) -> ExportedModel:
     """Rebuild a plain inference model from an :func:`mrmp.deploy.format.export_pt` file.
 
@@ -84,6 +86,8 @@ def load_exported(
             of ``batch`` sequences; ``always``: CSR for all; ``never``: dense weights with zeros.
         batch: Expected batch size N used by the ``auto`` timing.
         repeats: Timed calls per path and layer (``auto``).
+        fused: Run the backbone's fused inference form where it has one
+            (:mod:`mrmp.deploy.fused`: the attention GCN); ``sparse`` then decides its ``fc``.
 
     Returns:
         The model (``.module``) with the file's configuration, meta, pruning summary and the
@@ -94,6 +98,12 @@ def load_exported(
     """
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
+    if sparse not in SPARSE_MODES:
+        raise ConfigError(f"unknown sparse mode {sparse!r}; choose one of {SPARSE_MODES}")
     model, cfg, meta, pruning, names = _rebuild(path)
-    layers = sparsify(model, names, example_input(cfg, meta, batch), sparse, repeats)
+    example = example_input(cfg, meta, batch)
+    built = fuse(cfg.model.name, model, example, sparse, repeats) if fused else None
+    if built is not None:
+        return ExportedModel(built[0], cfg, meta, pruning, names, {"fc": built[1]})
+    layers = sparsify(model, names, example, sparse, repeats)
     return ExportedModel(model, cfg, meta, pruning, names, layers)
