@@ -106,9 +106,9 @@ def magnitude_masks(
     ``layer``: exactly round(rate · n_l) entries in each tensor; ``global``: exactly
     round(rate · Σ n_l) entries over all tensors together. Ties are broken by position.
 
-    ``floor`` f > 0 (``global`` only): every tensor first reserves its top k_l =
-    :func:`floor_count` entries and the largest entry of each output row (``score[i]``; a tensor
-    of fewer than two dimensions is one row), so no tensor is emptied or starved; the rest of
+    ``floor`` f > 0 (``global`` only): every tensor first reserves the largest entry of each
+    output row (``score[i]``; a tensor of fewer than two dimensions is one row) and its largest
+    other entries up to k_l = :func:`floor_count` in all, so no tensor is emptied or starved; the rest of
     the budget round((1 − r) · N) goes to the largest unreserved entries over all tensors. The
     total kept is then exactly round((1 − r) · N) unless the reserved entries alone exceed it
     (extreme rates), where only they are kept. Masks of increasing rates are nested except, at
@@ -147,15 +147,16 @@ def _keep_top(values: Tensor, rate: float) -> Tensor:
 
 
 def _reserve(magnitude: Tensor, rate: float, floor: float) -> Tensor:
-    """Flat bool mask of a tensor's floor: its top-k |w| and the largest |w| of each row."""
+    """Flat bool mask of a tensor's floor: the largest |w| of each row, then its largest other
+    |w| up to k = :func:`floor_count` in all (max(k, rows) entries)."""
     flat = magnitude.reshape(-1)
     reserved = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    k = floor_count(flat.numel(), rate, floor)
-    if k:
-        reserved[torch.topk(flat, k, sorted=False).indices] = True
     rows = magnitude.reshape(magnitude.shape[0] if magnitude.dim() > 1 else 1, -1)
     width = rows.shape[1]
     reserved[rows.argmax(1) + torch.arange(rows.shape[0], device=flat.device) * width] = True
+    missing = floor_count(flat.numel(), rate, floor) - int(reserved.sum())
+    if missing > 0:
+        reserved[torch.topk(flat.masked_fill(reserved, -math.inf), missing, sorted=False).indices] = True
     return reserved
 
 
