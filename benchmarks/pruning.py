@@ -43,8 +43,6 @@ FLOOR_RATES = (0.95, 0.98, 0.99)
 
 def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate the dense run and every method of one (split, seed); cached per run."""
-    from mrmp.engine import load_bundle, load_data, rate_report
-
     all_rates = sorted(set(args.rates) | set(args.unseen))
     dense = train_cached(cfg, folder / "dense")
     runs: dict[str, Any] = {"dense": {**dense, "column": "dense"}}
@@ -59,19 +57,28 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
             runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
-        done = Path(run["checkpoint"]).with_name("eval.json")
-        if done.exists():
-            run["eval"] = json.loads(done.read_text())
-            continue
-        bundle, _ = load_bundle(run["checkpoint"])  # evaluated with today's test-time clips, whenever trained
-        data = load_data(bundle.cfg.replace(features={"clips": cfg.features.clips}), scale=bundle.meta.scale)
-        ev = {f"{r:g}": _report(rate_report(bundle, data, r)) for r in rates[name]}
-        if bundle.pruner is not None and name == "mrmp":
-            bundle.pruner.floor = 0.0
-            ev.update({f"nofloor{r:g}": _report(rate_report(bundle, data, r)) for r in _floor_rates(args)})
+        clips = cfg.features.clips  # evaluated with today's test-time clips and masks, whenever trained
+        done = Path(run["checkpoint"]).with_name(f"eval_clips{clips}.json")
+        ev = json.loads(done.read_text()) if done.exists() else {}
+        wanted = [f"{r:g}" for r in rates[name]] + [f"nofloor{r:g}" for r in _floor_rates(args) if name == "mrmp"]
+        if not set(wanted) <= set(ev):
+            ev = _evaluate(run["checkpoint"], clips, rates[name], _floor_rates(args) if name == "mrmp" else [])
+            done.write_text(json.dumps(ev))
         run["eval"] = ev
-        done.write_text(json.dumps(ev))
     return runs
+
+
+def _evaluate(checkpoint: str, clips: int, rates: list[float], nofloor: list[float]) -> dict[str, Any]:
+    """Rate reports of a checkpoint at ``rates`` and, without its per-layer floor, at ``nofloor``."""
+    from mrmp.engine import load_bundle, load_data, rate_report
+
+    bundle, _ = load_bundle(checkpoint)
+    data = load_data(bundle.cfg.replace(features={"clips": clips}), scale=bundle.meta.scale)
+    ev = {f"{r:g}": _report(rate_report(bundle, data, r)) for r in rates}
+    if nofloor:
+        bundle.pruner.floor = 0.0
+        ev.update({f"nofloor{r:g}": _report(rate_report(bundle, data, r)) for r in nofloor})
+    return ev
 
 
 def _floor_rates(args: argparse.Namespace) -> list[float]:
