@@ -200,8 +200,36 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
             )
             + ".",
         ]
+    if "mrmp" in args.methods:
+        lines += ["", _checks(summary, args)]
     lines += ["", _costs(summary, args)]
     return "\n".join(lines)
+
+
+def _checks(summary: dict[str, Any], args: argparse.Namespace) -> str:
+    """MRMP against dense, against the baselines (in stds of the difference's sides) and its unseen
+    rates against the linear interpolation of their seen neighbours."""
+    table, (dense, _) = summary["table"], summary["dense"]
+    mr = {r: v for r, v in table["mrmp"].items() if v is not None}
+    out = [f"MRMP − dense: {', '.join(f'{r}: {v[0] - dense:+.1f}' for r, v in mr.items() if float(r) >= 0.9)}."]
+    for col in args.methods:
+        if col == "mrmp":
+            continue
+        gaps = []
+        for r in ("0.95", "0.98"):
+            a, b = mr.get(r), table[col].get(r)
+            if a and b:
+                gaps.append(f"{r}: {a[0] - b[0]:+.1f} (std {a[1]:.1f} / {b[1]:.1f})")
+        if gaps:
+            out.append(f"MRMP − {METHODS[col][0]}: {'; '.join(gaps)}.")
+    seen = sorted(float(r) for r in mr if float(r) in DEFAULT_SEEN_RATES)
+    for u in sorted(float(r) for r in mr if float(r) not in DEFAULT_SEEN_RATES):
+        lo, hi = max((r for r in seen if r < u), default=None), min((r for r in seen if r > u), default=None)
+        if lo is None or hi is None:
+            continue
+        interp = mr[f"{lo:g}"][0] + (u - lo) / (hi - lo) * (mr[f"{hi:g}"][0] - mr[f"{lo:g}"][0])
+        out.append(f"Unseen {u:g}: {mr[f'{u:g}'][0] - interp:+.1f} against its seen neighbours {lo:g} and {hi:g}.")
+    return " ".join(out)
 
 
 def _costs(summary: dict[str, Any], args: argparse.Namespace) -> str:
