@@ -29,14 +29,18 @@ from benchmarks.dense import replace_section
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
 from mrmp.methods import get_method
 
-#: Column -> (label, method, changes of the pruned phase, multi-rate).
-METHODS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
+#: Column -> (label, method, config changes of the pruned phase, multi-rate).
+METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
     "mp": ("MP + FT", "mp", {}, False),
+    "mplow": ("MP + FT, lr 1e-3", "mp", {"train": {"lr": 1e-3}}, False),
     "gmp": ("GMP", "gmp", {}, False),
+    "gmplow": ("GMP, lr 1e-3", "gmp", {"train": {"lr": 1e-3}}, False),
     "mrmag": ("multi-rate magnitude", "mrmag", {}, True),
-    "mrmp_kl0": ("MRMP λ = 0", "mrmp", {"kl_weight": 0.0}, True),
+    "mrmp_kl0": ("MRMP λ = 0", "mrmp", {"prune": {"kl_weight": 0.0}}, True),
     "mrmp": ("**MRMP**", "mrmp", {}, True),
 }
+#: The columns run unless ``--methods`` says otherwise (the ``…low`` ones: FPHA, whose lr is 3e-3).
+DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
 #: Rates at which MRMP is also evaluated without the per-layer floor.
 FLOOR_RATES = (0.95, 0.98, 0.99)
 
@@ -50,10 +54,13 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
     for col in args.methods:
         _, method, extra, multi = METHODS[col]
         for r in [None] if multi else args.baseline_rates or args.rates:
-            pc = {"method": method, "source": dense["checkpoint"], **extra, **({} if multi else {"rate": r})}
+            pc = {"method": method, "source": dense["checkpoint"], **({} if multi else {"rate": r})}
             name = col if r is None else f"{col}{r:g}"
             epochs = args.epochs or get_method(method).default_epochs(cfg.prune)
-            trained = train_cached(cfg.replace(prune=pc, train={"epochs": epochs}), folder / name)
+            run_cfg = cfg.replace(
+                prune={**pc, **extra.get("prune", {})}, train={"epochs": epochs, **extra.get("train", {})}
+            )
+            trained = train_cached(run_cfg, folder / name)
             runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
@@ -298,7 +305,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=["sbu", "fpha", "synthetic"], default="sbu")
     p.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
-    p.add_argument("--methods", default=",".join(METHODS), type=lambda s: [m for m in s.split(",") if m])
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), type=lambda s: [m for m in s.split(",") if m])
     p.add_argument("--rates", type=parse_rates, default=parse_rates("0.5,0.7,0.9,0.95,0.98"))
     p.add_argument("--unseen", type=parse_rates, default=parse_rates("0.93,0.96,0.99"))
     p.add_argument("--epochs", type=int, help="epochs of every pruned phase (default: the methods' own)")
@@ -314,6 +321,8 @@ def main() -> None:
     chains = run_jobs(_chain_job, plan(args), args.jobs)
     summary = summarise(chains, args)
     command = f"python -m benchmarks.pruning --dataset {args.dataset} --seeds {','.join(map(str, args.seeds))}"
+    if tuple(args.methods) != DEFAULT_METHODS:
+        command += f" --methods {','.join(args.methods)}"
     if args.baseline_rates:
         command += f" --baseline-rates {','.join(f'{r:g}' for r in args.baseline_rates)}"
     text = report(summary, args, command)
