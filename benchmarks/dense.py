@@ -29,6 +29,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "the generic schedule, no dataset recipe (`train.lr=0.001`, `train.epochs=600`)",
         ("train.lr=0.001", "train.epochs=600"),
     ),
+    "clips5": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
     "lr3_1200": ("learning rate 3e-3, 1200 epochs", ("train.lr=0.003", "train.epochs=1200")),

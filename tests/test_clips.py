@@ -70,7 +70,7 @@ def test_prediction_averages_the_probabilities_of_the_clips() -> None:
 
 def test_clips_below_one_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"features\.clips"):
-        _pipeline(0)
+        FeatureConfig(clips=0)
 
 
 def test_stored_configs_without_clips_keep_one_pass() -> None:

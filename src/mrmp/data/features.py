@@ -268,10 +268,6 @@ class InputPipeline:
         skeleton: Skeleton | None = None,
         scale: float | None = None,
     ) -> None:
-        if cfg.chunks < 1:
-            raise ConfigError("features.chunks must be >= 1")
-        if cfg.clips < 1:
-            raise ConfigError("features.clips must be >= 1")
         if kind not in ENCODERS:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
