@@ -203,3 +203,36 @@ def test_npz_bad_body_keys(tmp_path: Path, key: str, value: np.ndarray) -> None:
 
     with pytest.raises(DataError, match=key):
         load_npz(npz(tmp_path, **{key: value}))
+
+
+def test_swapping_persons_equals_normalising_them_stored_the_other_way_round() -> None:
+    from mrmp.data.augment import swap_persons
+
+    seqs = sequences(persons=2)
+    reversed_seqs = [np.concatenate([s[:, 5:], s[:, :5]], 1) for s in seqs]
+    skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
+    cfg = FeatureConfig(centre="sequence", align="on", size="bones")
+    pipe = InputPipeline(seqs, cfg, "chunks", skeleton, scale=1.0)
+    other = InputPipeline(reversed_seqs, cfg, "chunks", skeleton, scale=1.0)
+    assert torch.allclose(swap_persons(pipe.x, 2), other.x, atol=1e-5)
+    assert not torch.allclose(pipe.x, other.x, atol=1e-2)
+    assert torch.equal(swap_persons(swap_persons(pipe.x, 2), 2), pipe.x)  # an involution for two persons
+
+
+def test_test_swap_adds_the_other_order_to_every_view() -> None:
+    from mrmp.data.augment import swap_persons
+
+    seqs = sequences(persons=2)
+    skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
+    idx = torch.arange(3)
+    for clips in (1, 3):
+        pipe = InputPipeline(seqs, FeatureConfig(clips=clips, test_swap=True), "chunks", skeleton, scale=1.0)
+        views = pipe.views(idx)
+        assert len(views) == 2 * clips
+        frames = pipe._frames(idx, None) if clips == 1 else None
+        if frames is not None:
+            assert torch.equal(views[0], pipe.inputs(idx))
+            swapped = pipe._encoder.encode(swap_persons(frames, 2), pipe.cfg, pipe.parents, 2)
+            assert torch.equal(views[1], swapped)
+    single = InputPipeline(sequences(), FeatureConfig(test_swap=True), "chunks", Skeleton(1, EDGES, BODY))
+    assert len(single.views(idx)) == 1  # one person: nothing to swap

@@ -89,12 +89,15 @@ class FeatureConfig:
         frames: Resampled length for frame-based backbones (ST-GCN).
         rotate_deg: Max random rotation about each axis, degrees.
         rotate_axes: Axes rotated about (letters among ``xyz``).
-        swap_persons: Probability of swapping the persons' joint blocks (multi-person data).
+        swap_persons: Probability of putting a training sequence's persons in the other order
+            (multi-person data; see :func:`mrmp.data.augment.swap_persons`).
         scale: Max relative random scaling.
         crop: Max fraction of frames removed by a random temporal crop.
         clips: Test-time clips K: a prediction averages the class probabilities of K temporal
             windows evenly placed over the sequence, each of the mean training crop's length
             (1 − ``crop`` / 2); 1: the whole sequence in one pass.
+        test_swap: Multi-person data: also predict each test view with the persons in the other
+            order, averaging the class probabilities of both orders.
         noise: Gaussian coordinate noise, in units of the dataset scale.
     """
 
@@ -113,6 +116,7 @@ class FeatureConfig:
     crop: Fraction = 0.4
     noise: NonNegative = 0.05
     clips: Annotated[int, Range(1, 100)] = 1
+    test_swap: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "features")

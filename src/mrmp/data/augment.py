@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mrmp.config import FeatureConfig
 
-__all__ = ["augment", "random_rotations", "random_windows"]
+__all__ = ["augment", "even_windows", "random_rotations", "random_windows", "swap_persons"]
 
 
 def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
@@ -39,14 +39,32 @@ def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: s
     return rot(0, 1, 2) @ rot(1, 0, 2) @ rot(2, 0, 1)
 
 
-def _swap_persons(x: Tensor, persons: int, probability: float, generator: torch.Generator) -> Tensor:
-    """Cycle the persons' joint blocks of a random ``probability`` share of the sequences."""
+def swap_persons(x: Tensor, persons: int) -> Tensor:
+    """The persons of (N, T, V, C) sequences in the other order, as normalisation would place them.
+
+    The persons' joint blocks are cycled and the scene is turned 180° about the vertical (y) axis
+    (x, z → −x, −z). For two persons in view-aligned data (the first person's root on −x, the
+    second's on +x) the result is exactly the normalisation of the sequence stored with the
+    persons the other way round; otherwise it is a relabelling plus a rigid rotation.
+
+    >>> import torch
+    >>> x = torch.tensor([[[[-1.0, 0.0, 2.0], [2.0, 1.0, 1.0]]]])  # one joint per person, at x = -1 and 2
+    >>> swap_persons(x, 2).tolist()  # the second person, now first, on -x
+    [[[[-2.0, 1.0, -1.0], [1.0, 0.0, -2.0]]]]
+    """
     n, t, v, c = x.shape
-    swap = torch.rand(n, generator=generator) < probability
+    rolled = x.reshape(n, t, persons, v // persons, c).roll(1, dims=2).reshape(n, t, v, c)
+    if c == 3:
+        rolled = rolled * torch.tensor([-1.0, 1.0, -1.0], dtype=x.dtype)
+    return rolled
+
+
+def _swap_some(x: Tensor, persons: int, probability: float, generator: torch.Generator) -> Tensor:
+    """:func:`swap_persons` of a random ``probability`` share of the sequences."""
+    swap = torch.rand(x.shape[0], generator=generator) < probability
     if not bool(swap.any()):
         return x
-    rolled = x.reshape(n, t, persons, v // persons, c).roll(1, dims=2).reshape(n, t, v, c)
-    return torch.where(swap[:, None, None, None], rolled, x)
+    return torch.where(swap[:, None, None, None], swap_persons(x, persons), x)
 
 
 def random_windows(n: int, crop: float, generator: torch.Generator) -> Tensor:
@@ -84,7 +102,7 @@ def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.G
         rot = random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes)
         frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
     if persons > 1 and cfg.swap_persons > 0:
-        frames = _swap_persons(frames, persons, cfg.swap_persons, generator)
+        frames = _swap_some(frames, persons, cfg.swap_persons, generator)
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale
     frames = frames * scale[:, None, None, None]
     if cfg.noise > 0:
