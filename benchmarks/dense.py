@@ -42,6 +42,17 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… and 8 chunks (`features.chunks=8`)",
         ("train.lr=0.003", "train.epochs=1200", "features.chunks=8"),
     ),
+    "std": ("… and the per-chunk spread (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
+    "wd": ("weight decay 1e-4 (`train.weight_decay=0.0001`)", ("train.weight_decay=0.0001",)),
+    "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
+    "swap": (
+        "both persons' orders: swapped in training (`features.swap_persons=0.5`) and averaged at test time (`features.test_swap=true`)",
+        ("features.swap_persons=0.5", "features.test_swap=true"),
+    ),
+    "swap_only": (
+        "persons' order averaged at test time only (`features.test_swap=true`)",
+        ("features.test_swap=true",),
+    ),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
