@@ -53,6 +53,11 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "persons' order averaged at test time only (`features.test_swap=true`)",
         ("features.test_swap=true",),
     ),
+    "crop2": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
+    "swap_crop2": (
+        "both persons' orders and temporal crop ≤ 20 %",
+        ("features.swap_persons=0.5", "features.test_swap=true", "features.crop=0.2"),
+    ),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
