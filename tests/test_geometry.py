@@ -236,3 +236,14 @@ def test_test_swap_adds_the_other_order_to_every_view() -> None:
             assert torch.equal(views[1], swapped)
     single = InputPipeline(sequences(), FeatureConfig(test_swap=True), "chunks", Skeleton(1, EDGES, BODY))
     assert len(single.views(idx)) == 1  # one person: nothing to swap
+
+
+def test_a_share_of_a_batch_is_augmented_as_in_the_whole_batch() -> None:
+    seqs = sequences(n=6, persons=2)
+    skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
+    pipe = InputPipeline(seqs, FeatureConfig(swap_persons=0.5), "chunks", skeleton)
+    idx, keep = torch.arange(6), torch.tensor([1, 3, 5])
+    whole = pipe.augmented(idx, torch.Generator().manual_seed(3))
+    share = pipe.augmented(idx, torch.Generator().manual_seed(3), keep=keep)
+    assert torch.allclose(share, whole[keep], atol=1e-6)
+    assert not torch.allclose(share, whole[:3], atol=1e-3)

@@ -59,14 +59,6 @@ def swap_persons(x: Tensor, persons: int) -> Tensor:
     return rolled
 
 
-def _swap_some(x: Tensor, persons: int, probability: float, generator: torch.Generator) -> Tensor:
-    """:func:`swap_persons` of a random ``probability`` share of the sequences."""
-    swap = torch.rand(x.shape[0], generator=generator) < probability
-    if not bool(swap.any()):
-        return x
-    return torch.where(swap[:, None, None, None], swap_persons(x, persons), x)
-
-
 def random_windows(n: int, crop: float, generator: torch.Generator) -> Tensor:
     """Random temporal crop windows (N, 2), fractions [start, stop) keeping at least ``1 − crop``."""
     keep = 1 - torch.rand(n, generator=generator) * crop
@@ -84,7 +76,14 @@ def even_windows(n: int, clips: int, keep: float) -> Tensor:
     return torch.stack([start, start + keep], 1)[:, None, :].expand(-1, n, -1)
 
 
-def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.Generator) -> Tensor:
+def augment(
+    frames: Tensor,
+    cfg: FeatureConfig,
+    persons: int,
+    generator: torch.Generator,
+    keep: Tensor | None = None,
+    batch: int | None = None,
+) -> Tensor:
     """Randomly rotate, swap persons, scale and add noise to resampled frames.
 
     Acting on the resampled frames rather than the raw ones costs the same for any sequence
@@ -96,15 +95,21 @@ def augment(frames: Tensor, cfg: FeatureConfig, persons: int, generator: torch.G
             ``noise``).
         persons: M, bodies per frame.
         generator: The source of every random draw (the same draws on every rank).
+        keep: With ``batch``: ``frames`` are the rows ``keep`` of a batch of ``batch`` sequences
+            (a rank's share); the draws are made for the whole batch, as every rank makes them,
+            and each row gets its own, so the result equals rows ``keep`` of the whole batch's.
     """
-    n = frames.shape[0]
+    n = frames.shape[0] if batch is None else batch
+    rows = (lambda t: t) if keep is None else (lambda t: t[keep])  # noqa: E731
     if frames.shape[3] == 3 and cfg.rotate_deg > 0:
-        rot = random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes)
+        rot = rows(random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes))
         frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
     if persons > 1 and cfg.swap_persons > 0:
-        frames = _swap_some(frames, persons, cfg.swap_persons, generator)
-    scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.scale
+        swap = rows(torch.rand(n, generator=generator) < cfg.swap_persons)
+        if bool(swap.any()):
+            frames = torch.where(swap[:, None, None, None], swap_persons(frames, persons), frames)
+    scale = 1 + (rows(torch.rand(n, generator=generator)) * 2 - 1) * cfg.scale
     frames = frames * scale[:, None, None, None]
     if cfg.noise > 0:
-        frames = frames + torch.randn(frames.shape, generator=generator) * cfg.noise
+        frames = frames + rows(torch.randn((n, *frames.shape[1:]), generator=generator)) * cfg.noise
     return frames

@@ -349,11 +349,25 @@ class InputPipeline:
         return [self._encoder.encode(f, self.cfg, self.parents, self.persons) for f in frames]
 
     def augmented(
-        self, index: Tensor, generator: torch.Generator, loaded: tuple[Tensor, Tensor] | None = None
+        self,
+        index: Tensor,
+        generator: torch.Generator,
+        loaded: tuple[Tensor, Tensor] | None = None,
+        keep: Tensor | None = None,
     ) -> Tensor:
-        """Model inputs of the sequences at ``index``, randomly cropped and augmented (training)."""
-        frames = self._frames(index, random_windows(len(index), self.cfg.crop, generator), loaded)
-        frames = augment(frames, self.cfg, self.persons, generator)
+        """Model inputs of the sequences at ``index``, randomly cropped and augmented (training).
+
+        ``keep``: positions in ``index`` to make inputs of (a rank's share of a global batch); the
+        random draws are made for all of ``index``, so the result equals those rows of the whole
+        batch's inputs while only they are resampled, augmented and encoded.
+        """
+        size = len(index)
+        windows = random_windows(size, self.cfg.crop, generator)
+        if keep is not None:
+            windows, index = windows[keep], index[keep]
+            loaded = None if loaded is None else (loaded[0][keep], loaded[1][keep])
+        frames = self._frames(index, windows, loaded)
+        frames = augment(frames, self.cfg, self.persons, generator, keep, size)
         return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
     def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:

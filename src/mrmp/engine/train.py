@@ -288,10 +288,11 @@ def _train_step(
 
     ``loaded``: the batch's normalised sequences when a loader read them ahead (see :func:`batches`)."""
     data, ctx, pc = run.data, run.ctx, run.cfg.prune
-    x = data.train.augmented(batch, gen, loaded)  # augment the global batch: same draws on every rank
     share = ctx.share(len(batch))
     idx, k = share.index, share.count
-    x, y = x[idx].to(ctx.device, non_blocking=True), data.train_labels[batch[idx]].to(ctx.device)
+    keep = idx if ctx.world > 1 else None  # this rank's share, with the global batch's random draws
+    x = data.train.augmented(batch, gen, loaded, keep)
+    x, y = x.to(ctx.device, non_blocking=True), data.train_labels[batch[idx]].to(ctx.device)
     run.method.before_step(run.bundle, step, run.total_steps, run.steps_per_epoch)
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
