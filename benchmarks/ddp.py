@@ -14,10 +14,10 @@ settings, each a subprocess into its own run folder under ``OUT/runs``:
 
 ``--batch-size`` is the global batch in every setting: under ``torchrun`` each of the 2 ranks
 trains the strided half ``batch[rank::2]`` of every global batch (32 of 64) and DDP averages the
-gradients, so the three settings take the same steps. Every rank still draws and augments the
-whole global batch (identical randomness on all ranks) before keeping its half, so that part of
-a step is not divided. Dropout draws differ per rank, so the data-parallel run follows the
-single-process trajectory only statistically; its test accuracy shows it trains the same model.
+gradients, so the three settings take the same steps. Each rank augments only its half, with the
+whole global batch's random draws (the same on every rank). Dropout draws differ per rank, so the
+data-parallel run follows the single-process trajectory only statistically; its test accuracy
+shows it trains the same model.
 
 Time: the ``seconds`` of each epoch in the run's ``log.jsonl`` (training only: no start-up, no
 evaluation, no checkpoint); samples/s over epochs 2.. (the first warms up; all epochs when

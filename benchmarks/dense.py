@@ -46,7 +46,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "wd": ("weight decay 1e-4 (`train.weight_decay=0.0001`)", ("train.weight_decay=0.0001",)),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "swap": (
-        "both persons' orders: swapped in training (`features.swap_persons=0.5`) and averaged at test time (`features.test_swap=true`)",
+        (
+            "both persons' orders: swapped in training (`features.swap_persons=0.5`) "
+            "and averaged at test time (`features.test_swap=true`)"
+        ),
         ("features.swap_persons=0.5", "features.test_swap=true"),
     ),
     "swap_only": (

@@ -100,7 +100,7 @@ def augment(
             and each row gets its own, so the result equals rows ``keep`` of the whole batch's.
     """
     n = frames.shape[0] if batch is None else batch
-    rows = (lambda t: t) if keep is None else (lambda t: t[keep])  # noqa: E731
+    rows = (lambda t: t) if keep is None else (lambda t: t[keep])
     if frames.shape[3] == 3 and cfg.rotate_deg > 0:
         rot = rows(random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes))
         frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
