@@ -31,6 +31,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "clips5": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
+    "ema999": ("weight average decay 0.999 (`train.ema=0.999`)", ("train.ema=0.999",)),
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
     "lr3_1200": ("learning rate 3e-3, 1200 epochs", ("train.lr=0.003", "train.epochs=1200")),
     "lr3_1800": ("learning rate 3e-3, 1800 epochs", ("train.lr=0.003", "train.epochs=1800")),
