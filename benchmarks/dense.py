@@ -62,6 +62,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "both persons' orders and temporal crop ≤ 20 %",
         ("features.swap_persons=0.5", "features.test_swap=true", "features.crop=0.2"),
     ),
+    "stgcn": (
+        "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
+        ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
+    ),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
