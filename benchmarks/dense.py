@@ -66,6 +66,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
+    "pyramid": ("… and the coarser chunk levels 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),

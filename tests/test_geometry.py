@@ -247,3 +247,21 @@ def test_a_share_of_a_batch_is_augmented_as_in_the_whole_batch() -> None:
     share = pipe.augmented(idx, torch.Generator().manual_seed(3), keep=keep)
     assert torch.allclose(share, whole[keep], atol=1e-6)
     assert not torch.allclose(share, whole[:3], atol=1e-3)
+
+
+def test_pyramid_adds_the_coarser_levels_of_chunks() -> None:
+    from mrmp.data.features import chunk_descriptors
+
+    seqs = sequences()
+    skeleton = Skeleton(1, EDGES, BODY)
+    plain = InputPipeline(seqs, FeatureConfig(chunks=4), "chunks", skeleton)
+    pyramid = InputPipeline(seqs, FeatureConfig(chunks=4, pyramid=True), "chunks", skeleton)
+    idx = torch.arange(3)
+    x, p = plain.inputs(idx), pyramid.inputs(idx)
+    assert p.shape[-1] == pyramid.num_features == x.shape[-1] * 7 // 4
+    assert torch.equal(p[..., : x.shape[-1]], x)  # the finest level first, unchanged
+    frames = pyramid._frames(idx, None)
+    from mrmp.data.features import streams
+
+    whole = chunk_descriptors(streams(frames, pyramid.cfg.streams, pyramid.parents), 1, pyramid.cfg.stats)
+    assert torch.allclose(p[..., -whole.shape[-1] :], whole)  # the coarsest: the whole window

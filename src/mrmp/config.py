@@ -84,6 +84,8 @@ class FeatureConfig:
             size (the dataset scale alone).
         streams: Input streams: ``joint`` positions and/or ``bone`` vectors (child − parent).
         chunks: Temporal chunks M_c per trajectory (chunk-descriptor backbones).
+        pyramid: Also the statistics over every coarser level of chunks (M_c / 2, M_c / 4, …, 1:
+            a temporal pyramid ending with the whole window).
         stats: Per-chunk statistics: ``mean`` (position), ``velocity`` (mean frame difference),
             ``std`` (position spread).
         frames: Resampled length for frame-based backbones (ST-GCN).
@@ -107,6 +109,7 @@ class FeatureConfig:
     size: Literal["dataset", "bones"] = "bones"
     streams: Annotated[tuple[StreamName, ...], NonEmpty()] = ("joint", "bone")
     chunks: Annotated[int, Range(1, 1000)] = 4
+    pyramid: bool = False
     stats: Annotated[tuple[StatName, ...], NonEmpty()] = ("mean", "velocity")
     frames: Count = 32
     rotate_deg: Annotated[float, Range(0, 180)] = 10.0

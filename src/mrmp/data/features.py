@@ -198,8 +198,23 @@ def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Te
     return out.permute(0, 3, 1, 2, 4).reshape(n, v, -1)
 
 
+def pyramid_levels(chunks: int, pyramid: bool) -> list[int]:
+    """Chunk counts of the descriptor: ``chunks``, then (``pyramid``) halved while even, then 1
+    (each level divides ``chunks``, so its chunks hold whole frames).
+
+    >>> pyramid_levels(4, True), pyramid_levels(6, True), pyramid_levels(7, True), pyramid_levels(4, False)
+    ([4, 2, 1], [6, 3, 1], [7, 1], [4])
+    """
+    levels = [chunks]
+    while pyramid and levels[-1] > 1:
+        levels.append(levels[-1] // 2 if levels[-1] % 2 == 0 else 1)
+    return levels
+
+
 def _encode_chunks(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
-    return chunk_descriptors(streams(frames, cfg.streams, parents), cfg.chunks, cfg.stats)
+    x = streams(frames, cfg.streams, parents)
+    parts = [chunk_descriptors(x, c, cfg.stats) for c in pyramid_levels(cfg.chunks, cfg.pyramid)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
 
 
 def _encode_frames(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
@@ -317,7 +332,9 @@ class InputPipeline:
     def num_features(self) -> int:
         """F of ``chunks`` inputs, channels of ``frames`` inputs."""
         c = self.coords * len(self.cfg.streams)
-        return len(self.cfg.stats) * self.cfg.chunks * c if self.kind == "chunks" else c
+        if self.kind != "chunks":
+            return c
+        return len(self.cfg.stats) * sum(pyramid_levels(self.cfg.chunks, self.cfg.pyramid)) * c
 
     def load(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised, scaled sequences at ``index``, padded (N, T, V, C), and their lengths (N,)."""
