@@ -184,6 +184,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/dense"))
     p.add_argument("--results", type=Path, help="markdown file whose dense:<dataset> section is replaced")
+    p.add_argument("--section", help="marker name of the section to replace instead (e.g. dense:sbu-seed0)")
     args = p.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -198,7 +199,7 @@ def main() -> None:
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
     (args.out / f"{args.dataset}.md").write_text(text + "\n")
     if args.results:
-        replace_section(args.results, f"dense:{args.dataset}", text)
+        replace_section(args.results, args.section or f"dense:{args.dataset}", text)
     print(text)
 
 
