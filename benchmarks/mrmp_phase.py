@@ -25,6 +25,8 @@ from mrmp.methods import get_method
 #: Row -> (description, changes of the default MRMP run as ``section.field=value``).
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**the default** (a quarter of the dense epochs, the dataset's lr)", ()),
+    "ep450": ("450 epochs (three eighths of the dense epochs)", ("train.epochs=450",)),
+    "ep600": ("600 epochs (half the dense epochs)", ("train.epochs=600",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
     "ep150_lr1e-3": ("150 epochs, lr 1e-3", ("train.epochs=150", "train.lr=0.001")),
     "ep150_lr1e-2": ("150 epochs, lr 1e-2", ("train.epochs=150", "train.lr=0.01")),
