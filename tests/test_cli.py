@@ -441,4 +441,8 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
     toml.write_text("[train]\nepochs = 9\n")
     from_file = _train_config("--config", str(toml), "--dataset", "fpha")
     assert (from_file.train.epochs, from_file.train.lr) == (9, 3e-3)
-    assert _train_config("--dataset", "sbu").train == RunConfig().train  # no recipe: the defaults
+    sbu = _train_config("--dataset", "sbu")
+    assert sbu.train == RunConfig().train  # SBU's recipe leaves training to the defaults
+    assert (sbu.features.swap_persons, sbu.features.test_swap) == (0.5, True)  # …and puts the persons both ways
+    assert _train_config("--dataset", "sbu", "--set", "features.test_swap=false").features.test_swap is False
+    assert _train_config("--dataset", "npz", "--data", "x.npz").features.swap_persons == 0.0

@@ -66,7 +66,11 @@ class _Source:
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
 DATASETS: dict[str, _Source] = {
-    "sbu": _Source(lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"), "folder"),
+    "sbu": _Source(
+        lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"),
+        "folder",
+        {"features": {"swap_persons": 0.5, "test_swap": True}},  # an interaction's class is either person's
+    ),
     "fpha": _Source(
         lambda root, o: load_fpha(root, skip_bad=o.skip_bad),
         "folder",
