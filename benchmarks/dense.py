@@ -44,7 +44,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… and 8 chunks (`features.chunks=8`)",
         ("train.lr=0.003", "train.epochs=1200", "features.chunks=8"),
     ),
-    "std": ("… and the per-chunk spread (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
+    "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=0.0001`)", ("train.weight_decay=0.0001",)),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "swap": (
@@ -71,7 +71,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
-    "pyramid": ("… and the coarser chunk levels 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
+    "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
