@@ -315,6 +315,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/pruning"))
     p.add_argument("--results", type=Path, help="markdown file whose pruning:<dataset> section is replaced")
+    p.add_argument("--section", help="marker name of the section to replace instead (e.g. pruning:sbu-mrmp)")
     args = p.parse_args()
     if unknown := sorted(set(args.methods) - set(METHODS)):
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
@@ -331,7 +332,7 @@ def main() -> None:
     (args.out / f"{args.dataset}.md").write_text(text + "\n")
     plot(summary, args, args.out / f"{args.dataset}.png")
     if args.results:
-        replace_section(args.results, f"pruning:{args.dataset}", text)
+        replace_section(args.results, args.section or f"pruning:{args.dataset}", text)
     print(text)
 
 
