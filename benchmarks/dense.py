@@ -54,6 +54,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
         ("features.swap_persons=0.5", "features.test_swap=true"),
     ),
+    "partner": (
+        "partner stream too (`features.streams=joint,bone,partner`)",
+        ("features.streams=joint,bone,partner",),
+    ),
     "no_swap": (
         "persons as stored, no swap (`features.swap_persons=0`, `features.test_swap=false`)",
         ("features.swap_persons=0", "features.test_swap=false"),

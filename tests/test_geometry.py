@@ -265,3 +265,15 @@ def test_pyramid_adds_the_coarser_levels_of_chunks() -> None:
 
     whole = chunk_descriptors(streams(frames, pyramid.cfg.streams, pyramid.parents), 1, pyramid.cfg.stats)
     assert torch.allclose(p[..., -whole.shape[-1] :], whole)  # the coarsest: the whole window
+
+
+def test_partner_stream_is_a_joint_minus_the_same_joint_of_the_other_person() -> None:
+    from mrmp.data.features import streams
+
+    x, _ = padded(sequences(persons=2))
+    out = streams(x, ("joint", "partner"), list(range(10)), persons=2)
+    assert torch.equal(out[..., :3], x)
+    assert torch.allclose(out[..., 0, 3:], x[..., 0, :] - x[..., 5, :])
+    assert torch.allclose(out[..., 5, 3:], x[..., 5, :] - x[..., 0, :])
+    with pytest.raises(ConfigError, match="partner"):
+        InputPipeline(sequences(), FeatureConfig(streams=("joint", "partner")), "chunks", Skeleton(1, EDGES, BODY))

@@ -157,14 +157,21 @@ def resample(x: Tensor, lengths: Tensor, frames: int, window: Tensor | None = No
     return torch.gather(x, 1, idx(lo)) * (1 - frac) + torch.gather(x, 1, idx(hi)) * frac
 
 
-def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int]) -> Tensor:
-    """Joint positions and/or bone vectors (child − parent), concatenated: (N, T, V, S·C)."""
+def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], persons: int = 1) -> Tensor:
+    """Joint positions, bone vectors (child − parent) and/or partner vectors (a joint minus the
+    same joint of the next person, multi-person data), concatenated: (N, T, V, S·C)."""
     parts = []
     for name in names:
         if name == "joint":
             parts.append(frames)
         elif name == "bone":
             parts.append(geometry.bones(frames, parents))
+        elif name == "partner":
+            if persons < 2:
+                raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
+            n, t, v, c = frames.shape
+            other = frames.reshape(n, t, persons, v // persons, c).roll(-1, dims=2).reshape(n, t, v, c)
+            parts.append(frames - other)
         else:
             raise ConfigError(f"unknown input stream {name!r}; choose from {STREAMS}")
     return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
@@ -212,13 +219,13 @@ def pyramid_levels(chunks: int, pyramid: bool) -> list[int]:
 
 
 def _encode_chunks(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
-    x = streams(frames, cfg.streams, parents)
+    x = streams(frames, cfg.streams, parents, persons)
     parts = [chunk_descriptors(x, c, cfg.stats) for c in pyramid_levels(cfg.chunks, cfg.pyramid)]
     return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
 
 
 def _encode_frames(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
-    x = streams(frames, cfg.streams, parents)  # (N, T, V, S·C)
+    x = streams(frames, cfg.streams, parents, persons)  # (N, T, V, S·C)
     n, t, v, c = x.shape
     return x.reshape(n, t, persons, v // persons, c).permute(0, 4, 1, 3, 2).contiguous()
 
@@ -287,6 +294,8 @@ class InputPipeline:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
         self.skeleton = skeleton or Skeleton()
+        if "partner" in cfg.streams and self.skeleton.persons < 2:
+            raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
         self.joints, self.coords = sequences[0].shape[1:]
         self.parents = self.skeleton.parents(self.joints)
         self.store, self.x = None, None
