@@ -82,18 +82,24 @@ def evaluate_rates(
     return out
 
 
-def clip_accuracies(checkpoint: str, clips: Sequence[int]) -> dict[int, float]:
-    """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it."""
+def clip_accuracies(checkpoint: str, clips: Sequence[int], test_swap: bool | None = None) -> dict[int, float]:
+    """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it.
+
+    ``test_swap``: evaluate with (True) or without (False) the persons' other order averaged in,
+    whatever the checkpoint was trained with; None: as its config says.
+    """
     from mrmp.engine import accuracy
 
-    cache = Path(checkpoint).with_name("clips.json")
+    name = "clips.json" if test_swap is None else f"clips_swap{int(test_swap)}.json"
+    cache = Path(checkpoint).with_name(name)
     known = {int(k): v for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
     missing = [k for k in clips if k not in known]
     if missing:
         torch.set_num_threads(1)
         bundle, _ = load_bundle(checkpoint)
+        swap = {} if test_swap is None else {"test_swap": test_swap}
         for k in missing:
-            data = load_data(bundle.cfg.replace(features={"clips": k}), scale=bundle.meta.scale)
+            data = load_data(bundle.cfg.replace(features={"clips": k, **swap}), scale=bundle.meta.scale)
             known[k] = accuracy(bundle.model, data.test, data.test_labels)
         cache.write_text(json.dumps(known))
     return {k: known[k] for k in clips}

@@ -62,6 +62,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "persons as stored, no swap (`features.swap_persons=0`, `features.test_swap=false`)",
         ("features.swap_persons=0", "features.test_swap=false"),
     ),
+    "swap_train": (
+        "persons swapped in training, one order at test time (`features.test_swap=false`)",
+        ("features.swap_persons=0.5", "features.test_swap=false"),
+    ),
     "swap_only": (
         "persons' order averaged at test time only (`features.test_swap=true`)",
         ("features.test_swap=true",),
@@ -119,9 +123,10 @@ def plan(dataset: str, rows: list[str], seeds: list[int], data: str | None, out:
 
 
 def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Train (cached), then evaluate with the row's test-time clips and with one pass (``single``)."""
+    """Train (cached), then evaluate with the row's test-time clips and with one pass (``single``),
+    both with the row's ``test_swap`` (which does not change training)."""
     run = train_cached(cfg, folder)
-    acc = clip_accuracies(run["checkpoint"], [cfg.features.clips, 1])
+    acc = clip_accuracies(run["checkpoint"], [cfg.features.clips, 1], cfg.features.test_swap)
     return key, {**run, "test": acc[cfg.features.clips], "single": acc[1]}
 
 
