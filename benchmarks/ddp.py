@@ -187,6 +187,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ddp"))
     p.add_argument("--results", type=Path, help="markdown file whose ddp section is replaced")
+    p.add_argument("--section", default="ddp", help="marker name of the section to replace (e.g. ddp:stgcn)")
     args = p.parse_args()
     if args.smoke:
         args.dataset, args.per_class, args.epochs, args.batch_size = "synthetic", 4, 1, 8
@@ -226,7 +227,7 @@ def main() -> None:
     (args.out / "ddp.json").write_text(json.dumps(result, indent=1))
     (args.out / "ddp.md").write_text(text + "\n")
     if args.results:
-        replace_section(args.results, "ddp", text)
+        replace_section(args.results, args.section, text)
     print(text)
 
 
