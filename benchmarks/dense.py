@@ -80,6 +80,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
+    "chunks8": ("8 chunks (`features.chunks=8`)", ("features.chunks=8",)),
+    "embed64": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
