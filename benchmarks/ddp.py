@@ -49,6 +49,7 @@ from benchmarks.common import SPLITS, data_root
 from benchmarks.dense import replace_section
 from mrmp.bench import machine_info
 from mrmp.data import load_dataset, make_synthetic
+from mrmp.data.features import pad_sequences
 
 #: Setting name -> (description, processes, torch threads per process).
 SETTINGS: dict[str, tuple[str, int, int]] = {
@@ -64,19 +65,16 @@ def synthetic_npz(path: Path, per_class: int) -> Path:
     """The built-in synthetic set with ``per_class`` sequences per class, as an ``.npz`` archive
     (its 50/50 split as ``split``, its body as ``root`` and axes)."""
     ds = make_synthetic(per_class=per_class)
-    lengths = np.array([len(s) for s in ds.sequences])
-    x = np.zeros((len(ds.sequences), int(lengths.max()), ds.num_joints, 3), dtype=np.float32)
-    for i, s in enumerate(ds.sequences):
-        x[i, : len(s)] = s
+    x, lengths = pad_sequences(ds.sequences)
     split = np.full(len(x), "train")
     split[ds.split("default").test] = "test"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         path,
-        x=x,
+        x=x.numpy(),
         y=ds.labels,
         edges=np.array(ds.edges),
-        lengths=lengths,
+        lengths=lengths.numpy(),
         split=split,
         class_names=np.array(ds.class_names),
         root=np.array(ds.body.root),

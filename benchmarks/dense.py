@@ -45,15 +45,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train.lr=0.003", "train.epochs=1200", "features.chunks=8"),
     ),
     "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
-    "wd": ("weight decay 1e-4 (`train.weight_decay=0.0001`)", ("train.weight_decay=0.0001",)),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
-    "swap": (
-        (
-            "both persons' orders: swapped in training (`features.swap_persons=0.5`) "
-            "and averaged at test time (`features.test_swap=true`)"
-        ),
-        ("features.swap_persons=0.5", "features.test_swap=true"),
-    ),
     "partner": (
         "partner stream too (`features.streams=joint,bone,partner`)",
         ("features.streams=joint,bone,partner",),
@@ -66,15 +58,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "persons swapped in training, one order at test time (`features.test_swap=false`)",
         ("features.swap_persons=0.5", "features.test_swap=false"),
     ),
-    "swap_only": (
-        "persons' order averaged at test time only (`features.test_swap=true`)",
-        ("features.test_swap=true",),
-    ),
     "crop2": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
-    "swap_crop2": (
-        "both persons' orders and temporal crop ≤ 20 %",
-        ("features.swap_persons=0.5", "features.test_swap=true", "features.crop=0.2"),
-    ),
     "stgcn": (
         "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),

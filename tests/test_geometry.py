@@ -220,7 +220,7 @@ def test_swapping_persons_equals_normalising_them_stored_the_other_way_round() -
 
 
 def test_test_swap_adds_the_other_order_to_every_view() -> None:
-    from mrmp.data.augment import swap_persons
+    from mrmp.data.augment import even_windows, swap_persons
 
     seqs = sequences(persons=2)
     skeleton = Skeleton(2, tuple(EDGES) + tuple((i + 5, j + 5) for i, j in EDGES), BODY)
@@ -228,12 +228,13 @@ def test_test_swap_adds_the_other_order_to_every_view() -> None:
     for clips in (1, 3):
         pipe = InputPipeline(seqs, FeatureConfig(clips=clips, test_swap=True), "chunks", skeleton, scale=1.0)
         views = pipe.views(idx)
+        windows = [None] if clips == 1 else list(even_windows(3, clips, 1 - pipe.cfg.crop / 2))
         assert len(views) == 2 * clips
-        frames = pipe._frames(idx, None) if clips == 1 else None
-        if frames is not None:
-            assert torch.equal(views[0], pipe.inputs(idx))
+        for i, w in enumerate(windows):  # the stored order first, then the same windows swapped
+            frames = pipe._frames(idx, w)
+            assert torch.equal(views[i], pipe._encoder.encode(frames, pipe.cfg, pipe.parents, 2))
             swapped = pipe._encoder.encode(swap_persons(frames, 2), pipe.cfg, pipe.parents, 2)
-            assert torch.equal(views[1], swapped)
+            assert torch.equal(views[clips + i], swapped) and not torch.equal(views[clips + i], views[i])
     single = InputPipeline(sequences(), FeatureConfig(test_swap=True), "chunks", Skeleton(1, EDGES, BODY))
     assert len(single.views(idx)) == 1  # one person: nothing to swap
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from mrmp.config import FeatureConfig
+from mrmp.data.geometry import roll_persons
 
 __all__ = ["augment", "even_windows", "random_rotations", "random_windows", "swap_persons"]
 
@@ -52,9 +53,8 @@ def swap_persons(x: Tensor, persons: int) -> Tensor:
     >>> swap_persons(x, 2).tolist()  # the second person, now first, on -x
     [[[[-2.0, 1.0, -1.0], [1.0, 0.0, -2.0]]]]
     """
-    n, t, v, c = x.shape
-    rolled = x.reshape(n, t, persons, v // persons, c).roll(1, dims=2).reshape(n, t, v, c)
-    if c == 3:
+    rolled = roll_persons(x, persons)
+    if x.shape[3] == 3:
         rolled = rolled * torch.tensor([-1.0, 1.0, -1.0], dtype=x.dtype)
     return rolled
 

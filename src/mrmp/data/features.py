@@ -157,6 +157,11 @@ def resample(x: Tensor, lengths: Tensor, frames: int, window: Tensor | None = No
     return torch.gather(x, 1, idx(lo)) * (1 - frac) + torch.gather(x, 1, idx(hi)) * frac
 
 
+def _check_streams(names: Sequence[str], persons: int) -> None:
+    if "partner" in names and persons < 2:
+        raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
+
+
 def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], persons: int = 1) -> Tensor:
     """Joint positions, bone vectors (child − parent) and/or partner vectors (a joint minus the
     same joint of the next person, multi-person data), concatenated: (N, T, V, S·C)."""
@@ -167,11 +172,8 @@ def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], person
         elif name == "bone":
             parts.append(geometry.bones(frames, parents))
         elif name == "partner":
-            if persons < 2:
-                raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
-            n, t, v, c = frames.shape
-            other = frames.reshape(n, t, persons, v // persons, c).roll(-1, dims=2).reshape(n, t, v, c)
-            parts.append(frames - other)
+            _check_streams(names, persons)
+            parts.append(frames - geometry.roll_persons(frames, persons, -1))
         else:
             raise ConfigError(f"unknown input stream {name!r}; choose from {STREAMS}")
     return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
@@ -294,8 +296,7 @@ class InputPipeline:
             raise ConfigError(f"unknown input kind {kind!r}; choose from {sorted(ENCODERS)}")
         self.cfg, self.kind = cfg, kind
         self.skeleton = skeleton or Skeleton()
-        if "partner" in cfg.streams and self.skeleton.persons < 2:
-            raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
+        _check_streams(cfg.streams, self.skeleton.persons)
         self.joints, self.coords = sequences[0].shape[1:]
         self.parents = self.skeleton.parents(self.joints)
         self.store, self.x = None, None

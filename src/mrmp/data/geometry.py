@@ -32,6 +32,7 @@ __all__ = [
     "parents_from_edges",
     "bones",
     "order_persons",
+    "roll_persons",
     "centre",
     "mean_bone_length",
     "canonical_frame",
@@ -112,6 +113,12 @@ def parents_from_edges(edges: Sequence[tuple[int, int]], joints: int, roots: Seq
 def bones(x: Tensor, parents: Sequence[int]) -> Tensor:
     """Bone vectors child − parent (N, T, V, C); a root's bone is zero."""
     return x - x[:, :, list(parents)]
+
+
+def roll_persons(x: Tensor, persons: int, shift: int = 1) -> Tensor:
+    """The persons' joint blocks of (N, T, V, C) sequences cycled by ``shift`` (V = persons blocks)."""
+    n, t, v, c = x.shape
+    return x.reshape(n, t, persons, v // persons, c).roll(shift, dims=2).reshape(n, t, v, c)
 
 
 def order_persons(x: Tensor, lengths: Tensor, persons: int) -> Tensor:
