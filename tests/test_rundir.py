@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mrmp.cli import main
+from mrmp.engine import rundir
 from mrmp.engine.rundir import LOCK_FILE, claim
 from mrmp.errors import ConfigError
 
@@ -55,6 +58,50 @@ def test_failed_fresh_claim_leaves_no_folder(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), claim(tmp_path / "new"):
         raise RuntimeError
     assert not (tmp_path / "new").exists()
+
+
+def test_a_claim_that_loses_the_race_never_removes_the_winners_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The winner creates and locks the folder between the loser's start and the loser's mkdir."""
+    out = tmp_path / "run"
+    winner = contextlib.ExitStack()
+    real_mkdir = Path.mkdir
+    started = []
+
+    def mkdir_after_winner(self: Path, *args: object, **kwargs: object) -> None:
+        if self == out and not started:
+            started.append(True)
+            winner.enter_context(claim(out))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_after_winner)
+    with winner:
+        with pytest.raises(ConfigError, match="is writing this run"), claim(out):
+            pass
+        assert (out / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(ConfigError, match="is writing this run"), claim(out):  # still held
+            pass
+
+
+def test_claim_relocks_when_its_lock_file_was_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed fresh run removed the folder between our open and our flock: lock the new file."""
+    out = tmp_path / "run"
+    real_lock = rundir._lock
+    calls = []
+
+    def lock_after_removal(fd: int, where: Path) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            shutil.rmtree(where)
+        real_lock(fd, where)
+
+    monkeypatch.setattr(rundir, "_lock", lock_after_removal)
+    with claim(out):
+        assert len(calls) == 2 and (out / LOCK_FILE).exists()
+        monkeypatch.setattr(rundir, "_lock", real_lock)
+        with pytest.raises(ConfigError, match="is writing this run"), claim(out):
+            pass
 
 
 def test_out_must_be_a_writable_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,24 +61,60 @@ def claim(out: Path, *, resume: bool = False, overwrite: bool = False) -> Iterat
         ConfigError: ``out`` is not a writable folder, another process holds it, or a fresh run
             would replace another run without ``overwrite``.
     """
-    created = not out.exists()
+    created, fd = _open_locked(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write a run directory there ({exc.strerror})") from None
-    try:
-        _lock(fd, out)
         remove_stale_temps(out)
         if not resume:
             _make_room(out, overwrite)
         yield
     except BaseException:
+        # Only the lock holder gets here, so it never removes a folder another process is using.
         if created and [p.name for p in out.iterdir()] == [LOCK_FILE]:
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open_locked(out: Path, attempts: int = 5) -> tuple[bool, int]:
+    """Create ``out`` if needed and lock its lock file: (whether this call created ``out``, fd).
+
+    ``mkdir`` decides atomically which process created the folder. The lock is re-taken when the
+    locked file is no longer the one at ``out/.lock`` (a failed fresh run removed its folder
+    between our ``open`` and our ``flock``), so two writers can never hold different inodes.
+    """
+    for _ in range(attempts):
+        try:
+            out.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot write a run directory there ({exc.strerror})") from None
+        try:
+            fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            continue  # removed by its failed creator just now
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot write a run directory there ({exc.strerror})") from None
+        try:
+            _lock(fd, out)
+            if _same_file(fd, out / LOCK_FILE):
+                return created, fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise ConfigError(f"--out {out}: another mrmp process keeps replacing this folder; choose another --out")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino)
 
 
 def _lock(fd: int, out: Path) -> None:
