@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -13,6 +14,7 @@ from mrmp.errors import ConfigError
 from mrmp.pruning import (
     Gaussian,
     Laplace,
+    MultiRate,
     Uniform,
     get_prior,
     kl_divergence,
@@ -313,3 +315,58 @@ def test_soft_band_stop_matches_autograd_reference() -> None:
     ref = 0.3 * latent * torch.sigmoid(7.0 * (latent.abs() - 0.8))
     torch.testing.assert_close(out, ref)
     assert torch.autograd.gradcheck(lambda t: band(t), (latent[:5, :5].detach().clone().requires_grad_(),))
+
+
+def _two_layer(dtype: torch.dtype = torch.float64) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 40), nn.Tanh(), nn.Linear(40, 3)).to(dtype)
+
+
+def _rates_loss(net: nn.Module, mr: MultiRate, x: torch.Tensor, rates: list[float]) -> tuple[torch.Tensor, list[float]]:
+    loss, cuts = torch.zeros((), dtype=x.dtype), []
+    for r in rates:
+        mr.set_rate(r, "empirical", "global")
+        cuts.append([b.threshold for b in mr.masks.values()])
+        loss = loss + net(x).square().mean()
+    return loss, cuts
+
+
+def test_shared_step_changes_neither_cut_offs_nor_loss_nor_gradients() -> None:
+    """The rates of one step share |Ŵ| and sorted samples: the same numbers as computing each anew."""
+    x = torch.randn(8, 12, dtype=torch.float64)
+    results = []
+    for shared in (False, True):
+        net = _two_layer()
+        mr = multirate(net, generator=_gen(), floor=0.5)
+        mr.set_sigma(9.0)
+        mr.set_hard(False)
+        with mr.shared_step() if shared else contextlib.nullcontext():
+            assert mr.sharing is shared
+            loss, cuts = _rates_loss(net, mr, x, [0.5, 0.9, 0.98, 0.9])
+        assert not mr.sharing and all(b._shared is None for b in mr.masks.values())
+        loss.backward()
+        results.append((loss.detach(), cuts, [t.grad.clone() for t in mr.latents()]))
+    (loss0, cuts0, grads0), (loss1, cuts1, grads1) = results
+    assert cuts1 == cuts0
+    torch.testing.assert_close(loss1, loss0)
+    for g1, g0 in zip(grads1, grads0, strict=True):
+        torch.testing.assert_close(g1, g0)
+
+
+def test_shared_step_recomputes_after_the_latents_change() -> None:
+    net = _two_layer()
+    mr = multirate(net, generator=_gen())
+    mr.set_sigma(9.0)
+    mr.set_hard(False)
+    x = torch.randn(8, 12, dtype=torch.float64)
+    with mr.shared_step():
+        before, cuts_before = _rates_loss(net, mr, x, [0.9])
+    with torch.no_grad():
+        for t in mr.latents():
+            t.mul_(1.5)
+    with mr.shared_step():
+        after, cuts_after = _rates_loss(net, mr, x, [0.9])
+    fresh, cuts_fresh = _rates_loss(net, mr, x, [0.9])
+    assert cuts_after == cuts_fresh != cuts_before
+    torch.testing.assert_close(after, fresh)
+    assert not torch.allclose(after, before)

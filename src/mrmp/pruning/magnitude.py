@@ -91,6 +91,10 @@ class MagnitudeRates:
     def set_sigma(self, sigma: float) -> None:
         """No-op: there is no band-stop to anneal."""
 
+    def shared_step(self) -> contextlib.AbstractContextManager[None]:
+        """No-op: each rate ranks the weights anew (see :meth:`MultiRate.shared_step`)."""
+        return contextlib.nullcontext()
+
     @contextlib.contextmanager
     def at_rate(
         self, rate: float, threshold: str | ThresholdRule | None = None, scope: Scope | str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -90,6 +90,7 @@ class MultiRate:
         self.names = select_weights(model, include, exclude)
         self.masks: dict[str, BandStop] = {}
         self._sample_index: dict[tuple[str, int], Tensor] = {}  # fixed subsets for empirical quantiles
+        self._memo: dict[Any, Tensor] | None = None  # within shared_step: values reused by its rates
         weights = {n: getattr(*resolve(model, n)) for n in self.names}
         natural = {n: 1.0 / (math.sqrt(_fan_in(w)) * self.prior.std) for n, w in weights.items()}
         largest = max(self.names, key=lambda n: weights[n].numel())
@@ -151,6 +152,32 @@ class MultiRate:
             idx = torch.randperm(flat.numel(), generator=g)[:count].to(flat.device)
             self._sample_index[name, count] = idx
         return flat.index_select(0, idx).abs_()
+
+    @contextlib.contextmanager
+    def shared_step(self) -> Iterator[None]:
+        """The latents stay as they are within the block (the rates of one training step): the
+        band-stops' |Ŵ| and the threshold rules' sorted samples are computed once for all rates."""
+        self._memo = {}
+        try:
+            with contextlib.ExitStack() as stack:
+                for band in self.masks.values():
+                    stack.enter_context(band.shared())
+                yield
+        finally:
+            self._memo = None
+
+    def memo(self, key: Any, compute: Callable[[], Tensor]) -> Tensor:
+        """``compute()``, computed once per :meth:`shared_step` block under ``key`` (else every call)."""
+        if self._memo is None:
+            return compute()
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def sharing(self) -> bool:
+        """Inside a :meth:`shared_step` block."""
+        return self._memo is not None
 
     def set_sigma(self, sigma: float) -> None:
         """Soft masks of crispness σ (training); ``math.inf`` for hard masks."""

@@ -93,7 +93,8 @@ class MultiRateLoss(nn.Module):
             ce = F.cross_entropy(logits, y, label_smoothing=self.smoothing)
             return StepOutput(ce, ce, torch.zeros_like(ce), logits)
         self.pruner.set_hard(False)
-        ce, logits = self._rates_ce(x, y, rates)
+        with self.pruner.shared_step():  # the latents do not change between this step's rates
+            ce, logits = self._rates_ce(x, y, rates)
         kl = self.pruner.kl(self.kl_samples, generator) if self.kl_weight > 0 else torch.zeros_like(ce)
         return StepOutput(ce + self.kl_weight * kl, ce, kl, logits)
 
