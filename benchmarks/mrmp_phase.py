@@ -30,6 +30,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lr5e-3": ("the default's epochs at lr 5e-3", ("train.lr=0.005",)),
     "lr1e-2": ("the default's epochs at lr 1e-2", ("train.lr=0.01",)),
     "kl3": ("λ = 3", ("prune.kl_weight=3",)),
+    "sigma10": ("σ annealed 10 → 200 (instead of 2 → 200)", ("prune.sigma=10,200",)),
+    "sigma20": ("σ annealed 20 → 200", ("prune.sigma=20,200",)),
     "rps3": ("3 rates per step (instead of 4)", ("prune.rates_per_step=3",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
     "ep150_lr1e-3": ("150 epochs, lr 1e-3", ("train.epochs=150", "train.lr=0.001")),
