@@ -32,6 +32,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kl3": ("λ = 3", ("prune.kl_weight=3",)),
     "sigma10": ("σ annealed 10 → 200 (instead of 2 → 200)", ("prune.sigma=10,200",)),
     "sigma20": ("σ annealed 20 → 200", ("prune.sigma=20,200",)),
+    "b128_ep450": (
+        "batch 128, 450 epochs (about the default's steps' cost)",
+        ("train.batch_size=128", "train.epochs=450"),
+    ),
+    "b128_ep450_lr5e-3": (
+        "batch 128, 450 epochs, lr 5e-3",
+        ("train.batch_size=128", "train.epochs=450", "train.lr=0.005"),
+    ),
     "rps3": ("3 rates per step (instead of 4)", ("prune.rates_per_step=3",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
     "ep150_lr1e-3": ("150 epochs, lr 1e-3", ("train.epochs=150", "train.lr=0.001")),
