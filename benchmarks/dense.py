@@ -46,6 +46,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
+    "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
     "partner": (
         "partner stream too (`features.streams=joint,bone,partner`)",
         ("features.streams=joint,bone,partner",),
