@@ -370,3 +370,14 @@ def test_shared_step_recomputes_after_the_latents_change() -> None:
     assert cuts_after == cuts_fresh != cuts_before
     torch.testing.assert_close(after, fresh)
     assert not torch.allclose(after, before)
+
+
+def test_latents_get_no_weight_decay_the_rest_does() -> None:
+    net = _two_layer(torch.float32)
+    mr = multirate(net, generator=_gen())
+    opt = torch.optim.Adam(mr.param_groups(1e-3), lr=1e-3, weight_decay=0.1)
+    latents = {id(t) for t in mr.latents()}
+    for group in opt.param_groups:
+        is_latent = all(id(p) in latents for p in group["params"])
+        assert group["weight_decay"] == (0.0 if is_latent else 0.1)
+    assert any(g["weight_decay"] == 0.1 for g in opt.param_groups)  # the biases

@@ -214,7 +214,9 @@ class MultiRate:
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimizer groups for the whole model: each latent Ŵ (scale s) gets ``lr / s``, so
         that W = s·Ŵ moves as a dense weight would under ``lr`` (Adam's steps do not depend
-        on the gradient's scale); every other parameter gets ``lr``.
+        on the gradient's scale), and no weight decay: the KL term is its regulariser (an L2
+        term at ``lr / s`` drove FPHA's latents to zero, docs/results.md §1); every other
+        parameter gets ``lr`` and the optimizer's weight decay.
 
         >>> import torch
         >>> net = torch.nn.Linear(4, 2)
@@ -224,7 +226,7 @@ class MultiRate:
         """
         latents = {id(self.latent(n)) for n in self.names}
         groups: list[dict[str, Any]] = [
-            {"params": [self.latent(n)], "lr": lr / self.masks[n].scale} for n in self.names
+            {"params": [self.latent(n)], "lr": lr / self.masks[n].scale, "weight_decay": 0.0} for n in self.names
         ]
         rest = [p for p in self.model.parameters() if id(p) not in latents]
         return groups + ([{"params": rest, "lr": lr}] if rest else [])
