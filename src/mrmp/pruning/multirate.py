@@ -174,11 +174,6 @@ class MultiRate:
             self._memo[key] = compute()
         return self._memo[key]
 
-    @property
-    def sharing(self) -> bool:
-        """Inside a :meth:`shared_step` block."""
-        return self._memo is not None
-
     def set_sigma(self, sigma: float) -> None:
         """Soft masks of crispness σ (training); ``math.inf`` for hard masks."""
         for band in self.masks.values():
@@ -214,7 +209,7 @@ class MultiRate:
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimizer groups for the whole model: each latent Ŵ (scale s) gets ``lr / s``, so
         that W = s·Ŵ moves as a dense weight would under ``lr`` (Adam's steps do not depend
-        on the gradient's scale), and no weight decay: the KL term is its regulariser (an L2
+        on the gradient's scale), and no weight decay: the KL term is their regulariser (an L2
         term at ``lr / s`` drove FPHA's latents to zero, docs/results.md §1); every other
         parameter gets ``lr`` and the optimizer's weight decay.
 

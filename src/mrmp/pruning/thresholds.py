@@ -143,7 +143,7 @@ def _layer_quantile(handle: MultiRate, name: str, rate: float) -> float:
 
 def _share_above(handle: MultiRate, name: str, count: int, cut: float) -> float:
     """Fraction of ``name``'s ``count`` sampled magnitudes above ``cut``."""
-    ranked = handle.memo(("sorted", name, count), lambda: _sorted(handle.magnitudes(name, count)))
+    ranked = handle.memo(("sample", name, count), lambda: _sorted(handle.magnitudes(name, count)))
     at_or_below = torch.searchsorted(ranked, torch.tensor([cut], dtype=ranked.dtype, device=ranked.device), right=True)
     return 1.0 - int(at_or_below) / count
 
@@ -151,7 +151,7 @@ def _share_above(handle: MultiRate, name: str, count: int, cut: float) -> float:
 def _quantile(handle: MultiRate, key: tuple, values: Callable[[], Tensor], rate: float) -> float:
     """Cut-off a with round(rate · m) of the m ``values()`` at or below it (sorted once per
     :meth:`~mrmp.pruning.MultiRate.shared_step` for all the rates of a training step)."""
-    ranked = handle.memo(("sorted", *key), lambda: _sorted(values()))
+    ranked = handle.memo(key, lambda: _sorted(values()))
     k = round(rate * ranked.numel())
     return 0.0 if k == 0 else float(ranked[k - 1])
 
