@@ -41,6 +41,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train.batch_size=128", "train.epochs=450", "train.lr=0.005"),
     ),
     "wd": ("weight decay 1e-4 (from a dense run with it)", ("train.weight_decay=1e-4",)),
+    "wd_b128_ep450_lr5e-3": (
+        "weight decay 1e-4 (from a dense run with it), batch 128, 450 epochs, lr 5e-3",
+        ("train.weight_decay=1e-4", "train.batch_size=128", "train.epochs=450", "train.lr=0.005"),
+    ),
     "rps3": ("3 rates per step (instead of 4)", ("prune.rates_per_step=3",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
     "ep150_lr1e-3": ("150 epochs, lr 1e-3", ("train.epochs=150", "train.lr=0.001")),
