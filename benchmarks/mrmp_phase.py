@@ -3,8 +3,9 @@
     python -m benchmarks.mrmp_phase --dataset fpha --seed 0 \\
         --source benchmarks/out/pruning/fpha/default/seed0/dense/checkpoint.pt
 
-Each row of :data:`ROWS` is a change of the default MRMP run (``--method mrmp --from SOURCE``, the
-dataset's recipe); runs are cached under ``OUT/<dataset>/<split>/seed<k>/<row>/``. Prints one
+Each row of :data:`ROWS` is a change of one MRMP run (``--method mrmp --from SOURCE``) with the
+dataset's dense recipe and a quarter of its epochs (FPHA's MRMP recipe is the row
+``b128_ep450_lr5e-3``); runs are cached under ``OUT/<dataset>/<split>/seed<k>/<row>/``. Prints one
 markdown table (CPU seconds of the pruned phase, accuracy at each rate with the default
 evaluation: exact thresholds, the dataset's test-time clips).
 """
@@ -24,7 +25,7 @@ from mrmp.methods import get_method
 
 #: Row -> (description, changes of the default MRMP run as ``section.field=value``).
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "default": ("**the default** (a quarter of the dense epochs, the dataset's lr)", ()),
+    "default": ("a quarter of the dense epochs at the dense lr and batch (the default before FPHA's MRMP recipe)", ()),
     "ep450": ("450 epochs (three eighths of the dense epochs)", ("train.epochs=450",)),
     "ep600": ("600 epochs (half the dense epochs)", ("train.epochs=600",)),
     "lr5e-3": ("the default's epochs at lr 5e-3", ("train.lr=0.005",)),

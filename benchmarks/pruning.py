@@ -4,8 +4,9 @@
     python -m benchmarks.pruning --dataset fpha --seeds 0,1,2 --jobs 2 --results docs/results.md
 
 Per (split, seed) it trains, in one chain: the dense backbone (the default recipe), then from its
-checkpoint the pruned phase of every method of :data:`METHODS` with the same epochs budget
-(``--epochs``, MRMP's default): the multi-rate ones once (MRMP, MRMP with λ = 0, multi-rate
+checkpoint the pruned phase of every method of :data:`METHODS` with the settings ``mrmp train
+--method M --from DENSE`` gives it (the dataset's recipe for the method, its epochs; ``--epochs``
+sets them all): the multi-rate ones once (MRMP, MRMP with λ = 0, multi-rate
 magnitude), the per-rate ones (MP + FT, GMP) once per rate of ``--rates``. Every model is
 evaluated at exact rates (observed = requested to one weight, the default thresholds): the
 per-rate ones at their rate, the multi-rate ones and the dense model without fine-tuning (``mp0``)
@@ -27,7 +28,7 @@ from typing import Any
 from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
 from benchmarks.dense import replace_section
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
-from mrmp.methods import get_method
+from mrmp.engine.recipe import recipe_config
 
 #: Column -> (label, method, config changes of the pruned phase, multi-rate).
 METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
@@ -56,10 +57,9 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
         for r in [None] if multi else args.baseline_rates or args.rates:
             pc = {"method": method, "source": dense["checkpoint"], **({} if multi else {"rate": r})}
             name = col if r is None else f"{col}{r:g}"
-            epochs = args.epochs or get_method(method).default_epochs(cfg.prune)
-            run_cfg = cfg.replace(
-                prune={**pc, **extra.get("prune", {})}, train={"epochs": epochs, **extra.get("train", {})}
-            )
+            train = {**({"epochs": args.epochs} if args.epochs else {}), **extra.get("train", {})}
+            changes = {"prune": {**pc, **extra.get("prune", {})}, "train": train}
+            run_cfg = recipe_config(cfg.replace(**changes), [changes])  # what `mrmp train` would run
             trained = train_cached(run_cfg, folder / name)
             runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]

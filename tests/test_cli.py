@@ -434,8 +434,14 @@ def test_parse_field_forms() -> None:
 def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> None:
     dense = _train_config("--dataset", "fpha")
     assert (dense.train.lr, dense.train.epochs) == (3e-3, 1200)
-    mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")
-    assert (mrmp.train.lr, mrmp.train.epochs, mrmp.prune.warmup_epochs) == (3e-3, 300, 1200)
+    mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")  # FPHA's multi-rate phase on the dense recipe
+    assert (mrmp.train.lr, mrmp.train.batch_size, mrmp.train.epochs) == (5e-3, 128, 450)
+    assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.prune.warmup_batch_size) == (1200, 3e-3, 64)
+    mp = _train_config("--dataset", "fpha", "--method", "mp", "--from", "d.pt")  # the others: a quarter
+    assert (mp.train.lr, mp.train.batch_size, mp.train.epochs) == (3e-3, 64, 300)
+    shorter = _train_config("--dataset", "fpha", "--method", "mrmp", "--warmup-epochs", "400", "--lr", "0.01")
+    assert (shorter.train.epochs, shorter.train.lr, shorter.prune.warmup_lr) == (150, 0.01, 3e-3)
+    assert _train_config("--dataset", "fpha", "--method", "mrmp", "--epochs", "7").train.epochs == 7
     assert _train_config("--dataset", "fpha", "--lr", "0.01").train.lr == 0.01
     toml = tmp_path / "c.toml"
     toml.write_text("[train]\nepochs = 9\n")

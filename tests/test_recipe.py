@@ -30,6 +30,15 @@ def test_warmup_config_is_a_plain_dense_run() -> None:
     dense = warmup_config(TINY)
     assert (dense.prune.method, dense.prune.source, dense.prune.warmup) == ("dense", None, False)
     assert dense.train.epochs == TINY.prune.warmup_epochs and dense.model == TINY.model
+    assert (dense.train.lr, dense.train.batch_size) == (TINY.train.lr, TINY.train.batch_size)
+
+
+def test_warmup_trains_at_its_own_lr_and_batch_where_set() -> None:
+    own = TINY.replace(train={"lr": 5e-3, "batch_size": 16}, prune={"warmup_lr": 1e-3, "warmup_batch_size": 8})
+    dense = warmup_config(own)
+    assert (dense.train.lr, dense.train.batch_size) == (1e-3, 8)
+    assert (dense.prune.warmup_lr, dense.prune.warmup_batch_size) == (0.0, 0)  # a plain dense run
+    assert warmup_config(own.replace(prune={"warmup_lr": 0.0})).train.lr == 5e-3  # 0: the pruned phase's
 
 
 def test_recipe_trains_the_dense_phase_then_warm_starts_from_it(tmp_path: Path, data) -> None:

@@ -36,7 +36,7 @@ class GradualMagnitudePruning(MaskedMethod):
 
     name = "gmp"
     warm_up = True
-    phase_fraction = 0.25
+    phased = True
 
     def attach(
         self,

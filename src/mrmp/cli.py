@@ -20,9 +20,8 @@ import torch
 
 from mrmp.cli_config import RATE, THREADS, TRAIN_FLAGS, OneLineParser, bounded
 from mrmp.config import RunConfig
-from mrmp.config_fields import fill_defaults, load_toml, toml_values
+from mrmp.config_fields import load_toml, toml_values
 from mrmp.config_types import Range
-from mrmp.data import dataset_recipe
 from mrmp.errors import ConfigError, MrmpError
 from mrmp.methods import get_method
 from mrmp.pruning import Scope, check_rate, parse_rates, threshold_names
@@ -39,8 +38,10 @@ def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> Non
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < the dataset's recipe < the method's defaults < ``--config`` file < explicit flags
-    (``--set`` included)."""
+    """Defaults < the dataset's recipe < the method's defaults < the dataset's for the method <
+    ``--config`` file < explicit flags (``--set`` included); see :func:`~mrmp.engine.recipe.recipe_config`."""
+    from mrmp.engine.recipe import recipe_config
+
     changes = TRAIN_FLAGS.changes(args)
     data = changes.get("data", {})
     if "root" in data and "dataset" not in data and not args.config:
@@ -48,10 +49,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = (load_toml(args.config) if args.config else RunConfig()).replace(**changes)
     if "split" not in data and cfg.data.dataset == "sbu" and cfg.data.split == "default":
         cfg = cfg.replace(data={"split": "fold0"})
-    given = [changes, toml_values(args.config) if args.config else {}]
-    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset), given)
-    epochs = get_method(cfg.prune.method).default_epochs(cfg.prune)
-    return cfg if epochs is None else fill_defaults(cfg, {"train": {"epochs": epochs}}, given)
+    return recipe_config(cfg, [changes, toml_values(args.config) if args.config else {}])
 
 
 def _check_resume(args: argparse.Namespace) -> None:

@@ -309,6 +309,10 @@ TRAIN_FLAGS = FlagSet(
             "srmp/mrmp/gmp/mrmag without --from: train the dense backbone first, into OUT/dense (default: on)",
         ),
         Flag("prune.warmup_epochs", "--warmup-epochs", "epochs of the dense warm-up phase"),
+        Flag("prune.warmup_lr", "--warmup-lr", "learning rate of the dense warm-up phase (0: --lr)"),
+        Flag(
+            "prune.warmup_batch_size", "--warmup-batch-size", "batch size of the dense warm-up phase (0: --batch-size)"
+        ),
         Flag("prune.gmp_end", "--gmp-end", "gmp: fraction of the steps over which the rate rises (cubic)"),
         Flag("prune.gmp_every", "--gmp-every", "gmp: steps between mask updates (0: one epoch)"),
         Flag("prune.distill", "--distill", "mrmp: distil the lowest rate into the others"),

@@ -184,8 +184,15 @@ class PruneConfig:
             same run (into ``OUT/dense/``), and warm-start the latents from it. Carried out by
             :func:`mrmp.engine.recipe.fit_recipe` (what ``mrmp train`` runs); ``fit`` alone
             trains the pruned phase only. ``train.epochs`` counts the pruned phase (from the
-            command line the pruned methods default to a quarter of ``warmup_epochs``, see ``Method.default_epochs``).
+            command line the pruned methods default to ``phase_fraction`` of ``warmup_epochs``).
         warmup_epochs: Epochs of the dense warm-up phase.
+        phase_fraction: Epochs of a pruned method's run (``mp``, ``srmp``, ``mrmp``, ``gmp``, ``mrmag``)
+            from the command line when ``--epochs`` is not given, as a fraction of ``warmup_epochs``
+            (see ``Method.default_epochs``; SBU 600 → 150; FPHA's MRMP 1200 → 450).
+        warmup_lr: Learning rate of the dense warm-up phase (0: ``train.lr``, the pruned phase's).
+        warmup_batch_size: Batch size of the dense warm-up phase (0: ``train.batch_size``). A dataset's
+            recipe sets both where its pruned phase trains with other settings than its dense runs
+            (FPHA's MRMP, see :func:`mrmp.data.dataset_recipe`), so that the warm-up stays the dense run.
         gmp_end: ``gmp``: fraction of the training steps over which the rate rises along the cubic
             schedule (the rest fine-tunes at ``rate``); see :mod:`mrmp.pruning.schedules`.
         gmp_every: ``gmp``: steps between mask updates (0: one epoch).
@@ -213,6 +220,9 @@ class PruneConfig:
     source: str | None = None
     warmup: bool = True
     warmup_epochs: Count = 600
+    phase_fraction: Annotated[float, Range(0, 10, lo_open=True)] = 0.25
+    warmup_lr: NonNegative = 0.0
+    warmup_batch_size: Annotated[int, Range(0, 1_000_000)] = 0
     gmp_end: Probability = 0.75
     gmp_every: Annotated[int, Range(0, 1_000_000)] = 0
     distill: bool = False

@@ -61,9 +61,9 @@ class Method:
         band_stop: The model has a band-stop :class:`~mrmp.pruning.MultiRate` handle (latent weights).
         needs_source: Training needs a dense checkpoint (``--from``).
         warm_up: Without a ``--from``, a run trains a dense warm-up phase first (``prune.warmup``).
-        phase_fraction: ``train.epochs`` of a run of this method from the command line when none
-            is given, as a fraction of the dense schedule ``prune.warmup_epochs`` (see
-            :meth:`default_epochs`; None: the config's default).
+        phased: A run of this method from the command line trains ``prune.phase_fraction`` of the
+            dense schedule ``prune.warmup_epochs`` when no ``train.epochs`` is given (see
+            :meth:`default_epochs`); else the config's default.
     """
 
     name: ClassVar[str]
@@ -71,12 +71,12 @@ class Method:
     band_stop: ClassVar[bool] = False
     needs_source: ClassVar[bool] = False
     warm_up: ClassVar[bool] = False
-    phase_fraction: ClassVar[float | None] = None
+    phased: ClassVar[bool] = False
 
     def default_epochs(self, pc: PruneConfig) -> int | None:
-        """Epochs of this method's phase when none are given: :attr:`phase_fraction` of the dense
-        schedule (a quarter: SBU 600 → 150, FPHA 1200 → 300), or None for the config's default."""
-        return None if self.phase_fraction is None else max(1, round(self.phase_fraction * pc.warmup_epochs))
+        """Epochs of this method's phase when none are given: ``prune.phase_fraction`` of the dense
+        schedule (a quarter by default: SBU 600 → 150), or None for the config's default."""
+        return max(1, round(pc.phase_fraction * pc.warmup_epochs)) if self.phased else None
 
     def check(self, pc: PruneConfig) -> None:
         """Refuse settings this method cannot use (called by :class:`~mrmp.config.PruneConfig`)."""
@@ -204,12 +204,12 @@ class MaskedMethod(Method):
 
 class BandStopMethod(Method):
     """Models with latent weights behind band-stop masks, switchable to any rate; from the
-    command line they train a quarter of the dense schedule after a dense warm-up phase
+    command line they train ``prune.phase_fraction`` of the dense schedule after a dense warm-up phase
     (``prune.warmup``)."""
 
     band_stop = True
     warm_up = True
-    phase_fraction = 0.25
+    phased = True
 
     def attach(
         self,
@@ -311,11 +311,11 @@ class Dense(MaskedMethod):
 @register_method
 class MagnitudePruning(MaskedMethod):
     """MP: a dense checkpoint magnitude-pruned at ``rate`` within ``scope``, then fine-tuned
-    (from the command line for a quarter of the dense schedule, like the other pruned phases)."""
+    (from the command line for ``prune.phase_fraction`` of the dense schedule, like the other pruned phases)."""
 
     name = "mp"
     needs_source = True
-    phase_fraction = 0.25
+    phased = True
 
     def attach(
         self,

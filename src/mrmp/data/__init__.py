@@ -57,12 +57,20 @@ class LoadOptions:
 class _Source:
     """How to load one dataset: ``load(root, options)``; where its files are; the training
     settings measured best on it, where they differ from the defaults (``recipe``,
-    ``{section: {field: value}}``; see ``docs/results.md`` §1)."""
+    ``{section: {field: value}}``; see ``docs/results.md`` §1), and those of single methods on
+    top of it (``methods``, by method name: e.g. a pruned phase with its own batch size and lr,
+    the dense warm-up kept at ``recipe``'s through ``prune.warmup_*``; ``docs/results.md`` §4)."""
 
     load: Callable[[Path | None, LoadOptions], SkeletonSet]
     location: Literal["folder", "file", "none"]
     recipe: dict[str, dict[str, Any]] = field(default_factory=dict)
+    methods: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
+
+_FPHA_MULTIRATE = {
+    "train": {"batch_size": 128, "lr": 5e-3},
+    "prune": {"phase_fraction": 0.375, "warmup_lr": 3e-3, "warmup_batch_size": 64},
+}
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.
 DATASETS: dict[str, _Source] = {
@@ -75,6 +83,10 @@ DATASETS: dict[str, _Source] = {
         lambda root, o: load_fpha(root, skip_bad=o.skip_bad),
         "folder",
         {"train": {"lr": 3e-3, "epochs": 1200}, "prune": {"warmup_epochs": 1200}, "features": {"clips": 5}},
+        # the multi-rate pruned phases: half as many steps of twice the batch (each of a step's 4
+        # rates sees 32 sequences instead of 16), 450 epochs at lr 5e-3 (multi-rate magnitude, the
+        # ablation of MRMP, gets the same); the warm-up stays the dense recipe
+        dict.fromkeys(("mrmp", "mrmag"), _FPHA_MULTIRATE),
     ),
     "ntu": _Source(lambda root, o: load_ntu(root, skip_bad=o.skip_bad, cache=o.cache, processes=o.workers), "folder"),
     "npz": _Source(lambda root, o: load_npz(root, skip_bad=o.skip_bad), "file"),
@@ -83,14 +95,23 @@ DATASETS: dict[str, _Source] = {
 }
 
 
-def dataset_recipe(name: str) -> dict[str, dict[str, Any]]:
-    """The measured best settings of dataset ``name`` that differ from the config defaults ({} if none).
+def dataset_recipe(name: str, method: str | None = None) -> dict[str, dict[str, Any]]:
+    """The measured best settings of dataset ``name`` that differ from the config defaults ({} if none);
+    with ``method``, only those of that method on top of them (what ``mrmp train --method METHOD``
+    adds over the method's own defaults).
 
     >>> dataset_recipe("fpha")["train"]
     {'lr': 0.003, 'epochs': 1200}
+    >>> dataset_recipe("fpha", "mrmp")["train"]
+    {'batch_size': 128, 'lr': 0.005}
+    >>> dataset_recipe("sbu", "mrmp")
+    {}
     """
     source = DATASETS.get(name)
-    return {section: dict(values) for section, values in source.recipe.items()} if source else {}
+    if source is None:
+        return {}
+    recipe = source.recipe if method is None else source.methods.get(method, {})
+    return {section: dict(values) for section, values in recipe.items()}
 
 
 def load_dataset(

@@ -18,29 +18,48 @@ epoch).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mrmp.config import RunConfig
+from mrmp.config_fields import Changes, fill_defaults
+from mrmp.data import dataset_recipe
 from mrmp.engine import distributed as dist
 from mrmp.engine.runfiles import log_seconds, write_json
 from mrmp.engine.setup import Data, load_data
 from mrmp.engine.train import FitResult, fit
 from mrmp.methods import Dense, get_method
 
-__all__ = ["WARMUP_DIR", "fit_recipe", "warmup_config", "is_recipe"]
+__all__ = ["WARMUP_DIR", "fit_recipe", "warmup_config", "is_recipe", "recipe_config"]
 
 #: Sub-folder of a recipe run that holds its dense phase.
 WARMUP_DIR = "dense"
 
 
+def recipe_config(cfg: RunConfig, given: Sequence[Changes] = ()) -> RunConfig:
+    """``cfg`` with the defaults ``mrmp train`` fills in, wherever none of the ``given`` changes
+    (a config file's, the flags') sets a field: the dataset's recipe, its settings for the method,
+    then the method's epochs (:meth:`~mrmp.methods.Method.default_epochs`)."""
+    given = list(given)
+    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset), given)
+    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset, cfg.prune.method), given)
+    epochs = get_method(cfg.prune.method).default_epochs(cfg.prune)
+    return cfg if epochs is None else fill_defaults(cfg, {"train": {"epochs": epochs}}, given)
+
+
 def warmup_config(cfg: RunConfig) -> RunConfig:
-    """The dense phase of ``cfg``: a dense run of ``prune.warmup_epochs`` with its other settings."""
-    return cfg.replace(
-        prune={"method": Dense.name, "source": None, "warmup": False}, train={"epochs": cfg.prune.warmup_epochs}
-    )
+    """The dense phase of ``cfg``: a dense run of ``prune.warmup_epochs`` (at ``prune.warmup_lr`` and
+    ``prune.warmup_batch_size`` where set) with its other settings."""
+    pc, tc = cfg.prune, cfg.train
+    train = {
+        "epochs": pc.warmup_epochs,
+        "lr": pc.warmup_lr or tc.lr,
+        "batch_size": pc.warmup_batch_size or tc.batch_size,
+    }
+    dense = {"method": Dense.name, "source": None, "warmup": False, "warmup_lr": 0.0, "warmup_batch_size": 0}
+    return cfg.replace(prune=dense, train=train)
 
 
 def is_recipe(cfg: RunConfig, out: Path, resume: bool) -> bool:
