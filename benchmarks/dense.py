@@ -47,6 +47,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
+    "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),
     "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`)", ("train.weight_decay=5e-4",)),
     "wd1e-3": ("weight decay 1e-3 (`train.weight_decay=1e-3`)", ("train.weight_decay=1e-3",)),
     "partner": (

@@ -433,7 +433,7 @@ def test_parse_field_forms() -> None:
 
 def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> None:
     dense = _train_config("--dataset", "fpha")
-    assert (dense.train.lr, dense.train.epochs) == (3e-3, 1200)
+    assert (dense.train.lr, dense.train.epochs, dense.train.weight_decay) == (3e-3, 1200, 1e-4)
     mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")  # FPHA's multi-rate phase on the dense recipe
     assert (mrmp.train.lr, mrmp.train.batch_size, mrmp.train.epochs) == (5e-3, 128, 450)
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.prune.warmup_batch_size) == (1200, 3e-3, 64)
