@@ -46,6 +46,18 @@ DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
 FLOOR_RATES = (0.95, 0.98, 0.99)
 
 
+def phase_config(
+    cfg: RunConfig, col: str, args: argparse.Namespace, source: str, rate: float | None = None
+) -> RunConfig:
+    """The pruned phase of column ``col`` from the dense run ``cfg`` (checkpoint ``source``): what
+    ``mrmp train --method M --from SOURCE`` runs, with the column's changes and ``--epochs``."""
+    _, method, extra, _ = METHODS[col]
+    pc = {"method": method, "source": source, **({} if rate is None else {"rate": rate})}
+    train = {**({"epochs": args.epochs} if args.epochs else {}), **extra.get("train", {})}
+    changes = {"prune": {**pc, **extra.get("prune", {})}, "train": train}
+    return recipe_config(cfg.replace(**changes), [changes])
+
+
 def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate the dense run and every method of one (split, seed); cached per run."""
     all_rates = sorted(set(args.rates) | set(args.unseen))
@@ -53,14 +65,10 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
     runs: dict[str, Any] = {"dense": {**dense, "column": "dense"}}
     rates: dict[str, list[float]] = {"dense": [0.0, *all_rates]}  # evaluated rates per run
     for col in args.methods:
-        _, method, extra, multi = METHODS[col]
+        multi = METHODS[col][3]
         for r in [None] if multi else args.baseline_rates or args.rates:
-            pc = {"method": method, "source": dense["checkpoint"], **({} if multi else {"rate": r})}
             name = col if r is None else f"{col}{r:g}"
-            train = {**({"epochs": args.epochs} if args.epochs else {}), **extra.get("train", {})}
-            changes = {"prune": {**pc, **extra.get("prune", {})}, "train": train}
-            run_cfg = recipe_config(cfg.replace(**changes), [changes])  # what `mrmp train` would run
-            trained = train_cached(run_cfg, folder / name)
+            trained = train_cached(phase_config(cfg, col, args, dense["checkpoint"], r), folder / name)
             runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
@@ -184,8 +192,7 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
             f"Accuracy (%), mean ± std over seeds {', '.join(map(str, summary['seeds']))} of the mean over "
             f"{len(summary['splits'])} split(s); every rate exact (largest |observed − requested| over all "
             f"evaluations: {summary['max_rate_error']:.1e}). Dense: **{_cell(summary['dense'])}**. "
-            f"Pruned phases: {f'{args.epochs} epochs' if args.epochs else 'a quarter of the dense epochs'} each, "
-            "from the same dense run; "
+            "Pruned phases: each method's own settings (below), from the same dense run; "
             "*unseen* rates in italics."
         ),
         "",
@@ -239,6 +246,11 @@ def _checks(summary: dict[str, Any], args: argparse.Namespace) -> str:
     return " ".join(out)
 
 
+def _schedule(cfg: RunConfig) -> str:
+    """``epochs, batch, lr`` of a run, e.g. ``450 epochs, batch 128, lr 5e-3``."""
+    return f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, lr {cfg.train.lr:g}"
+
+
 def _costs(summary: dict[str, Any], args: argparse.Namespace) -> str:
     """Training cost to obtain every rate: one MRMP run against K runs of each per-rate method."""
     cost = summary["cost"]
@@ -248,11 +260,13 @@ def _costs(summary: dict[str, Any], args: argparse.Namespace) -> str:
         "| method | CPU s per run | total for 5 rates (× dense) | total for 11 rates (× dense) |",
         "|---|---|---|---|",
     ]
-    rows.append(f"| dense ({base_config(args.dataset, 'default', None).train.epochs} epochs) | {d:.0f} | – | – |")
+    base = base_config(args.dataset, "default", None)
+    rows.append(f"| dense ({_schedule(base)}) | {d:.0f} | – | – |")
     for col in args.methods:
         c = cost[col]["cpu_seconds"]
         n5, n11 = (1, 1) if METHODS[col][3] else (k, k11)
-        rows.append(f"| {METHODS[col][0]} | {c:.0f} | {(d + n5 * c) / d:.2f} | {(d + n11 * c) / d:.2f} |")
+        phase = _schedule(phase_config(base, col, args, "dense.pt", None if METHODS[col][3] else 0.9))
+        rows.append(f"| {METHODS[col][0]} ({phase}) | {c:.0f} | {(d + n5 * c) / d:.2f} | {(d + n11 * c) / d:.2f} |")
     return (
         "Cost (CPU seconds of one training thread, mean per run; totals include the dense run the pruned\n"
         f"phases start from, per-rate methods once per rate; {k} = the rates above, 11 = MRMP's seen rates):\n\n"
