@@ -54,6 +54,20 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "batch 128, 225 epochs, lr 2e-3",
         ("train.batch_size=128", "train.epochs=225", "train.lr=0.002"),
     ),
+    "wd_b128_laplace": (
+        "… and a Laplace prior",
+        (
+            "train.weight_decay=1e-4",
+            "train.batch_size=128",
+            "train.epochs=450",
+            "train.lr=0.005",
+            "prune.prior=laplace",
+        ),
+    ),
+    "wd_b128_kl3": (
+        "… and λ = 3",
+        ("train.weight_decay=1e-4", "train.batch_size=128", "train.epochs=450", "train.lr=0.005", "prune.kl_weight=3"),
+    ),
     "rps3": ("3 rates per step (instead of 4)", ("prune.rates_per_step=3",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
     "ep150_lr1e-3": ("150 epochs, lr 1e-3", ("train.epochs=150", "train.lr=0.001")),
