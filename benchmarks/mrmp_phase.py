@@ -54,6 +54,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "batch 128, 225 epochs, lr 2e-3",
         ("train.batch_size=128", "train.epochs=225", "train.lr=0.002"),
     ),
+    "laplace": ("a Laplace prior", ("prune.prior=laplace",)),
     "wd_b128_laplace": (
         "… and a Laplace prior",
         (
