@@ -29,7 +29,7 @@ from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
-from mrmp.engine.precision import autocast, grad_scaler
+from mrmp.engine.precision import autocast, grad_scaler, subnormals_flushed
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
@@ -116,7 +116,12 @@ def fit(
     Under ``torchrun`` every rank calls ``fit``; rank 0 alone evaluates, writes files and
     returns metrics (the other ranks return an empty dict). See :mod:`mrmp.engine.distributed`.
     """
-    run = setup(cfg, Path(out), resume, data)
+    with subnormals_flushed():
+        return _fit(setup(cfg, Path(out), resume, data), progress, on_epoch_end)
+
+
+def _fit(run: Run, progress: bool, on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> FitResult:
+    """The epochs of ``run`` (see :func:`fit`)."""
     tc = run.cfg.train
     bar = tqdm(
         range(run.start_epoch, tc.epochs),
