@@ -49,7 +49,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
     "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),
     "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`)", ("train.weight_decay=5e-4",)),
-    "wd1e-3": ("weight decay 1e-3 (`train.weight_decay=1e-3`)", ("train.weight_decay=1e-3",)),
     "partner": (
         "partner stream too (`features.streams=joint,bone,partner`)",
         ("features.streams=joint,bone,partner",),

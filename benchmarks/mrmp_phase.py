@@ -46,14 +46,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "weight decay 1e-4 (from a dense run with it), batch 128, 450 epochs, lr 5e-3",
         ("train.weight_decay=1e-4", "train.batch_size=128", "train.epochs=450", "train.lr=0.005"),
     ),
-    "b128_ep225": (
-        "batch 128, 225 epochs (SBU: three eighths of the dense epochs)",
-        ("train.batch_size=128", "train.epochs=225"),
-    ),
-    "b128_ep225_lr2e-3": (
-        "batch 128, 225 epochs, lr 2e-3",
-        ("train.batch_size=128", "train.epochs=225", "train.lr=0.002"),
-    ),
     "laplace": ("a Laplace prior", ("prune.prior=laplace",)),
     "wd_b128_laplace": (
         "… and a Laplace prior",
@@ -64,10 +56,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "train.lr=0.005",
             "prune.prior=laplace",
         ),
-    ),
-    "wd_b128_kl3": (
-        "… and λ = 3",
-        ("train.weight_decay=1e-4", "train.batch_size=128", "train.epochs=450", "train.lr=0.005", "prune.kl_weight=3"),
     ),
     "rps3": ("3 rates per step (instead of 4)", ("prune.rates_per_step=3",)),
     "ep150": ("150 epochs", ("train.epochs=150",)),
