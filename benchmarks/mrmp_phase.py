@@ -48,7 +48,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "laplace": ("a Laplace prior", ("prune.prior=laplace",)),
     "wd_b128_laplace": (
-        "… and a Laplace prior",
+        "weight decay 1e-4, batch 128, 450 epochs, lr 5e-3, Laplace prior (FPHA's MRMP recipe)",
         (
             "train.weight_decay=1e-4",
             "train.batch_size=128",
