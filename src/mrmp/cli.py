@@ -38,7 +38,7 @@ def _add_data_args(p: argparse.ArgumentParser, with_dataset: bool = True) -> Non
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < the dataset's recipe < the method's defaults < the dataset's for the method <
+    """Defaults < the dataset's recipe < its settings for the method < the method's epochs <
     ``--config`` file < explicit flags (``--set`` included); see :func:`~mrmp.engine.recipe.recipe_config`."""
     from mrmp.engine.recipe import recipe_config
 

@@ -58,8 +58,8 @@ class _Source:
     """How to load one dataset: ``load(root, options)``; where its files are; the training
     settings measured best on it, where they differ from the defaults (``recipe``,
     ``{section: {field: value}}``; see ``docs/results.md`` §1), and those of single methods on
-    top of it (``methods``, by method name: e.g. a pruned phase with its own batch size and lr,
-    the dense warm-up kept at ``recipe``'s through ``prune.warmup_*``; ``docs/results.md`` §4)."""
+    top of it (``methods``, by method name: e.g. a pruned phase with its own batch size and lr;
+    ``docs/results.md`` §4)."""
 
     load: Callable[[Path | None, LoadOptions], SkeletonSet]
     location: Literal["folder", "file", "none"]
@@ -69,7 +69,7 @@ class _Source:
 
 _FPHA_MULTIRATE = {
     "train": {"batch_size": 128, "lr": 5e-3},
-    "prune": {"phase_fraction": 0.375, "warmup_lr": 3e-3, "warmup_batch_size": 64},
+    "prune": {"phase_fraction": 0.375},
 }
 
 #: Dataset name -> loader; the one list the CLI, configs and :func:`load_dataset` use.

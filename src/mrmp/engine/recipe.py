@@ -41,10 +41,18 @@ WARMUP_DIR = "dense"
 def recipe_config(cfg: RunConfig, given: Sequence[Changes] = ()) -> RunConfig:
     """``cfg`` with the defaults ``mrmp train`` fills in, wherever none of the ``given`` changes
     (a config file's, the flags') sets a field: the dataset's recipe, its settings for the method,
-    then the method's epochs (:meth:`~mrmp.methods.Method.default_epochs`)."""
+    then the method's epochs (:meth:`~mrmp.methods.Method.default_epochs`). Where the method's
+    settings change the lr or batch size, the dense warm-up keeps the dataset recipe's
+    (``prune.warmup_lr``, ``prune.warmup_batch_size``)."""
     given = list(given)
-    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset), given)
-    cfg = fill_defaults(cfg, dataset_recipe(cfg.data.dataset, cfg.prune.method), given)
+    recipe = dataset_recipe(cfg.data.dataset)
+    cfg = fill_defaults(cfg, recipe, given)
+    method = dataset_recipe(cfg.data.dataset, cfg.prune.method)
+    if method:
+        dense = RunConfig().replace(**recipe).train
+        warm = {"warmup_lr": dense.lr, "warmup_batch_size": dense.batch_size}
+        method = {**method, "prune": {**warm, **method.get("prune", {})}}
+    cfg = fill_defaults(cfg, method, given)
     epochs = get_method(cfg.prune.method).default_epochs(cfg.prune)
     return cfg if epochs is None else fill_defaults(cfg, {"train": {"epochs": epochs}}, given)
 
