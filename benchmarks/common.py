@@ -82,24 +82,27 @@ def evaluate_rates(
     return out
 
 
-def clip_accuracies(checkpoint: str, clips: Sequence[int], test_swap: bool | None = None) -> dict[int, float]:
+def clip_accuracies(
+    checkpoint: str, clips: Sequence[int], test_swap: bool | None = None, test_mirror: bool = False
+) -> dict[int, float]:
     """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it.
 
     ``test_swap``: evaluate with (True) or without (False) the persons' other order averaged in,
-    whatever the checkpoint was trained with; None: as its config says.
+    whatever the checkpoint was trained with; None: as its config says. ``test_mirror``: likewise
+    for the mirror images (with ``test_swap`` given; averaged in or not, whatever the config says).
     """
     from mrmp.engine import accuracy
 
-    name = "clips.json" if test_swap is None else f"clips_swap{int(test_swap)}.json"
+    name = "clips.json" if test_swap is None else f"clips_swap{int(test_swap)}{'_mirror1' * test_mirror}.json"
     cache = Path(checkpoint).with_name(name)
     known = {int(k): v for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
     missing = [k for k in clips if k not in known]
     if missing:
         torch.set_num_threads(1)
         bundle, _ = load_bundle(checkpoint)
-        swap = {} if test_swap is None else {"test_swap": test_swap}
+        views = {} if test_swap is None else {"test_swap": test_swap, "test_mirror": test_mirror}
         for k in missing:
-            data = load_data(bundle.cfg.replace(features={"clips": k, **swap}), scale=bundle.meta.scale)
+            data = load_data(bundle.cfg.replace(features={"clips": k, **views}), scale=bundle.meta.scale)
             known[k] = accuracy(bundle.model, data.test, data.test_labels)
         cache.write_text(json.dumps(known))
     return {k: known[k] for k in clips}

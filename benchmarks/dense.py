@@ -61,6 +61,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "persons swapped in training, one order at test time (`features.test_swap=false`)",
         ("features.swap_persons=0.5", "features.test_swap=false"),
     ),
+    "mirror": (
+        "mirror images too, in training (`features.mirror=0.5`) and at test time (`features.test_mirror=true`)",
+        ("features.mirror=0.5", "features.test_mirror=true"),
+    ),
+    "mirror_train": (
+        "mirror images in training only (`features.mirror=0.5`)",
+        ("features.mirror=0.5", "features.test_mirror=false"),
+    ),
     "crop2": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
     "stgcn": (
         "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
@@ -113,10 +121,11 @@ def plan(dataset: str, rows: list[str], seeds: list[int], data: str | None, out:
 
 def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Train (cached), then evaluate with the row's test-time clips and with one pass (``single``),
-    both with the row's ``test_swap`` (which does not change training)."""
+    both with the row's ``test_swap`` and ``test_mirror`` (which do not change training)."""
     run = train_cached(cfg, folder)
-    acc = clip_accuracies(run["checkpoint"], [cfg.features.clips, 1], cfg.features.test_swap)
-    return key, {**run, "test": acc[cfg.features.clips], "single": acc[1]}
+    f = cfg.features
+    acc = clip_accuracies(run["checkpoint"], [f.clips, 1], f.test_swap, f.test_mirror)
+    return key, {**run, "test": acc[f.clips], "single": acc[1]}
 
 
 def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:

@@ -278,3 +278,110 @@ def test_partner_stream_is_a_joint_minus_the_same_joint_of_the_other_person() ->
     assert torch.allclose(out[..., 5, 3:], x[..., 5, :] - x[..., 0, :])
     with pytest.raises(ConfigError, match="partner"):
         InputPipeline(sequences(), FeatureConfig(streams=("joint", "partner")), "chunks", Skeleton(1, EDGES, BODY))
+
+
+# A symmetric 6-joint body for mirroring: 0 root, 1 neck, 2/3 left/right shoulders, 4/5 left/right hands.
+SYM_EDGES = ((0, 1), (1, 2), (1, 3), (2, 4), (3, 5))
+SYM_MIRROR = (0, 1, 3, 2, 5, 4)
+
+
+def sym_sequences(persons: int, n: int = 3, t: int = 7, seed: int = 1) -> list[np.ndarray]:
+    g = np.random.default_rng(seed)
+    base = np.array([[0, 0, 0], [0, 1, 0], [-0.5, 1, 0], [0.5, 1, 0], [-0.9, 0.6, 0.3], [0.8, 1.4, -0.2]])
+    out = []
+    for i in range(n):
+        body = np.concatenate([base + np.array([2.0, 0.1, 0.3]) * p for p in range(persons)])
+        walk = np.cumsum(g.normal(0, 0.1, (t - i, len(body), 3)), 0)
+        out.append((body[None] + walk).astype(np.float32))
+    return out
+
+
+def sym_skeleton(persons: int, primary: tuple[int, int] | None = (2, 3)) -> Skeleton:
+    edges = tuple((i + 6 * p, j + 6 * p) for p in range(persons) for i, j in SYM_EDGES)
+    return Skeleton(persons, edges, Body(root=0, primary=primary, secondary=(0, 1), mirror=SYM_MIRROR))
+
+
+def reflected(seqs: list[np.ndarray], persons: int, reflection: np.ndarray) -> list[np.ndarray]:
+    """The mirror image of raw sequences: every point reflected, each person's joints relabelled."""
+    index = [6 * p + j for p in range(persons) for j in SYM_MIRROR]
+    return [(s @ reflection.T)[:, index].astype(np.float32) for s in seqs]
+
+
+@pytest.mark.parametrize(
+    ("persons", "align"),
+    [(1, "on"), (2, "on"), (1, "off"), (2, "off")],  # aligned: a left→right primary axis (1), the pair axis (2)
+)
+def test_mirroring_equals_normalising_the_mirror_image_of_the_recording(persons: int, align: str) -> None:
+    seqs, skeleton = sym_sequences(persons), sym_skeleton(persons)
+    cfg = FeatureConfig(centre="sequence", align=align, size="bones")
+    # unaligned data are flipped horizontally (x); aligned data may be reflected in any plane
+    q = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0] if align == "on" else np.eye(3)
+    reflection = q @ np.diag([-1.0, 1.0, 1.0]) @ q.T
+    pipe = InputPipeline(seqs, cfg, "chunks", skeleton, scale=1.0)
+    other = InputPipeline(reflected(seqs, persons, reflection), cfg, "chunks", skeleton, scale=1.0)
+    signs = skeleton.mirror_signs(3, align == "on")
+    assert signs == {1: (-1.0, 1.0, 1.0), 2: (1.0, 1.0, -1.0)}[persons] or align == "off"
+    mirrored = geometry.mirror(pipe.x, SYM_MIRROR, persons, signs)
+    assert torch.allclose(mirrored, other.x, atol=1e-5)
+    assert not torch.allclose(pipe.x, other.x, atol=1e-2)
+    assert torch.equal(geometry.mirror(mirrored, SYM_MIRROR, persons, signs), pipe.x)  # an involution
+
+
+def test_mirror_augmentation_and_test_views() -> None:
+    seqs, skeleton, idx = sym_sequences(2), sym_skeleton(2), torch.arange(3)
+    still = {"rotate_deg": 0.0, "scale": 0.0, "noise": 0.0, "crop": 0.0}
+    pipe = InputPipeline(seqs, FeatureConfig(mirror=1.0, **still), "chunks", skeleton, scale=1.0)
+    frames = pipe._frames(idx, None)
+    joints, signs = pipe.mirror
+    expected = pipe._encoder.encode(geometry.mirror(frames, joints, 2, signs), pipe.cfg, pipe.parents, 2)
+    assert torch.allclose(pipe.augmented(idx, torch.Generator().manual_seed(0)), expected, atol=1e-6)
+    half = InputPipeline(seqs, FeatureConfig(mirror=0.5, swap_persons=0.5), "chunks", skeleton)
+    whole = half.augmented(idx, torch.Generator().manual_seed(3))  # a rank's share draws as the batch does
+    assert torch.allclose(half.augmented(idx, torch.Generator().manual_seed(3), keep=idx[1:]), whole[1:], atol=1e-6)
+    views = InputPipeline(seqs, FeatureConfig(test_swap=True, test_mirror=True), "chunks", skeleton).views(idx)
+    assert len(views) == 4  # stored, swapped, then both mirrored
+    plain = InputPipeline(seqs, FeatureConfig(test_swap=True), "chunks", skeleton).views(idx)
+    assert all(torch.equal(a, b) for a, b in zip(views[:2], plain, strict=True))
+    assert not torch.allclose(views[2], views[0], atol=1e-3)
+
+
+def test_mirroring_a_dataset_without_left_and_right_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="left/right"):
+        InputPipeline(sequences(), FeatureConfig(mirror=0.5), "chunks", Skeleton(1, EDGES, BODY))
+    with pytest.raises(ConfigError, match="left/right"):
+        InputPipeline(sequences(), FeatureConfig(test_mirror=True), "chunks", Skeleton(1, EDGES, BODY))
+
+
+def test_built_in_mirrors_exchange_left_and_right_and_are_involutions() -> None:
+    from mrmp.data.ntu import NTU_BODY
+    from mrmp.data.pyskl import LAYOUTS
+    from mrmp.data.sbu import SBU_BODY
+
+    for body, fixed in ((SBU_BODY, {0, 1, 2}), (NTU_BODY, {0, 1, 2, 3, 20}), (LAYOUTS[17][1], {0})):
+        m = body.mirror
+        assert m is not None and all(m[m[j]] == j for j in range(len(m)))
+        assert {j for j in range(len(m)) if m[j] == j} == fixed
+    assert SBU_BODY.mirror[3:9] == (6, 7, 8, 3, 4, 5)  # left arm (3–5) ↔ right arm (6–8)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.array([0, 1, 3, 2]), "expected int \\(5,\\)"),
+        (np.array([0, 1, 3, 3, 4]), "permutation"),
+        (np.array([1, 2, 0, 3, 4]), "joint 0 -> 1 but 1 -> 2"),
+        (np.array([0.0, 1, 3, 2, 4]), "found float64"),
+    ],
+)
+def test_npz_bad_mirror(tmp_path: Path, value: np.ndarray, match: str) -> None:
+    from mrmp.errors import DataError
+
+    with pytest.raises(DataError, match=match):
+        load_npz(npz(tmp_path, mirror=value))
+
+
+def test_npz_mirror_key(tmp_path: Path) -> None:
+    ds = load_npz(npz(tmp_path, mirror=np.array([0, 1, 3, 2, 4])))
+    assert ds.body.mirror == (0, 1, 3, 2, 4)
+    pipe = InputPipeline(ds.sequences, FeatureConfig(test_mirror=True), "chunks", Skeleton(1, ds.edges, ds.body))
+    assert len(pipe.views(torch.arange(4))) == 2

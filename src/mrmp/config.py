@@ -94,6 +94,8 @@ class FeatureConfig:
         rotate_axes: Axes rotated about (letters among ``xyz``).
         swap_persons: Probability of putting a training sequence's persons in the other order
             (multi-person data; see :func:`mrmp.data.augment.swap_persons`).
+        mirror: Probability of training on a sequence's mirror image, left and right exchanged
+            (datasets that name their left/right joints; see :func:`mrmp.data.geometry.mirror_signs`).
         scale: Max relative random scaling.
         crop: Max fraction of frames removed by a random temporal crop.
         clips: Test-time clips K: a prediction averages the class probabilities of K temporal
@@ -101,6 +103,8 @@ class FeatureConfig:
             (1 − ``crop`` / 2); 1: the whole sequence in one pass.
         test_swap: Multi-person data: also predict each test view with the persons in the other
             order, averaging the class probabilities of both orders.
+        test_mirror: Also predict each test view mirrored, averaging the class probabilities of
+            both (datasets that name their left/right joints).
         noise: Gaussian coordinate noise, in units of the dataset scale.
     """
 
@@ -116,11 +120,13 @@ class FeatureConfig:
     rotate_deg: Annotated[float, Range(0, 180)] = 10.0
     rotate_axes: Annotated[str, Pattern("[xyz]*", "letters among x, y, z")] = "xyz"
     swap_persons: Probability = 0.0
+    mirror: Probability = 0.0
     scale: Fraction = 0.2
     crop: Fraction = 0.4
     noise: NonNegative = 0.05
     clips: Annotated[int, Range(1, 100)] = 1
     test_swap: bool = False
+    test_mirror: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "features")

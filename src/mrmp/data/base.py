@@ -17,6 +17,7 @@ import numpy as np
 from mrmp.errors import ConfigError, DataError
 
 __all__ = [
+    "mirror_pairs",
     "MAX_CLASSES",
     "MAX_COORDINATE",
     "MAX_JOINTS",
@@ -61,6 +62,18 @@ class Split:
     test: np.ndarray
 
 
+def mirror_pairs(joints: int, pairs: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """The mirror relabelling of ``joints`` joints (:attr:`Body.mirror`) that exchanges each left/right pair.
+
+    >>> mirror_pairs(5, [(1, 2), (3, 4)])
+    (0, 2, 1, 4, 3)
+    """
+    out = list(range(joints))
+    for left, right in pairs:
+        out[left], out[right] = right, left
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Body:
     """Where the body is in a dataset's skeleton: joint indices within one person's block.
@@ -76,6 +89,9 @@ class Body:
         pair_axis: With two or more persons, align on the axis between the first two persons'
             roots (SBU's interactions); False: on ``primary`` of the first person (NTU, where
             most sequences have one person).
+        mirror: The joint each joint becomes in the mirror image (left and right exchanged,
+            central joints fixed), one person's joints; None: the dataset has no left/right pairs
+            (a hand) or does not name them. See :func:`mrmp.data.geometry.mirror_signs`.
     """
 
     root: int | None = None
@@ -83,6 +99,7 @@ class Body:
     secondary: tuple[int, int] | None = None
     units: str = "as stored"
     pair_axis: bool = True
+    mirror: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

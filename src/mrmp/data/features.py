@@ -82,6 +82,21 @@ class Skeleton:
         """Parent of each joint in the bone trees grown from the roots (bones = child − parent)."""
         return geometry.parents_from_edges(self.edges, joints, self.roots(joints))
 
+    def aligned(self, cfg: FeatureConfig) -> bool:
+        """Whether :func:`normalise` rotates sequences into the canonical view under ``cfg``."""
+        return cfg.align == "on" or (cfg.align == "auto" and self.has_axes)
+
+    def mirror_signs(self, coords: int, aligned: bool) -> tuple[float, ...]:
+        """Coordinate signs of the mirror image of normalised sequences (:func:`geometry.mirror_signs`)."""
+        if self.body.mirror is None:
+            raise ConfigError(
+                "features.mirror / features.test_mirror need the dataset's left/right joint pairs "
+                "(for npz: the key mirror); this dataset names none"
+            )
+        body = self.body
+        primary = None if self.persons > 1 and body.pair_axis else body.primary
+        return geometry.mirror_signs(body.mirror, coords, (primary, body.secondary) if aligned else None)
+
 
 def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
     """Stack variable-length (T_i, V, C) arrays into (N, T_max, V, C) zero-padded + lengths (N,)."""
@@ -122,7 +137,7 @@ def normalise(x: Tensor, lengths: Tensor, cfg: FeatureConfig, skeleton: Skeleton
     if cfg.person_order == "active":
         x = geometry.order_persons(x, lengths, skeleton.persons)
     x = geometry.centre(x, lengths, skeleton.roots(x.shape[2]), cfg.centre)
-    if cfg.align == "on" or (cfg.align == "auto" and skeleton.has_axes):
+    if skeleton.aligned(cfg):
         x = geometry.align(x, lengths, *_axes(x, skeleton))
     if cfg.size == "bones":
         x = x / geometry.mean_bone_length(x, lengths, skeleton.edges, skeleton.persons)[:, None, None, None]
@@ -299,6 +314,10 @@ class InputPipeline:
         _check_streams(cfg.streams, self.skeleton.persons)
         self.joints, self.coords = sequences[0].shape[1:]
         self.parents = self.skeleton.parents(self.joints)
+        self.mirror: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        if cfg.mirror > 0 or cfg.test_mirror:
+            signs = self.skeleton.mirror_signs(self.coords, self.skeleton.aligned(cfg))
+            self.mirror = (self.skeleton.body.mirror, signs)
         self.store, self.x = None, None
         if hasattr(sequences, "subset"):  # streamed: normalised once into the cache, read per batch
             self.store = derived_store(sequences, self._normalised_name(), self._normalise_each)
@@ -363,9 +382,10 @@ class InputPipeline:
     def views(self, index: Tensor) -> list[Tensor]:
         """The test-time views of the sequences at ``index``: the whole sequences (``clips`` = 1) or
         ``clips`` evenly placed windows of the mean training crop (see :func:`even_windows`), each
-        also with the persons in the other order when ``test_swap`` is set (multi-person data)."""
+        also with the persons in the other order when ``test_swap`` is set (multi-person data),
+        and each of those also mirrored when ``test_mirror`` is set."""
         swap = self.cfg.test_swap and self.persons > 1
-        if self.cfg.clips == 1 and not swap:
+        if self.cfg.clips == 1 and not swap and not self.cfg.test_mirror:
             return [self.inputs(index)]
         loaded = self.load(index)
         if self.cfg.clips == 1:
@@ -375,6 +395,9 @@ class InputPipeline:
         frames = [self._frames(index, w, loaded) for w in windows]
         if swap:
             frames += [swap_persons(f, self.persons) for f in frames]
+        if self.cfg.test_mirror and self.mirror is not None:
+            joints, signs = self.mirror
+            frames += [geometry.mirror(f, joints, self.persons, signs) for f in frames]
         return [self._encoder.encode(f, self.cfg, self.parents, self.persons) for f in frames]
 
     def augmented(
@@ -396,7 +419,7 @@ class InputPipeline:
             windows, index = windows[keep], index[keep]
             loaded = None if loaded is None else (loaded[0][keep], loaded[1][keep])
         frames = self._frames(index, windows, loaded)
-        frames = augment(frames, self.cfg, self.persons, generator, keep, size)
+        frames = augment(frames, self.cfg, self.persons, generator, keep, size, self.mirror)
         return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
     def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:

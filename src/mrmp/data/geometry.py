@@ -37,6 +37,8 @@ __all__ = [
     "mean_bone_length",
     "canonical_frame",
     "align",
+    "mirror_signs",
+    "mirror",
 ]
 
 Centre = Literal["none", "centroid", "sequence", "frame"]
@@ -218,3 +220,44 @@ def align(x: Tensor, lengths: Tensor, primary: Tensor, secondary: Tensor) -> Ten
     w = valid_mask(x, lengths)
     rot = canonical_frame(_time_mean(primary, w), _time_mean(secondary, w))
     return torch.einsum("ntvc,ndc->ntvd", x, rot)
+
+
+def _axis_sign(joints: Sequence[int], axis: tuple[int, int] | None) -> float:
+    """−1 for an axis whose ends the mirror ``joints`` exchange, +1 otherwise (a central axis)."""
+    return -1.0 if axis is not None and (joints[axis[0]], joints[axis[1]]) == (axis[1], axis[0]) else 1.0
+
+
+def mirror_signs(
+    joints: Sequence[int], coords: int, axes: tuple[tuple[int, int] | None, tuple[int, int] | None] | None = None
+) -> tuple[float, ...]:
+    """Coordinate signs (C,) of the mirror image of normalised sequences whose joints are relabelled by ``joints``.
+
+    Unaligned data (``axes`` None) and 2-D data: x is negated, a horizontal flip as of an image.
+    View-aligned 3-D data (``axes``: the primary and secondary alignment axes as joint pairs of
+    one person; None for an axis between persons' roots): the mirror image of the recording,
+    normalised again, is the normalised sequence relabelled, with its canonical coordinates times
+    (s₁, s₂, −s₁s₂), where s = −1 for an axis whose ends the mirror exchanges (left → right
+    shoulder) and +1 for one it fixes (the spine, the axis between two persons): the reflected
+    axes give the reflected frame up to those signs, and the cross product flips the third.
+
+    >>> sbu = (0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11)
+    >>> mirror_signs(sbu, 3, (None, (2, 1))), mirror_signs(sbu, 3, ((3, 6), (2, 1))), mirror_signs(sbu, 3)
+    ((1.0, 1.0, -1.0), (-1.0, 1.0, 1.0), (-1.0, 1.0, 1.0))
+    """
+    if axes is None or coords != 3:
+        return (-1.0,) + (1.0,) * (coords - 1)
+    s1, s2 = (_axis_sign(joints, a) for a in axes)
+    return (s1, s2, -s1 * s2)
+
+
+def mirror(x: Tensor, joints: Sequence[int], persons: int, signs: Sequence[float]) -> Tensor:
+    """The mirror image of (N, T, V, C) sequences: each person's joints relabelled by ``joints``
+    (one person's permutation) and each coordinate multiplied by its sign (see :func:`mirror_signs`).
+
+    >>> x = torch.tensor([[[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]])  # joints 0 and 1 exchanged by the mirror
+    >>> mirror(x, (1, 0), 1, (1.0, 1.0, -1.0)).tolist()
+    [[[[3.0, 4.0, -5.0], [0.0, 1.0, -2.0]]]]
+    """
+    per = x.shape[2] // persons
+    index = [p * per + j for p in range(persons) for j in joints]
+    return x[:, :, index] * torch.tensor(signs, dtype=x.dtype, device=x.device)

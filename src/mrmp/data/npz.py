@@ -16,6 +16,9 @@ Arrays (N samples, T padded frames, V joints, C coordinates):
 - ``primary_axis``, ``secondary_axis`` (optional): int (2,) joint pairs (within one person) that
   view alignment maps onto +x and into the x–y plane (see :class:`mrmp.data.base.Body`); absent →
   no alignment is possible for one-person data.
+- ``mirror`` (optional): int (J,) for J joints of one person, the joint each joint becomes in the
+  mirror image (left and right exchanged, central joints mapped to themselves; a permutation that
+  is its own inverse); needed by ``features.mirror`` / ``features.test_mirror``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,19 @@ from mrmp.io import not_regular
 
 __all__ = ["load_npz"]
 
-_ARRAYS = ("x", "y", "edges", "lengths", "split", "class_names", "persons", "root", "primary_axis", "secondary_axis")
+_ARRAYS = (
+    "x",
+    "y",
+    "edges",
+    "lengths",
+    "split",
+    "class_names",
+    "persons",
+    "root",
+    "primary_axis",
+    "secondary_axis",
+    "mirror",
+)
 _REQUIRED = {"x": "float (N, T, V, C)", "y": "int (N,)", "edges": "int (E, 2)"}
 _TEST_FRACTION = 0.2
 
@@ -175,7 +190,8 @@ def _edges(path: Path, edges: np.ndarray, joints: int) -> tuple[tuple[int, int],
 
 
 def _body(path: Path, arrays: dict[str, np.ndarray], joints: int) -> Body:
-    """The optional ``root`` / ``primary_axis`` / ``secondary_axis`` keys, checked against one person's joints."""
+    """The optional ``root``, ``primary_axis``, ``secondary_axis`` and ``mirror`` keys, checked against
+    one person's joints."""
     root = arrays.get("root")
     if root is not None:
         if root.dtype.kind not in "iu" or root.size != 1 or not 0 <= int(root.reshape(())) < joints:
@@ -189,7 +205,23 @@ def _body(path: Path, arrays: dict[str, np.ndarray], joints: int) -> Body:
                 raise _bad(path, key, f"expected 2 ints in [0, {joints}) (joints of one person)", axis)
             axis = (int(axis[0]), int(axis[1]))
         axes.append(axis)
-    return Body(root=root, primary=axes[0], secondary=axes[1])
+    return Body(root=root, primary=axes[0], secondary=axes[1], mirror=_mirror(path, arrays.get("mirror"), joints))
+
+
+def _mirror(path: Path, mirror: np.ndarray | None, joints: int) -> tuple[int, ...] | None:
+    """The optional ``mirror`` key: a permutation of one person's joints that is its own inverse."""
+    if mirror is None:
+        return None
+    expected = f"expected int ({joints},), a permutation of 0..{joints - 1} that is its own inverse"
+    if mirror.dtype.kind not in "iu" or mirror.shape != (joints,):
+        raise _bad(path, "mirror", expected, mirror)
+    m = [int(j) for j in mirror.tolist()]
+    if sorted(m) != list(range(joints)):
+        raise _bad(path, "mirror", expected, mirror)
+    for j, k in enumerate(m):
+        if m[k] != j:
+            raise _bad(path, "mirror", f"{expected}: joint {j} -> {k} but {k} -> {m[k]}")
+    return tuple(m)
 
 
 def _persons(path: Path, persons: np.ndarray | None, joints: int) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, mirror_pairs
 from mrmp.data.cache import cached
 from mrmp.data.text import read_text
 from mrmp.errors import DataError
@@ -83,7 +83,17 @@ NTU_EDGES: tuple[tuple[int, int], ...] = tuple(
 
 #: Spine mid as the root; right → left shoulder onto +x and the spine (base → shoulder) towards
 #: +y, both of the first (most active) body: most sequences have one body.
-NTU_BODY = Body(root=1, primary=(8, 4), secondary=(0, 20), units="metres", pair_axis=False)
+#: The mirror exchanges the arms, hands and legs (4–7 ↔ 8–11, 21–22 ↔ 23–24, 12–15 ↔ 16–19).
+NTU_BODY = Body(
+    root=1,
+    primary=(8, 4),
+    secondary=(0, 20),
+    units="metres",
+    pair_axis=False,
+    mirror=mirror_pairs(
+        JOINTS, [(i, i + 4) for i in range(4, 8)] + [(i, i + 4) for i in range(12, 16)] + [(21, 23), (22, 24)]
+    ),
+)
 
 _XSUB60 = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 _XSUB120 = (*_XSUB60, 45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86)

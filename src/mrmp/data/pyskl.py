@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, mirror_pairs
 from mrmp.data.cache import cached
 from mrmp.data.ntu import JOINTS as NTU_JOINTS
 from mrmp.data.ntu import NTU_BODY, NTU_EDGES
@@ -58,7 +58,13 @@ COCO_EDGES: tuple[tuple[int, int], ...] = (
 #: Joints per person (V) -> bones and body of one person.
 LAYOUTS: dict[int, tuple[tuple[tuple[int, int], ...], Body]] = {
     NTU_JOINTS: (NTU_EDGES[: len(NTU_EDGES) // 2], NTU_BODY),
-    17: (COCO_EDGES, Body(root=0, units="as stored (COCO keypoints)")),
+    # COCO: eyes, ears, shoulders, elbows, wrists, hips, knees and ankles in left/right pairs
+    17: (
+        COCO_EDGES,
+        Body(
+            root=0, units="as stored (COCO keypoints)", mirror=mirror_pairs(17, [(k, k + 1) for k in range(1, 17, 2)])
+        ),
+    ),
 }
 
 #: The only globals a pickle may name: what numpy needs to rebuild arrays, dtypes and scalars
@@ -189,7 +195,7 @@ def _skeleton_set(
         raise DataError(path, f"'keypoint' has V = {v} joints: supported layouts are V in {sorted(LAYOUTS)}")
     edges, body = LAYOUTS[v]
     if c != 3:
-        body = Body(root=body.root, units=body.units)  # 2-D keypoints: no view alignment
+        body = Body(root=body.root, units=body.units, mirror=body.mirror)  # 2-D keypoints: no view alignment
     persons = max(kp.shape[0] for _, _, kp in kept)
     labels = np.array([label for _, label, _ in kept], dtype=np.int64)
     return SkeletonSet(

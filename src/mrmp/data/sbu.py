@@ -72,8 +72,12 @@ SBU_EDGES: tuple[tuple[int, int], ...] = tuple(
 
 #: Torso as the root, the spine (torso → neck) as the secondary axis; the axis between the two
 #: persons' roots is the primary one.
-SBU_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="metres")
-_NORMALISED_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="normalised (documented inverse: to_metres)")
+#: The mirror exchanges the arms (3–5 ↔ 6–8) and the legs (9–11 ↔ 12–14).
+_MIRROR = (0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11)
+SBU_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="metres", mirror=_MIRROR)
+_NORMALISED_BODY = Body(
+    root=2, primary=(3, 6), secondary=(2, 1), units="normalised (documented inverse: to_metres)", mirror=_MIRROR
+)
 
 _PAIR = re.compile(r"s\d\ds\d\d")
 _LAYOUT = "SBU layout root/<set pair e.g. s01s02>/<class 01..08>/<sequence>/skeleton_pos.txt"
