@@ -37,7 +37,7 @@ from mrmp.deploy import (
     prunable_linears,
 )
 from mrmp.errors import ConfigError
-from mrmp.numbers import parse_int
+from mrmp.numbers import comma_items, parse_int
 from mrmp.timing import interleaved_times
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def parse_batches(text: str) -> tuple[int, ...]:
     (1, 64)
     """
     try:
-        values = tuple(parse_int(p) for p in text.split(",") if p.strip())
+        values = tuple(parse_int(p) for p in comma_items(text))
     except ValueError:
         raise ConfigError(f"--batch: batch sizes must be integers, got {text!r}") from None
     if not values or not all(1 <= v <= MAX_BATCH for v in values):

@@ -29,7 +29,7 @@ from mrmp.config_types import Annotated, Range, describe
 from mrmp.data import DATASETS
 from mrmp.errors import ConfigError
 from mrmp.methods import method_names
-from mrmp.numbers import parse_float, parse_int
+from mrmp.numbers import comma_items, parse_float, parse_int
 from mrmp.pruning import threshold_names
 
 __all__ = ["RATE", "THREADS", "TRAIN_FLAGS", "Flag", "FlagSet", "OneLineParser", "bounded", "field_list"]
@@ -64,7 +64,7 @@ def field_list(key: str) -> Callable[[str], list[Any]]:
     """Argparse type: a comma list of values of the config field ``key`` (e.g. priors to sweep)."""
 
     def convert(text: str) -> list[Any]:
-        return [_argument_value(key, part) for part in text.split(",") if part.strip()]
+        return [_argument_value(key, part) for part in comma_items(text)]
 
     convert.__name__ = f"list of {key}"
     return convert

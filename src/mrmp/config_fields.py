@@ -24,7 +24,7 @@ from mrmp.config import RunConfig, parse_rates
 from mrmp.config_types import describe
 from mrmp.errors import ConfigError
 from mrmp.io import not_regular
-from mrmp.numbers import parse_float, parse_int
+from mrmp.numbers import comma_items, parse_float, parse_int
 
 __all__ = [
     "FIELD_PARSERS",
@@ -89,7 +89,7 @@ def _parse(hint: Any, text: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         return None if text.strip().lower() in ("", "none") else _parse(_not_none(args), text)
     if origin is tuple:
-        items = [p.strip() for p in text.split(",") if p.strip()]
+        items = comma_items(text)
         kinds = [args[0]] * len(items) if args[-1] is Ellipsis else list(args)
         if len(kinds) != len(items):
             raise ValueError(text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_float", "parse_int"]
+__all__ = ["comma_items", "parse_float", "parse_int"]
 
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.ASCII | re.I)
@@ -31,3 +31,22 @@ def parse_float(text: str) -> float:
     if not _FLOAT.fullmatch(text.strip()):
         raise ValueError(f"not an ASCII number: {text!r}")
     return float(text)
+
+
+def comma_items(text: str) -> list[str]:
+    """The stripped items of a comma-separated list; [] for blank text; ValueError for an empty
+    item (``0.5,,0.9`` or a trailing comma: most likely a value left out).
+
+    >>> comma_items(" 0.5, 0.9"), comma_items("")
+    (['0.5', '0.9'], [])
+    >>> comma_items("0.5,,0.9")
+    Traceback (most recent call last):
+    ...
+    ValueError: empty item in the list '0.5,,0.9'
+    """
+    if not text.strip():
+        return []
+    items = [p.strip() for p in text.split(",")]
+    if not all(items):
+        raise ValueError(f"empty item in the list {text!r}")
+    return items

@@ -7,7 +7,7 @@ import math
 import torch
 
 from mrmp.errors import ConfigError
-from mrmp.numbers import parse_float
+from mrmp.numbers import comma_items, parse_float
 
 __all__ = ["DEFAULT_SEEN_RATES", "MAX_RATES", "check_rate", "parse_rates", "sample_rates", "sigma_at"]
 
@@ -62,9 +62,11 @@ def parse_rates(text: str) -> tuple[float, ...]:
     (0.5, 0.55, 0.6, 0.98)
     """
     rates: list[float] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
+    try:
+        parts = comma_items(text)
+    except ValueError:
+        raise ConfigError(f"rate list {text!r} has an empty item (a value left out?)") from None
+    for part in parts:
         if ":" in part:
             rates.extend(_parse_range(part))
             continue
