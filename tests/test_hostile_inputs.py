@@ -43,6 +43,20 @@ def test_npy_header_claiming_tebibytes_is_refused_before_allocating(tmp_path: Pa
         load_npz(path)
 
 
+def test_archive_unpacking_past_memory_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mrmp.data.npz
+
+    path = save_npz(tmp_path, **npz_arrays())  # a zip bomb in miniature: this machine given 1,000 bytes
+    size = sum(info.file_size for info in zipfile.ZipFile(path).infolist())
+    monkeypatch.setattr(mrmp.data.npz, "_memory_bytes", lambda: 1000)
+    with raises_data_error(path, None, f"{size:,} bytes decompressed", "memory (1,000 bytes)"):
+        load_npz(path)
+    monkeypatch.setattr(mrmp.data.npz, "_memory_bytes", lambda: size)
+    assert len(load_npz(path).labels) > 0
+
+
 def test_duplicate_member_is_an_error(tmp_path: Path) -> None:
     path = save_npz(tmp_path, **npz_arrays())
     with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as archive:

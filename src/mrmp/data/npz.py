@@ -24,6 +24,7 @@ Arrays (N samples, T padded frames, V joints, C coordinates):
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -131,13 +132,29 @@ def _open(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (bytes), or 0 where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
 def _check_members(path: Path, archive: zipfile.ZipFile) -> None:
-    """Refuse duplicate members and arrays whose header claims more data than the member holds
-    (checked before numpy allocates what a header claims)."""
+    """Refuse duplicate members, arrays whose header claims more data than the member holds, and
+    archives that would not fit in memory once decompressed (a small file may unpack to many
+    gigabytes), all before numpy allocates anything."""
     names = archive.namelist()
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise DataError(path, f"member(s) {twice} appear more than once in the archive")
+    total, memory = sum(info.file_size for info in archive.infolist()), _memory_bytes()
+    if memory and total > memory:
+        message = (
+            f"its arrays take {total:,} bytes decompressed, more than this machine's memory ({memory:,} bytes); "
+            "an npz is read whole: split the data, or use a streamed format (ntu, pyskl)"
+        )
+        raise DataError(path, message)
     for info in archive.infolist():
         with archive.open(info) as fh:
             version = np.lib.format.read_magic(fh)
