@@ -30,6 +30,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train.lr=0.001", "train.epochs=600"),
     ),
     "ep600": ("600 epochs (`train.epochs=600`)", ("train.epochs=600",)),
+    "ep1200": ("1200 epochs (`train.epochs=1200`)", ("train.epochs=1200",)),
     "clips5": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "ema999": ("weight average decay 0.999 (`train.ema=0.999`)", ("train.ema=0.999",)),
