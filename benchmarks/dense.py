@@ -75,6 +75,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
+    "stgcn_graph": (
+        "ST-GCN, the persons' joints in one graph (`model.stgcn_persons=graph`), §8's schedule",
+        ("model.name=stgcn", "model.stgcn_persons=graph", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
+    ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks8": ("8 chunks (`features.chunks=8`)", ("features.chunks=8",)),
     "embed64": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),

@@ -35,6 +35,28 @@ def test_output_shape_finite_and_gradients_reach_every_parameter() -> None:
         assert p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("persons", ["apart", "graph"])
+def test_two_persons_interact_only_in_one_graph(persons: str) -> None:
+    """Apart, a sample's pooled features are the mean of each person's own: logits are additive
+    over the pairing, l(a, b) + l(d, c) = l(a, c) + l(d, b). In one graph, each joint linked to the
+    other person's same joint, the persons' motions combine and the identity breaks."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16), dropout=0.0, stgcn_persons=persons)
+    edges = [(0, 1), (1, 2), (3, 4), (4, 5)]  # two persons of 3 joints
+    net = STGCN.for_skeleton(cfg, 3, 6, 4, edges, persons=2).eval()
+    hop1 = net.partition_matrices[1]
+    assert hop1.shape == ((6, 6) if persons == "graph" else (3, 3))
+    if persons == "graph":
+        assert all(hop1[j, j + 3] > 0 and hop1[j + 3, j] > 0 for j in range(3))  # the counterpart links
+        assert hop1[0, 1] > 0 and hop1[3, 4] > 0 and hop1[0, 4] == 0
+    a, b, c, d = torch.randn(4, 3, 8, 3)  # one person's (C, T, V)
+    x = torch.stack([torch.stack(p, -1) for p in ((a, b), (d, c), (a, c), (d, b))])  # (4, C, T, V, M=2)
+    with torch.no_grad():
+        out = net(x)
+    additive = torch.allclose(out[0] + out[1], out[2] + out[3], atol=1e-5)
+    assert additive == (persons == "apart")
+
+
 def test_samples_are_independent_of_their_batch() -> None:
     """No batch statistics (GroupNorm): a sample's logits do not depend on the other samples,
     in training mode too, which keeps DDP's per-rank batches exact and every rate consistent."""

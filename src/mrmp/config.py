@@ -134,7 +134,11 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Backbone hyper-parameters (``gcn``: the paper's attention GCN; ``stgcn``)."""
+    """Backbone hyper-parameters (``gcn``: the paper's attention GCN; ``stgcn``).
+
+    ``stgcn_persons``: multi-person data in ST-GCN, each person through the network ``apart`` (the
+    original's way) or all persons' joints in one ``graph`` (see :mod:`mrmp.models.stgcn`).
+    """
 
     name: Literal["gcn", "stgcn"] = "gcn"
     embed: Size = 32
@@ -146,6 +150,7 @@ class ModelConfig:
     input_dropout: Fraction = 0.0
     norm: bool = False
     stgcn_channels: Annotated[tuple[Size, ...], NonEmpty()] = (32, 64, 64)
+    stgcn_persons: Literal["apart", "graph"] = "apart"
 
     def __post_init__(self) -> None:
         check_fields(self, "model")
