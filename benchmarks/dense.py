@@ -46,6 +46,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train.lr=0.003", "train.epochs=1200", "features.chunks=8"),
     ),
     "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
+    "speed": (
+        "the per-chunk speed too (`features.stats=mean,velocity,speed`)",
+        ("features.stats=mean,velocity,speed",),
+    ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
     "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),

@@ -385,3 +385,15 @@ def test_npz_mirror_key(tmp_path: Path) -> None:
     assert ds.body.mirror == (0, 1, 3, 2, 4)
     pipe = InputPipeline(ds.sequences, FeatureConfig(test_mirror=True), "chunks", Skeleton(1, ds.edges, ds.body))
     assert len(pipe.views(torch.arange(4))) == 2
+
+
+def test_speed_keeps_the_back_and_forth_that_velocity_cancels() -> None:
+    from mrmp.data.features import chunk_descriptors
+
+    # one joint going out and back within a chunk of 4 frames, then resting: x = 0, 1, 0, 0 | 0, 0, 0, 0
+    x = torch.zeros(1, 8, 1, 3)
+    x[0, 1, 0, 0] = 1.0
+    d = chunk_descriptors(x, 2, ("velocity", "speed")).view(2, 2, 3)  # (stat, chunk, C)
+    assert torch.allclose(d[0, 0], torch.zeros(3))  # the displacement over the chunk cancels (−1 + 1)
+    assert torch.allclose(d[1, 0], torch.tensor([2 * 8 / 4, 0, 0]))  # two unit steps over 4 frames, × T
+    assert torch.equal(d[:, 1], torch.zeros(2, 3))  # the resting chunk: no motion either way

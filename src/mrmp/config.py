@@ -32,7 +32,7 @@ __all__ = [
 
 PriorName = Literal["gaussian", "laplace", "uniform"]
 StreamName = Literal["joint", "bone", "partner"]  # input streams (mrmp.data.features.STREAMS)
-StatName = Literal["mean", "velocity", "std"]  # per-chunk statistics (mrmp.data.features.STATS)
+StatName = Literal["mean", "velocity", "std", "speed"]  # per-chunk statistics (mrmp.data.features.STATS)
 Count = Annotated[int, Range(1, 1_000_000)]  # epochs, sizes, steps: at least one, at most a million
 Size = Annotated[int, Range(1, 65_536)]  # widths of the model
 Fraction = Annotated[float, Range(0, 1, hi_open=True)]  # in [0, 1)
@@ -88,7 +88,8 @@ class FeatureConfig:
         pyramid: Also the statistics over every coarser level of chunks (M_c / 2, M_c / 4, …, 1:
             a temporal pyramid ending with the whole window).
         stats: Per-chunk statistics: ``mean`` (position), ``velocity`` (mean frame difference),
-            ``std`` (position spread).
+            ``std`` (position spread), ``speed`` (mean absolute frame difference: motion that a
+            chunk's back-and-forth cancels in ``velocity``).
         frames: Resampled length for frame-based backbones (ST-GCN).
         rotate_deg: Max random rotation about each axis, degrees.
         rotate_axes: Axes rotated about (letters among ``xyz``).

@@ -213,8 +213,9 @@ def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Te
             parts.append(blocks.mean(2))
         elif stat == "std":
             parts.append(blocks.std(2, unbiased=False))
-        elif stat == "velocity":
+        elif stat in ("velocity", "speed"):
             diff = torch.diff(frames, dim=1, prepend=frames[:, :1]) * t
+            diff = diff if stat == "velocity" else diff.abs()
             parts.append(diff.reshape(n, chunks, t // chunks, v, c).mean(2))
         else:
             raise ConfigError(f"unknown chunk statistic {stat!r}; choose from {STATS}")
