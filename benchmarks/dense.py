@@ -6,7 +6,9 @@
 Each row of :data:`ROWS` is a change of the default configuration (the first row, ``default``, is the
 recipe a user gets); every (row, split, seed) run is cached under ``OUT/<dataset>/<row>/…``. Writes
 ``OUT/<dataset>.json`` and ``OUT/<dataset>.md`` and, with ``--results``, replaces the table between
-``<!-- dense:<dataset> -->`` markers in that file (docs/results.md).
+``<!-- dense:<dataset> -->`` markers in that file (docs/results.md). ``--errors`` adds, per row
+and split, the test sequences that every seed gets wrong and the accuracy of the seeds' averaged
+class probabilities (whether a row's errors are seed noise or the same sequences every time).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 import statistics
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from benchmarks.common import SPLITS, base_config, clip_accuracies, machine, run_jobs, train_cached
 from mrmp.config import RunConfig
@@ -30,7 +34,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train.lr=0.001", "train.epochs=600"),
     ),
     "ep600": ("600 epochs (`train.epochs=600`)", ("train.epochs=600",)),
-    "ep1200": ("1200 epochs (`train.epochs=1200`)", ("train.epochs=1200",)),
     "clips5": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "ema999": ("weight average decay 0.999 (`train.ema=0.999`)", ("train.ema=0.999",)),
@@ -137,6 +140,51 @@ def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[An
     return key, {**run, "test": acc[f.clips], "single": acc[1]}
 
 
+def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (row, split): the test sequences every seed gets wrong (``id: true → predicted``), the
+    number wrong in some seed only, and the accuracy of the seeds' averaged class probabilities."""
+    from mrmp.engine import load_bundle, load_data
+
+    runs: dict[tuple[str, str], list[str]] = {}
+    for (row, split, _), run in results:
+        runs.setdefault((row, split), []).append(run["checkpoint"])
+    out = {}
+    for key, checkpoints in runs.items():
+        probs, wrong = [], []
+        for checkpoint in checkpoints:
+            bundle, _ = load_bundle(checkpoint)
+            data = load_data(bundle.cfg, scale=bundle.meta.scale)
+            model, idx = bundle.model.eval(), torch.arange(len(data.test_labels))
+            with torch.no_grad():
+                p = sum(model(view).softmax(1) for view in data.test.views(idx))
+            probs.append(p / p.sum(1, keepdim=True))
+            wrong.append(set((p.argmax(1) != data.test_labels).nonzero().flatten().tolist()))
+        mean = torch.stack(probs).mean(0)
+        names, ids = (
+            data.dataset.class_names,
+            [data.dataset.ids[i] for i in data.dataset.split(bundle.cfg.data.split).test],
+        )
+        always = sorted(set.intersection(*wrong))
+        out[key] = {
+            "always": [f"{ids[i]}: {names[int(data.test_labels[i])]} → {names[int(mean[i].argmax())]}" for i in always],
+            "sometimes": len(set.union(*wrong)) - len(always),
+            "ensemble": float((mean.argmax(1) == data.test_labels).float().mean()),
+        }
+    return out
+
+
+def errors_table(errors: dict[tuple[str, str], dict[str, Any]], seeds: list[int]) -> str:
+    """Markdown: per row and split, the sequences wrong in every seed and the seeds' ensemble accuracy."""
+    lines = [
+        f"| setting | split | wrong in all {len(seeds)} seeds | wrong in some | seeds averaged |",
+        "|---|---|---|---|---|",
+    ]
+    for (row, split), e in errors.items():
+        always = "; ".join(e["always"]) or "–"
+        lines.append(f"| {row} | {split} | {always} | {e['sometimes']} | {100 * e['ensemble']:.1f} |")
+    return "\n".join(lines)
+
+
 def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
     """Per row: mean and std over seeds of the split-mean accuracy, per-split means, time per run."""
     out: dict[str, Any] = {}
@@ -206,6 +254,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/dense"))
     p.add_argument("--results", type=Path, help="markdown file whose dense:<dataset> section is replaced")
     p.add_argument("--section", help="marker name of the section to replace instead (e.g. dense:sbu-seed0)")
+    p.add_argument("--errors", action="store_true", help="also list the test sequences every seed gets wrong")
     args = p.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -222,6 +271,8 @@ def main() -> None:
     if args.results:
         replace_section(args.results, args.section or f"dense:{args.dataset}", text)
     print(text)
+    if args.errors:
+        print("\n" + errors_table(seed_errors(results), seeds))
 
 
 if __name__ == "__main__":
