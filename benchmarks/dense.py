@@ -86,6 +86,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, the persons' joints in one graph (`model.stgcn_persons=graph`), §8's schedule",
         ("model.name=stgcn", "model.stgcn_persons=graph", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
+    "stgcn_nonoise": (
+        "ST-GCN, §8's schedule, no coordinate noise (`features.noise=0`)",
+        ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1", "features.noise=0"),
+    ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks8": ("8 chunks (`features.chunks=8`)", ("features.chunks=8",)),
     "embed64": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
