@@ -53,6 +53,11 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "the per-chunk speed too (`features.stats=mean,velocity,speed`)",
         ("features.stats=mean,velocity,speed",),
     ),
+    "no_noise": ("no coordinate noise (`features.noise=0`)", ("features.noise=0",)),
+    "speed_no_noise": (
+        "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`)",
+        ("features.stats=mean,velocity,speed", "features.noise=0"),
+    ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
     "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),
