@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,6 +77,18 @@ def test_data_json(capsys: pytest.CaptureFixture[str]) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert {"dataset", "sequences", "classes", "joints", "frames_min", "frames_max", "splits"} <= set(summary)
     assert summary["splits"]["default"]["train"] + summary["splits"]["default"]["test"] == summary["sequences"]
+
+
+def test_data_warns_of_a_split_without_test_sequences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "all_train.npz"
+    x = np.random.default_rng(0).normal(size=(6, 4, 3, 3)).astype(np.float32)
+    np.savez(path, x=x, y=np.arange(6) % 2, edges=np.array([[0, 1], [1, 2]]), split=np.array(["train"] * 6))
+    assert main(["data", "--dataset", "npz", "--data", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "default: train 6, test 0" in captured.out
+    assert captured.err.strip() == "warning: split 'default' has no test sequences: training on it is refused"
+    assert main(["data", "--dataset", "synthetic"]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_bad_data_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

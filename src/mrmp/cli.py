@@ -105,6 +105,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         )
         for name, s in summary["splits"].items():
             print(f"  {name}: train {s['train']}, test {s['test']}")
+    for name, s in summary["splits"].items():
+        for side in ("train", "test"):
+            if s[side] == 0:  # `mrmp train` refuses such a split: say so before anyone tries
+                print(f"warning: split {name!r} has no {side} sequences: training on it is refused", file=sys.stderr)
     for item in ds.skipped:
         print(f"skipped {item}", file=sys.stderr)
     return 0
