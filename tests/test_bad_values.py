@@ -136,3 +136,18 @@ def test_other_commands(checkpoint: Path, tmp_path: Path, capsys: pytest.Capture
     ]
     for argv, names in cases:
         _check(argv, names, tmp_path, capsys)
+
+
+def test_sweep_into_a_folder_another_process_writes(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mrmp.engine.rundir import claim
+
+    out = tmp_path / "busy"
+    with claim(out):  # e.g. a training, or another sweep, writing there
+        assert main(["sweep", str(checkpoint), "--rates", "0.5", "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is writing this run" in err and str(out) in err
+    assert not (out / "sweep.csv").exists()
+    assert main(["sweep", str(checkpoint), "--rates", "0.5", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "sweep.csv").exists() and (out / "sweep.png").exists()

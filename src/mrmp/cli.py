@@ -151,6 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mrmp.engine import load_bundle
     from mrmp.engine.distributed import resolve_device
+    from mrmp.engine.rundir import claim
     from mrmp.sweep import label_of, sweep, write_sweep
 
     out = Path(args.out)
@@ -165,14 +166,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if other.cfg.data.dataset != bundle.cfg.data.dataset or other.cfg.data.split != bundle.cfg.data.split:
             raise ConfigError(f"{path}: trained on another dataset or split than {args.checkpoint}")
     entries = [(label_of(b), b) for b in [bundle, *others]]
-    rows = sweep(entries, data, rates, args.threshold, progress=not args.no_progress)
-    dense = [b for b in others if get_method(b.cfg.prune.method).plain]
-    dense_acc = None
-    if dense:
-        from mrmp.engine import accuracy
+    with claim(out, resume=True):  # one writer per folder: no other sweep or training writes there meanwhile
+        rows = sweep(entries, data, rates, args.threshold, progress=not args.no_progress)
+        dense = [b for b in others if get_method(b.cfg.prune.method).plain]
+        dense_acc = None
+        if dense:
+            from mrmp.engine import accuracy
 
-        dense_acc = accuracy(dense[0].model, data.test, data.test_labels)
-    write_sweep(rows, out, dense_acc, title=f"{bundle.cfg.data.dataset} {bundle.cfg.data.split}")
+            dense_acc = accuracy(dense[0].model, data.test, data.test_labels)
+        write_sweep(rows, out, dense_acc, title=f"{bundle.cfg.data.dataset} {bundle.cfg.data.split}")
     from mrmp.demo import format_table
 
     print(format_table(rows, dense_acc))
