@@ -84,8 +84,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "crop2": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
     "stgcn": (
-        "ST-GCN (`model.name=stgcn`), §8's schedule: 200 epochs at lr 3e-3, dropout 0.1",
-        ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
+        "ST-GCN (`model.name=stgcn`), persons apart (`model.stgcn_persons=apart`), §8's schedule",
+        ("model.name=stgcn", "model.stgcn_persons=apart", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1"),
     ),
     "stgcn_graph": (
         "ST-GCN, the persons' joints in one graph (`model.stgcn_persons=graph`), §8's schedule",

@@ -77,7 +77,10 @@ DATASETS: dict[str, _Source] = {
     "sbu": _Source(
         lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"),
         "folder",
-        {"features": {"swap_persons": 0.5, "test_swap": True}},  # an interaction's class is either person's
+        {
+            "features": {"swap_persons": 0.5, "test_swap": True},  # an interaction's class is either person's
+            "model": {"stgcn_persons": "graph"},  # ST-GCN: both persons in one graph (results §1)
+        },
     ),
     "fpha": _Source(
         lambda root, o: load_fpha(root, skip_bad=o.skip_bad),
