@@ -169,10 +169,8 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
             probs.append(p / p.sum(1, keepdim=True))
             wrong.append(set((p.argmax(1) != data.test_labels).nonzero().flatten().tolist()))
         mean = torch.stack(probs).mean(0)
-        names, ids = (
-            data.dataset.class_names,
-            [data.dataset.ids[i] for i in data.dataset.split(bundle.cfg.data.split).test],
-        )
+        names, test = data.dataset.class_names, data.dataset.split(bundle.cfg.data.split).test
+        ids = [data.dataset.ids[i] for i in test]
         always = sorted(set.intersection(*wrong))
         out[key] = {
             "always": [f"{ids[i]}: {names[int(data.test_labels[i])]} → {names[int(mean[i].argmax())]}" for i in always],

@@ -319,12 +319,11 @@ def test_mirroring_equals_normalising_the_mirror_image_of_the_recording(persons:
     reflection = q @ np.diag([-1.0, 1.0, 1.0]) @ q.T
     pipe = InputPipeline(seqs, cfg, "chunks", skeleton, scale=1.0)
     other = InputPipeline(reflected(seqs, persons, reflection), cfg, "chunks", skeleton, scale=1.0)
-    signs = skeleton.mirror_signs(3, align == "on")
-    assert signs == {1: (-1.0, 1.0, 1.0), 2: (1.0, 1.0, -1.0)}[persons] or align == "off"
-    mirrored = geometry.mirror(pipe.x, SYM_MIRROR, persons, signs)
+    mirror = skeleton.mirror_image(3, align == "on")
+    mirrored = mirror(pipe.x)
     assert torch.allclose(mirrored, other.x, atol=1e-5)
     assert not torch.allclose(pipe.x, other.x, atol=1e-2)
-    assert torch.equal(geometry.mirror(mirrored, SYM_MIRROR, persons, signs), pipe.x)  # an involution
+    assert torch.equal(mirror(mirrored), pipe.x)  # an involution
 
 
 def test_mirror_augmentation_and_test_views() -> None:
@@ -332,16 +331,18 @@ def test_mirror_augmentation_and_test_views() -> None:
     still = {"rotate_deg": 0.0, "scale": 0.0, "noise": 0.0, "crop": 0.0}
     pipe = InputPipeline(seqs, FeatureConfig(mirror=1.0, **still), "chunks", skeleton, scale=1.0)
     frames = pipe._frames(idx, None)
-    joints, signs = pipe.mirror
-    expected = pipe._encoder.encode(geometry.mirror(frames, joints, 2, signs), pipe.cfg, pipe.parents, 2)
+    expected = pipe._encoder.encode(pipe.mirror(frames), pipe.cfg, pipe.parents, 2)
     assert torch.allclose(pipe.augmented(idx, torch.Generator().manual_seed(0)), expected, atol=1e-6)
     half = InputPipeline(seqs, FeatureConfig(mirror=0.5, swap_persons=0.5), "chunks", skeleton)
     whole = half.augmented(idx, torch.Generator().manual_seed(3))  # a rank's share draws as the batch does
     assert torch.allclose(half.augmented(idx, torch.Generator().manual_seed(3), keep=idx[1:]), whole[1:], atol=1e-6)
-    views = InputPipeline(seqs, FeatureConfig(test_swap=True, test_mirror=True), "chunks", skeleton).views(idx)
+    both = InputPipeline(seqs, FeatureConfig(test_swap=True, test_mirror=True), "chunks", skeleton)
+    views = both.views(idx)
     assert len(views) == 4  # stored, swapped, then both mirrored
     plain = InputPipeline(seqs, FeatureConfig(test_swap=True), "chunks", skeleton).views(idx)
     assert all(torch.equal(a, b) for a, b in zip(views[:2], plain, strict=True))
+    stored = both._frames(idx, None)
+    assert torch.equal(views[2], both._encoder.encode(both.mirror(stored), both.cfg, both.parents, 2))
     assert not torch.allclose(views[2], views[0], atol=1e-3)
 
 

@@ -7,12 +7,12 @@ body about its own root and scaling keeps it in place.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from mrmp.config import FeatureConfig
-from mrmp.data.geometry import mirror as mirror_image
 from mrmp.data.geometry import roll_persons
 
 __all__ = ["augment", "even_windows", "random_rotations", "random_windows", "swap_persons"]
@@ -84,7 +84,7 @@ def augment(
     generator: torch.Generator,
     keep: Tensor | None = None,
     batch: int | None = None,
-    mirror: tuple[tuple[int, ...], tuple[float, ...]] | None = None,
+    mirror: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Randomly mirror, rotate, swap persons, scale and add noise to resampled frames.
 
@@ -100,17 +100,15 @@ def augment(
         keep: With ``batch``: ``frames`` are the rows ``keep`` of a batch of ``batch`` sequences
             (a rank's share); the draws are made for the whole batch, as every rank makes them,
             and each row gets its own, so the result equals rows ``keep`` of the whole batch's.
-        mirror: One person's left/right joint relabelling and the coordinate signs of the mirror
-            image (see :func:`mrmp.data.geometry.mirror_signs`), applied with probability
-            ``cfg.mirror``.
+        mirror: The mirror image of frames (see :meth:`mrmp.data.features.Skeleton.mirror_image`),
+            applied with probability ``cfg.mirror``.
     """
     n = frames.shape[0] if batch is None else batch
     rows = (lambda t: t) if keep is None else (lambda t: t[keep])
     if mirror is not None and cfg.mirror > 0:
         flip = rows(torch.rand(n, generator=generator) < cfg.mirror)
         if bool(flip.any()):
-            flipped = mirror_image(frames, mirror[0], persons, mirror[1])
-            frames = torch.where(flip[:, None, None, None], flipped, frames)
+            frames = torch.where(flip[:, None, None, None], mirror(frames), frames)
     if frames.shape[3] == 3 and cfg.rotate_deg > 0:
         rot = rows(random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes))
         frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)

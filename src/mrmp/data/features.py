@@ -15,6 +15,7 @@ which makes the descriptors independent of frame rate and length — and encoded
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -86,16 +87,18 @@ class Skeleton:
         """Whether :func:`normalise` rotates sequences into the canonical view under ``cfg``."""
         return cfg.align == "on" or (cfg.align == "auto" and self.has_axes)
 
-    def mirror_signs(self, coords: int, aligned: bool) -> tuple[float, ...]:
-        """Coordinate signs of the mirror image of normalised sequences (:func:`geometry.mirror_signs`)."""
-        if self.body.mirror is None:
+    def mirror_image(self, coords: int, aligned: bool) -> Callable[[Tensor], Tensor]:
+        """The mirror image of normalised (N, T, V, C) sequences (:func:`geometry.mirror`, with the
+        signs of :func:`geometry.mirror_signs` for ``aligned`` or unaligned data)."""
+        body = self.body
+        if body.mirror is None:
             raise ConfigError(
                 "features.mirror / features.test_mirror need the dataset's left/right joint pairs "
                 "(for npz: the key mirror); this dataset names none"
             )
-        body = self.body
         primary = None if self.persons > 1 and body.pair_axis else body.primary
-        return geometry.mirror_signs(body.mirror, coords, (primary, body.secondary) if aligned else None)
+        signs = geometry.mirror_signs(body.mirror, coords, (primary, body.secondary) if aligned else None)
+        return functools.partial(geometry.mirror, joints=body.mirror, persons=self.persons, signs=signs)
 
 
 def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -315,10 +318,9 @@ class InputPipeline:
         _check_streams(cfg.streams, self.skeleton.persons)
         self.joints, self.coords = sequences[0].shape[1:]
         self.parents = self.skeleton.parents(self.joints)
-        self.mirror: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        self.mirror: Callable[[Tensor], Tensor] | None = None
         if cfg.mirror > 0 or cfg.test_mirror:
-            signs = self.skeleton.mirror_signs(self.coords, self.skeleton.aligned(cfg))
-            self.mirror = (self.skeleton.body.mirror, signs)
+            self.mirror = self.skeleton.mirror_image(self.coords, self.skeleton.aligned(cfg))
         self.store, self.x = None, None
         if hasattr(sequences, "subset"):  # streamed: normalised once into the cache, read per batch
             self.store = derived_store(sequences, self._normalised_name(), self._normalise_each)
@@ -396,9 +398,8 @@ class InputPipeline:
         frames = [self._frames(index, w, loaded) for w in windows]
         if swap:
             frames += [swap_persons(f, self.persons) for f in frames]
-        if self.cfg.test_mirror and self.mirror is not None:
-            joints, signs = self.mirror
-            frames += [geometry.mirror(f, joints, self.persons, signs) for f in frames]
+        if self.mirror is not None and self.cfg.test_mirror:
+            frames += [self.mirror(f) for f in frames]
         return [self._encoder.encode(f, self.cfg, self.parents, self.persons) for f in frames]
 
     def augmented(

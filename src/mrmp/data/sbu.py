@@ -13,12 +13,13 @@ dataset's documentation, x = (1280 − 2560·x̂)/1000, y = (960 − 1920·ŷ)/1
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import numpy as np
 
-from mrmp.data.base import Body, SkeletonSet, Split
+from mrmp.data.base import Body, SkeletonSet, Split, mirror_pairs
 from mrmp.data.text import read_all, read_skeleton
 from mrmp.errors import DataError
 
@@ -73,11 +74,14 @@ SBU_EDGES: tuple[tuple[int, int], ...] = tuple(
 #: Torso as the root, the spine (torso → neck) as the secondary axis; the axis between the two
 #: persons' roots is the primary one.
 #: The mirror exchanges the arms (3–5 ↔ 6–8) and the legs (9–11 ↔ 12–14).
-_MIRROR = (0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11)
-SBU_BODY = Body(root=2, primary=(3, 6), secondary=(2, 1), units="metres", mirror=_MIRROR)
-_NORMALISED_BODY = Body(
-    root=2, primary=(3, 6), secondary=(2, 1), units="normalised (documented inverse: to_metres)", mirror=_MIRROR
+SBU_BODY = Body(
+    root=2,
+    primary=(3, 6),
+    secondary=(2, 1),
+    units="metres",
+    mirror=mirror_pairs(JOINTS_PER_PERSON, [(j, j + 3) for j in (3, 4, 5, 9, 10, 11)]),
 )
+_NORMALISED_BODY = dataclasses.replace(SBU_BODY, units="normalised (documented inverse: to_metres)")
 
 _PAIR = re.compile(r"s\d\ds\d\d")
 _LAYOUT = "SBU layout root/<set pair e.g. s01s02>/<class 01..08>/<sequence>/skeleton_pos.txt"
