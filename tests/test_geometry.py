@@ -398,3 +398,16 @@ def test_speed_keeps_the_back_and_forth_that_velocity_cancels() -> None:
     assert torch.allclose(d[0, 0], torch.zeros(3))  # the displacement over the chunk cancels (−1 + 1)
     assert torch.allclose(d[1, 0], torch.tensor([2 * 8 / 4, 0, 0]))  # two unit steps over 4 frames, × T
     assert torch.equal(d[:, 1], torch.zeros(2, 3))  # the resting chunk: no motion either way
+
+
+def test_motion_stream_is_the_frame_difference_scaled_by_the_frame_count() -> None:
+    from mrmp.data.features import chunk_descriptors, streams
+
+    x = torch.zeros(1, 4, 2, 3)
+    x[0, :, 1, 0] = torch.tensor([0.0, 1.0, 3.0, 6.0])  # joint 1 moves along x
+    out = streams(x, ("joint", "motion"), [-1, 0])
+    assert torch.equal(out[..., :3], x)
+    assert out[0, :, 1, 3].tolist() == [0.0, 4.0, 8.0, 12.0]  # displacements 0, 1, 2, 3 times T = 4
+    assert not out[0, :, 0, 3:].any() and not out[0, :, 1, 4:].any()  # still joints and axes: 0
+    # the motion stream's chunk means are the velocity statistic of the joints
+    assert torch.allclose(chunk_descriptors(out[..., 3:], 2, ("mean",)), chunk_descriptors(x, 2, ("velocity",)))

@@ -43,6 +43,7 @@ __all__ = [
     "normalise",
     "pad_sequences",
     "resample",
+    "motion",
     "streams",
 ]
 
@@ -181,20 +182,30 @@ def _check_streams(names: Sequence[str], persons: int) -> None:
 
 
 def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], persons: int = 1) -> Tensor:
-    """Joint positions, bone vectors (child − parent) and/or partner vectors (a joint minus the
-    same joint of the next person, multi-person data), concatenated: (N, T, V, S·C)."""
+    """Joint positions, bone vectors (child − parent), joint motion (:func:`motion`) and/or partner
+    vectors (a joint minus the same joint of the next person, multi-person data), concatenated:
+    (N, T, V, S·C)."""
     parts = []
     for name in names:
         if name == "joint":
             parts.append(frames)
         elif name == "bone":
             parts.append(geometry.bones(frames, parents))
+        elif name == "motion":
+            parts.append(motion(frames))
         elif name == "partner":
             _check_streams(names, persons)
             parts.append(frames - geometry.roll_persons(frames, persons, -1))
         else:
             raise ConfigError(f"unknown input stream {name!r}; choose from {STREAMS}")
     return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
+
+
+def motion(frames: Tensor) -> Tensor:
+    """Frame-to-frame displacement times the frame count T (0 at the first frame): (N, T, V, C) in
+    and out. Scaled by T, it is the velocity over a window of unit duration, so that its size does
+    not depend on how many frames the window is resampled to (as the ``velocity`` statistic)."""
+    return torch.diff(frames, dim=1, prepend=frames[:, :1]) * frames.shape[1]
 
 
 def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Tensor:
@@ -217,8 +228,7 @@ def chunk_descriptors(frames: Tensor, chunks: int, stats: tuple[str, ...]) -> Te
         elif stat == "std":
             parts.append(blocks.std(2, unbiased=False))
         elif stat in ("velocity", "speed"):
-            diff = torch.diff(frames, dim=1, prepend=frames[:, :1]) * t
-            diff = diff if stat == "velocity" else diff.abs()
+            diff = motion(frames) if stat == "velocity" else motion(frames).abs()
             parts.append(diff.reshape(n, chunks, t // chunks, v, c).mean(2))
         else:
             raise ConfigError(f"unknown chunk statistic {stat!r}; choose from {STATS}")
