@@ -12,7 +12,8 @@ from mrmp.cli import main
 from mrmp.config import ModelConfig, RunConfig
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 from mrmp.models import build_model, input_kind, skeleton_adjacency
-from mrmp.models.stgcn import STGCN, distance_partitions
+from mrmp.models.graph import adjacency, centre_depths, hop_distances
+from mrmp.models.stgcn import STGCN, distance_partitions, spatial_partitions
 from mrmp.pruning import select_weights
 
 SMALL = ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0)
@@ -55,6 +56,42 @@ def test_two_persons_interact_only_in_one_graph(persons: str) -> None:
         out = net(x)
     additive = torch.allclose(out[0] + out[1], out[2] + out[3], atol=1e-5)
     assert additive == (persons == "apart")
+
+
+def test_centre_is_the_joint_of_least_eccentricity_of_each_component() -> None:
+    hand = [(0, j) for j in range(1, 4)] + [(j, j + 3) for j in range(1, 4)]  # a wrist, 3 two-bone fingers
+    two = [*hand, *((i + 7, j + 7) for i, j in hand)]  # two hands, no link
+    depth = centre_depths(adjacency(two, 14))
+    assert depth.tolist() == [0.0, 1, 1, 1, 2, 2, 2] * 2  # each hand's wrist is its centre
+    dist = hop_distances(adjacency(two, 14))
+    assert dist[4, 5] == 4 and dist[0, 7] == float("inf") and torch.equal(dist, dist.t())
+
+
+def test_spatial_partitions_split_the_normalised_graph_by_depth() -> None:
+    edges = [(0, 1), (1, 2), (2, 3), (1, 4)]  # centre 1 (eccentricity 2)
+    a = adjacency(edges, 5)
+    p = spatial_partitions(a)
+    assert p.shape == (3, 5, 5)
+    assert torch.allclose(p.sum(0), skeleton_adjacency(edges, 5))  # a split of the normalised graph
+    assert (p.ne(0).sum(0) <= 1).all()  # each entry in one subset
+    depth = centre_depths(a)
+    assert depth.tolist() == [1.0, 0.0, 1.0, 2.0, 1.0]
+    for v, w in (a > 0).nonzero().tolist():
+        k = 0 if depth[v] == depth[w] else 1 if depth[v] < depth[w] else 2
+        assert p[k, v, w] > 0, (v, w)  # v feeds w through the subset of their depths
+    assert p[0].diagonal().gt(0).all()  # the joint itself: same depth
+    assert p[1, 1, 2] > 0 and p[2, 2, 1] > 0  # 1 -> 2 centripetal input of 2; 2 -> 1 centrifugal of 1
+
+
+def test_spatial_partitions_in_one_graph_take_each_persons_centre() -> None:
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8,), stgcn_persons="graph", stgcn_partitions="spatial")
+    edges = [(0, 1), (1, 2), (3, 4), (4, 5)]  # two persons of 3 joints, centres 1 and 4
+    net = STGCN.for_skeleton(cfg, 3, 6, 4, edges, persons=2)
+    p = net.partition_matrices
+    assert p.shape == (3, 6, 6) and net.blocks[0].edge_importance.shape == (3, 6, 6)
+    assert p[0, 0, 3] > 0 and p[0, 1, 4] > 0  # counterpart links join joints of the same depth
+    assert p[1, 1, 0] > 0 and p[1, 4, 3] > 0 and p[2, 0, 1] > 0
+    assert net(torch.randn(2, 3, 8, 3, 2)).shape == (2, 4)
 
 
 def test_samples_are_independent_of_their_batch() -> None:

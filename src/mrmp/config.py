@@ -140,7 +140,9 @@ class ModelConfig:
     """Backbone hyper-parameters (``gcn``: the paper's attention GCN; ``stgcn``).
 
     ``stgcn_persons``: multi-person data in ST-GCN, each person through the network ``apart`` (the
-    original's way) or all persons' joints in one ``graph`` (see :mod:`mrmp.models.stgcn`).
+    original's way) or all persons' joints in one ``graph``; ``stgcn_partitions``: ST-GCN's
+    neighbour subsets, ``distance`` (the joint, its neighbours) or the original's ``spatial``
+    configuration (same depth, nearer, farther from the body's centre); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -154,6 +156,7 @@ class ModelConfig:
     norm: bool = False
     stgcn_channels: Annotated[tuple[Size, ...], NonEmpty()] = (32, 64, 64)
     stgcn_persons: Literal["apart", "graph"] = "apart"
+    stgcn_partitions: Literal["distance", "spatial"] = "distance"
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

@@ -3,9 +3,13 @@
 A compact version of Yan et al., *Spatial Temporal Graph Convolutional Networks for
 Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
 
-* **Spatial graph convolution** with distance partitioning: K = 2 subsets, the joint itself
-  (hop 0) and its neighbours (hop 1, symmetrically normalised); a 1×1 convolution gives K·C'
-  channels, which are mixed over the joints by the K partition matrices. Each block has an
+* **Spatial graph convolution** with distance partitioning (``stgcn_partitions = "distance"``):
+  K = 2 subsets, the joint itself (hop 0) and its neighbours (hop 1, symmetrically normalised);
+  or the original's spatial configuration (``"spatial"``): K = 3 subsets of the normalised
+  hop-1 graph, the neighbours as far from the body's centre as the joint (itself included), those
+  nearer (centripetal) and those farther (centrifugal), the centre being derived from the bones
+  (:func:`mrmp.models.graph.centre_depths`). A 1×1 convolution gives K·C' channels, which are
+  mixed over the joints by the K partition matrices. Each block has an
   optional learnable *edge importance* M (K, V, V), initialised to ones, multiplying the
   partitions element-wise (``edge_importance`` is not named ``weight``, so it is never pruned).
 * **Temporal convolution** (kernel 9 over frames, stride 2 where the channels grow).
@@ -43,9 +47,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mrmp.config import ModelConfig
-from mrmp.models.graph import normalize_adjacency, skeleton_adjacency
+from mrmp.models.graph import adjacency, centre_depths, normalize_adjacency, skeleton_adjacency
 
-__all__ = ["STGCN", "STGCNBlock", "distance_partitions"]
+__all__ = ["PARTITIONS", "STGCN", "STGCNBlock", "distance_partitions", "spatial_partitions"]
 
 _TEMPORAL_KERNEL = 9
 
@@ -64,6 +68,37 @@ def distance_partitions(adjacency: Tensor) -> Tensor:
     eye = torch.eye(v, dtype=torch.float32)
     neighbours = (adjacency > 0).float() * (1 - eye)
     return torch.stack([eye, normalize_adjacency(neighbours)])
+
+
+def spatial_partitions(adjacency: Tensor, depth: Tensor | None = None) -> Tensor:
+    """Partition matrices (3, V, V) of ST-GCN's spatial configuration: the normalised hop-1 graph
+    (self-loops added) split by where a neighbour v lies against the joint w it feeds, entry (v, w):
+    as deep as w (w itself included), nearer the centre, farther from it.
+
+    Args:
+        adjacency: (V, V), of which only the sparsity pattern (entries > 0) is used.
+        depth: Each joint's hop distance from its body's centre (V,); default
+            :func:`~mrmp.models.graph.centre_depths` of ``adjacency``.
+
+    >>> import torch
+    >>> p = spatial_partitions(torch.tensor([[1.0, 1, 0], [1, 1, 1], [0, 1, 1]]))  # a path, centre 1
+    >>> [p[k].ne(0).int().tolist() for k in range(3)]
+    [[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 0, 0], [1, 0, 1], [0, 0, 0]], [[0, 1, 0], [0, 0, 0], [0, 1, 0]]]
+    """
+    v = adjacency.shape[0]
+    pattern = ((adjacency > 0).float() + torch.eye(v)).clamp(max=1)
+    depth = centre_depths(pattern) if depth is None else depth
+    a = normalize_adjacency(pattern)
+    source, target = depth[:, None], depth[None, :]
+    return torch.stack([a * (source == target), a * (source < target), a * (source > target)])
+
+
+#: ``ModelConfig.stgcn_partitions`` -> builder of the partition matrices (K, V, V) from an
+#: adjacency (V, V) and the joints' depths below their centres (None: derived from the adjacency).
+PARTITIONS = {
+    "distance": lambda a, depth: distance_partitions(a),
+    "spatial": spatial_partitions,
+}
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -129,6 +164,8 @@ class STGCN(nn.Module):
         in_channels: C, coordinates per joint.
         num_classes: Output classes.
         edge_importance: Learn a (K, V, V) importance of the graph edges in every block.
+        depth: Each joint's hop distance from its body's centre (V,), for ``spatial`` partitions
+            (default: from ``adjacency``).
 
     >>> import torch
     >>> from mrmp.config import ModelConfig
@@ -141,10 +178,16 @@ class STGCN(nn.Module):
     input_kind = "frames"
 
     def __init__(
-        self, cfg: ModelConfig, adjacency: Tensor, in_channels: int, num_classes: int, edge_importance: bool = True
+        self,
+        cfg: ModelConfig,
+        adjacency: Tensor,
+        in_channels: int,
+        num_classes: int,
+        edge_importance: bool = True,
+        depth: Tensor | None = None,
     ) -> None:
         super().__init__()
-        parts = distance_partitions(adjacency)
+        parts = PARTITIONS[cfg.stgcn_partitions](adjacency, depth)
         k, v = parts.shape[0], parts.shape[1]
         self.register_buffer("partition_matrices", parts)
         self.joint_graph = cfg.stgcn_persons == "graph"
@@ -177,7 +220,8 @@ class STGCN(nn.Module):
         if cfg.stgcn_persons == "graph":
             m, per = range(persons), range(per_person)
             links = [(p * per_person + j, q * per_person + j) for p in m for q in m if q > p for j in per]
-            return cls(cfg, skeleton_adjacency([*edges, *links], num_joints), in_features, num_classes)
+            depth = centre_depths(adjacency(edges, num_joints))  # each person's own centre
+            return cls(cfg, skeleton_adjacency([*edges, *links], num_joints), in_features, num_classes, depth=depth)
         local = [(i, j) for i, j in edges if i < per_person and j < per_person]
         return cls(cfg, skeleton_adjacency(local, per_person), in_features, num_classes)
 
