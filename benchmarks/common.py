@@ -18,8 +18,8 @@ import torch
 
 from mrmp.bench import machine_info
 from mrmp.config import RunConfig
-from mrmp.data import dataset_recipe
 from mrmp.engine import fit, load_bundle, load_data, rate_report
+from mrmp.engine.recipe import dense_recipe
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
 
@@ -32,10 +32,11 @@ def data_root(dataset: str, data: str | None) -> str | None:
     return str(Path(base) / dataset)
 
 
-def base_config(dataset: str, split: str, data: str | None) -> RunConfig:
-    """The configuration ``mrmp train --dataset DATASET`` gets (the dataset's recipe included) on ``split``."""
+def base_config(dataset: str, split: str, data: str | None, model: str = "gcn") -> RunConfig:
+    """The configuration ``mrmp train --dataset DATASET --model MODEL`` gets (the dataset's recipe for
+    the backbone included, :func:`~mrmp.engine.recipe.dense_recipe`) on ``split``."""
     cfg = RunConfig().replace(data={"dataset": dataset, "root": data_root(dataset, data), "split": split})
-    return cfg.replace(**dataset_recipe(dataset))
+    return cfg.replace(model={"name": model}).replace(**dense_recipe(dataset, model))
 
 
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:

@@ -133,8 +133,9 @@ def plan(dataset: str, rows: list[str], seeds: list[int], data: str | None, out:
     for row in rows:
         for split in SPLITS[dataset]:
             for seed in seeds:
-                cfg = base_config(dataset, split, data).replace(train={"eval_every": 10_000, "seed": seed})
                 extra = changes(ROWS[row][1])
+                model = extra.get("model", {}).get("name", "gcn")  # the backbone's recipe under the row
+                cfg = base_config(dataset, split, data, model).replace(train={"eval_every": 10_000, "seed": seed})
                 cfg = cfg.replace(**extra) if extra else cfg
                 jobs.append((cfg, out / dataset / row / split / f"seed{seed}", (row, split, seed)))
     return jobs

@@ -25,6 +25,7 @@ from mrmp.config_fields import field_default, field_text, field_types, parse_fie
 from mrmp.engine import load_bundle
 from mrmp.errors import ConfigError
 from mrmp.methods import get_method
+from mrmp.models import MODEL_RECIPES
 
 TINY_TOML = """
 [prune]
@@ -320,7 +321,9 @@ def test_every_train_flag_round_trips_into_the_config(flag: Flag) -> None:
     section, name = flag.key.split(".")
     assert getattr(getattr(cfg, section), name) == value != field_default(flag.key)
     method_epochs = {"train.epochs"} if get_method(cfg.prune.method).default_epochs(cfg.prune) else set()
-    assert _changed(cfg) == {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs} | method_epochs
+    model_recipe = {f"{sec}.{k}" for sec, fields in MODEL_RECIPES.get(cfg.model.name, {}).items() for k in fields}
+    expected = {flag.key} | {f.key for f in TRAIN_FLAGS.flags if f.name in needs} | method_epochs | model_recipe
+    assert _changed(cfg) == expected
     if flag.alias:
         assert _train_config(*needs, flag.alias, text) == cfg
 
@@ -471,3 +474,16 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
     assert sbu.model.stgcn_persons == "graph"  # ST-GCN sees both persons in one graph there
     assert _train_config("--dataset", "sbu", "--set", "features.test_swap=false").features.test_swap is False
     assert _train_config("--dataset", "npz", "--data", "x.npz").features.swap_persons == 0.0
+
+
+def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> None:
+    st = _train_config("--dataset", "sbu", "--model", "stgcn")
+    assert (st.train.lr, st.train.epochs, st.model.dropout, st.prune.warmup_epochs) == (3e-3, 200, 0.1, 200)
+    assert st.features.test_swap and st.model.stgcn_persons == "graph"  # SBU's recipe still applies
+    fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
+    assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 5)
+    mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
+    assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
+    flags = _train_config("--dataset", "sbu", "--model", "stgcn", "--epochs", "7", "--dropout", "0.3")
+    assert (flags.train.epochs, flags.model.dropout, flags.train.lr) == (7, 0.3, 3e-3)
+    assert _train_config("--dataset", "fpha").train.epochs == 1200  # the GCN keeps the dataset's

@@ -31,21 +31,38 @@ from mrmp.engine.runfiles import log_seconds, write_json
 from mrmp.engine.setup import Data, load_data
 from mrmp.engine.train import FitResult, fit
 from mrmp.methods import Dense, get_method
+from mrmp.models import MODEL_RECIPES
 
-__all__ = ["WARMUP_DIR", "fit_recipe", "warmup_config", "is_recipe", "recipe_config"]
+__all__ = ["WARMUP_DIR", "dense_recipe", "fit_recipe", "warmup_config", "is_recipe", "recipe_config"]
 
 #: Sub-folder of a recipe run that holds its dense phase.
 WARMUP_DIR = "dense"
 
 
+def _merged(*layers: Changes) -> Changes:
+    out: Changes = {}
+    for layer in layers:
+        for section, values in layer.items():
+            out[section] = {**out.get(section, {}), **values}
+    return out
+
+
+def dense_recipe(dataset: str, model: str) -> Changes:
+    """The dense settings of backbone ``model`` on ``dataset`` that differ from the config defaults:
+    the dataset's recipe, the backbone's own schedule (:data:`~mrmp.models.MODEL_RECIPES`), then
+    the dataset's settings for that backbone (each over the previous)."""
+    return _merged(dataset_recipe(dataset), MODEL_RECIPES.get(model, {}), dataset_recipe(dataset, model=model))
+
+
 def recipe_config(cfg: RunConfig, given: Sequence[Changes] = ()) -> RunConfig:
     """``cfg`` with the defaults ``mrmp train`` fills in, wherever none of the ``given`` changes
-    (a config file's, the flags') sets a field: the dataset's recipe, its settings for the method,
-    then the method's epochs (:meth:`~mrmp.methods.Method.default_epochs`). Where the method's
-    settings change the lr or batch size, the dense warm-up keeps the dataset recipe's
-    (``prune.warmup_lr``, ``prune.warmup_batch_size``)."""
+    (a config file's, the flags') sets a field: the dataset's recipe for the backbone
+    (:func:`dense_recipe`), its settings for the method, then the method's epochs
+    (:meth:`~mrmp.methods.Method.default_epochs`). Where the method's settings change the lr or
+    batch size, the dense warm-up keeps the dense recipe's (``prune.warmup_lr``,
+    ``prune.warmup_batch_size``)."""
     given = list(given)
-    recipe = dataset_recipe(cfg.data.dataset)
+    recipe = dense_recipe(cfg.data.dataset, cfg.model.name)
     cfg = fill_defaults(cfg, recipe, given)
     method = dataset_recipe(cfg.data.dataset, cfg.prune.method)
     if method:

@@ -7,6 +7,7 @@ Each backbone class declares the inputs it consumes (``input_kind``, a key of
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -18,6 +19,7 @@ from mrmp.models.stgcn import STGCN
 
 __all__ = [
     "MODELS",
+    "MODEL_RECIPES",
     "AttentionGCN",
     "STGCN",
     "build_model",
@@ -29,6 +31,17 @@ __all__ = [
 
 #: Model name (``ModelConfig.name``) -> backbone class.
 MODELS: dict[str, type[AttentionGCN] | type[STGCN]] = {"gcn": AttentionGCN, "stgcn": STGCN}
+
+
+#: Model name -> its dense schedule where it differs from the config defaults (those of the paper's
+#: GCN), ``{section: {field: value}}`` under a dataset's own settings for it (``docs/results.md`` §1, §8).
+MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "stgcn": {
+        "model": {"dropout": 0.1},
+        "train": {"lr": 3e-3, "epochs": 200},
+        "prune": {"warmup_epochs": 200},
+    },
+}
 
 
 def _model_class(cfg: ModelConfig) -> type[AttentionGCN] | type[STGCN]:
