@@ -95,6 +95,18 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, §8's schedule, no coordinate noise (`features.noise=0`)",
         ("model.name=stgcn", "train.epochs=200", "train.lr=0.003", "model.dropout=0.1", "features.noise=0"),
     ),
+    "stgcn_default": (
+        "ST-GCN with its recipe (`--model stgcn`: SBU 200 epochs, persons in one graph; FPHA 300 epochs)",
+        ("model.name=stgcn",),
+    ),
+    "stgcn_spatial": (
+        "… and the spatial configuration's 3 subsets (`model.stgcn_partitions=spatial`)",
+        ("model.name=stgcn", "model.stgcn_partitions=spatial"),
+    ),
+    "stgcn_motion": (
+        "… distance subsets, a motion stream, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
+        ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0"),
+    ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks8": ("8 chunks (`features.chunks=8`)", ("features.chunks=8",)),
     "embed64": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),

@@ -193,6 +193,22 @@ def test_mixed_precision_trains_on_cpu(tmp_path: Path) -> None:
     assert losses["fp16"] == pytest.approx(losses["off"], rel=0.05)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_automatic_precision_is_bf16_only_where_the_hardware_has_it(
+    native: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mrmp.engine import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    expected = "bf16" if native else "off"
+    assert precision.resolve_amp("auto", torch.device("cpu")) == expected
+    assert precision.resolve_amp("fp16", torch.device("cpu")) == "fp16"  # an explicit choice stays
+    result = fit(tiny_config(1, train={"amp": "auto"}), tmp_path / "auto", progress=False)
+    assert result.metrics["amp"] == expected  # the precision it ran at is logged
+    same = fit(tiny_config(1, train={"amp": expected}), tmp_path / expected, progress=False)
+    assert result.metrics["loss"] == same.metrics["loss"]
+
+
 def test_fp16_loss_scale_is_checkpointed_and_resumed(tmp_path: Path) -> None:
     cfg = tiny_config(2, train={"amp": "fp16", "save_every": 1})
     whole = fit(cfg, tmp_path / "whole", progress=False)

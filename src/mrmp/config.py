@@ -268,7 +268,9 @@ class TrainConfig:
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
     :mod:`mrmp.engine.averaging`). ``amp``: mixed precision of the forward pass (``bf16``, or
-    ``fp16`` with gradient scaling), on CUDA or CPU; ``off``: float32.
+    ``fp16`` with gradient scaling), on CUDA or CPU; ``auto``: bf16 where the device computes it
+    in hardware (CPUs with AMX or AVX-512 BF16, recent GPUs), else float32, the choice logged with
+    every epoch; ``off``: float32. Evaluation always runs in float32.
 
     Checkpoints are written after the last epoch, every ``save_every`` epochs, and after any
     epoch that ends ``save_seconds`` or more after the previous checkpoint (the first epoch of a
@@ -286,7 +288,7 @@ class TrainConfig:
     ema: Fraction = 0.995
     seed: Seed = 0
     device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
-    amp: Literal["off", "bf16", "fp16"] = "off"
+    amp: Literal["off", "auto", "bf16", "fp16"] = "off"
     eval_every: Count = 25
     save_every: Count = 25
     save_seconds: NonNegative = 10.0

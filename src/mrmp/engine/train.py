@@ -29,7 +29,7 @@ from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
-from mrmp.engine.precision import autocast, grad_scaler, subnormals_flushed
+from mrmp.engine.precision import autocast, grad_scaler, resolve_amp, subnormals_flushed
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
 from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
@@ -283,6 +283,8 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     }
     if run.bundle.pruner is not None and run.bundle.pruner.sigma is not None:
         record["sigma"] = run.bundle.pruner.sigma
+    if tc.amp != "off":
+        record["amp"] = resolve_amp(tc.amp, ctx.device)  # what ``auto`` ran as on this machine
     return record
 
 
