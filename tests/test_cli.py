@@ -479,6 +479,7 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
 def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> None:
     st = _train_config("--dataset", "sbu", "--model", "stgcn")
     assert (st.train.lr, st.train.epochs, st.model.dropout, st.prune.warmup_epochs) == (3e-3, 200, 0.1, 200)
+    assert st.train.amp == "auto" and _train_config("--dataset", "sbu").train.amp == "off"
     assert st.features.test_swap and st.model.stgcn_persons == "graph"  # SBU's recipe still applies
     fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 5)
