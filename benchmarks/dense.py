@@ -127,6 +127,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… a fourth block (`model.stgcn_channels=32,64,64,64`)",
         ("model.name=stgcn", "model.stgcn_channels=32,64,64,64"),
     ),
+    "stgcn_frames48": ("… 48 frames (`features.frames=48`)", ("model.name=stgcn", "features.frames=48")),
+    "stgcn_drop3": ("… dropout 0.3 (`model.dropout=0.3`)", ("model.name=stgcn", "model.dropout=0.3")),
     "stgcn_spatial": (
         "… float32, the spatial configuration's 3 subsets (`model.stgcn_partitions=spatial`)",
         ("model.name=stgcn", "model.stgcn_partitions=spatial", "train.amp=off"),

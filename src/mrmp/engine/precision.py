@@ -20,8 +20,9 @@ def native_bf16(device: torch.device) -> bool:
     as float32; without them bf16 is emulated, slower than float32)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    if device.type == "cpu":  # torch's CPU feature probes (private; absent from older releases: no)
+        probes = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        return any(probe is not None and probe() for probe in probes)
     return False
 
 
