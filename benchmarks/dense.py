@@ -117,10 +117,11 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "stgcn_default": (
-        "ST-GCN, its recipe (`--model stgcn`: bf16 autocast, `train.amp=auto`; SBU 200, FPHA 300 epochs)",
+        "ST-GCN, its recipe (`--model stgcn`: bf16 autocast, `train.amp=auto`; SBU 350, FPHA 300 epochs)",
         ("model.name=stgcn",),
     ),
     "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", "train.amp=off")),
+    "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", "train.epochs=200")),
     "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", "train.epochs=350")),
     "stgcn_600": ("… 600 epochs (`train.epochs=600`)", ("model.name=stgcn", "train.epochs=600")),
     "stgcn_4blocks": (

@@ -478,13 +478,17 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
 
 def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> None:
     st = _train_config("--dataset", "sbu", "--model", "stgcn")
-    assert (st.train.lr, st.train.epochs, st.model.dropout, st.prune.warmup_epochs) == (3e-3, 200, 0.1, 200)
+    assert (st.train.lr, st.train.epochs, st.model.dropout, st.prune.warmup_epochs) == (3e-3, 350, 0.1, 350)
+    npz = _train_config("--dataset", "npz", "--data", "x.npz", "--model", "stgcn")  # the backbone's own schedule
+    assert (npz.train.lr, npz.train.epochs, npz.model.dropout, npz.prune.warmup_epochs) == (3e-3, 200, 0.1, 200)
     assert st.train.amp == "auto" and _train_config("--dataset", "sbu").train.amp == "off"
     assert st.features.test_swap and st.model.stgcn_persons == "graph"  # SBU's recipe still applies
     fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 5)
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
-    flags = _train_config("--dataset", "sbu", "--model", "stgcn", "--epochs", "7", "--dropout", "0.3")
+    flags = _train_config(
+        "--dataset", "npz", "--data", "x.npz", "--model", "stgcn", "--epochs", "7", "--dropout", "0.3"
+    )
     assert (flags.train.epochs, flags.model.dropout, flags.train.lr) == (7, 0.3, 3e-3)
     assert _train_config("--dataset", "fpha").train.epochs == 1200  # the GCN keeps the dataset's
