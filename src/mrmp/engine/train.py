@@ -55,7 +55,9 @@ class Run:
     Attributes:
         objective: The method's loss (:class:`~mrmp.pruning.MultiRateLoss`), DDP-wrapped under torchrun.
         average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
-        scaler: Gradient scaling of ``train.amp = fp16`` (a no-op otherwise).
+        amp: The precision the forward pass runs at: ``train.amp`` resolved on the device (``auto``
+            is ``bf16`` or ``off``, :func:`~mrmp.engine.precision.resolve_amp`), once per run.
+        scaler: Gradient scaling of ``fp16`` (a no-op otherwise).
         start_epoch: Epochs already done (resumed from the checkpoint).
         metrics: Metrics of the last epoch done (those of the checkpoint when nothing is left to train).
         saved: Epoch of the last checkpoint written or resumed from (0: none yet).
@@ -71,6 +73,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ctx: dist.Context
     average: WeightAverage | None = None
+    amp: str = "off"
     scaler: torch.amp.GradScaler = field(default_factory=lambda: grad_scaler("off", torch.device("cpu")))
     start_epoch: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -160,7 +163,8 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
     average = WeightAverage(model, tc.ema) if tc.ema > 0 else None
-    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, grad_scaler(tc.amp, ctx.device))
+    amp = resolve_amp(tc.amp, ctx.device)
+    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, amp, grad_scaler(amp, ctx.device))
     if payload is not None:
         resume_from(run, payload)
     ctx.check_same(run.start_epoch, "epoch to resume from")
@@ -284,7 +288,7 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     if run.bundle.pruner is not None and run.bundle.pruner.sigma is not None:
         record["sigma"] = run.bundle.pruner.sigma
     if tc.amp != "off":
-        record["amp"] = resolve_amp(tc.amp, ctx.device)  # what ``auto`` ran as on this machine
+        record["amp"] = run.amp  # what ``auto`` ran as on this machine
     return record
 
 
@@ -304,7 +308,7 @@ def _train_step(
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
-    with autocast(run.cfg.train.amp, ctx.device):
+    with autocast(run.amp, ctx.device):
         loss, ce, kl, logits = run.objective(x, y, rates, gen)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss * share.weight).backward()  # DDP's average of these = grad of the global mean

@@ -38,7 +38,7 @@ MODELS: dict[str, type[AttentionGCN] | type[STGCN]] = {"gcn": AttentionGCN, "stg
 MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "stgcn": {
         "model": {"dropout": 0.1},
-        "train": {"lr": 3e-3, "epochs": 200, "amp": "auto"},  # bf16 where native: twice as fast, as accurate
+        "train": {"lr": 3e-3, "epochs": 200, "amp": "auto"},  # bf16 where native: 1.6× faster (§1)
         "prune": {"warmup_epochs": 200},
     },
 }
