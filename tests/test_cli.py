@@ -472,6 +472,8 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
     assert sbu.train == RunConfig().train  # SBU's recipe leaves training to the defaults
     assert (sbu.features.swap_persons, sbu.features.test_swap) == (0.5, True)  # …and puts the persons both ways
     assert sbu.model.stgcn_persons == "graph"  # ST-GCN sees both persons in one graph there
+    assert sbu.model.norm and not _train_config("--dataset", "sbu", "--model", "stgcn").model.norm  # the GCN's norm
+    assert not _train_config("--dataset", "fpha").model.norm
     assert _train_config("--dataset", "sbu", "--set", "features.test_swap=false").features.test_swap is False
     assert _train_config("--dataset", "npz", "--data", "x.npz").features.swap_persons == 0.0
 
