@@ -36,15 +36,19 @@ _STGCN_GRAPH = (
     "train.amp=off",
 )
 
+#: SBU's ablations measured on its recipe before the layer norm (``model.norm=false``, the paper's GCN).
+_NO_NORM = ("model.norm=false",)
+
 #: Setting name -> (description, changes of the default configuration as ``section.field=value``).
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**default recipe**", ()),
+    "no_norm": ("no layer norm over the node embeddings (`model.norm=false`), the paper's GCN", _NO_NORM),
     "generic": (
         "the generic schedule, no dataset recipe (`train.lr=0.001`, `train.epochs=600`)",
         ("train.lr=0.001", "train.epochs=600"),
     ),
     "ep600": ("600 epochs (`train.epochs=600`)", ("train.epochs=600",)),
-    "clips5": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
+    "clips5": ("5 test-time clips (`features.clips=5`), no layer norm", ("features.clips=5", *_NO_NORM)),
     "no_ema": ("no weight averaging (`train.ema=0`)", ("train.ema=0",)),
     "ema999": ("weight average decay 0.999 (`train.ema=0.999`)", ("train.ema=0.999",)),
     "lr3": ("learning rate 3e-3 (`train.lr=0.003`)", ("train.lr=0.003",)),
@@ -60,37 +64,43 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "std": ("the per-chunk spread too (`features.stats=mean,velocity,std`)", ("features.stats=mean,velocity,std",)),
     "speed": (
-        "the per-chunk speed too (`features.stats=mean,velocity,speed`)",
-        ("features.stats=mean,velocity,speed",),
+        "the per-chunk speed too (`features.stats=mean,velocity,speed`), no layer norm",
+        ("features.stats=mean,velocity,speed", *_NO_NORM),
     ),
-    "no_noise": ("no coordinate noise (`features.noise=0`)", ("features.noise=0",)),
+    "no_noise": ("no coordinate noise (`features.noise=0`), no layer norm", ("features.noise=0", *_NO_NORM)),
     "speed_no_noise": (
-        "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`)",
-        ("features.stats=mean,velocity,speed", "features.noise=0"),
+        (
+            "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`), "
+            "no layer norm"
+        ),
+        ("features.stats=mean,velocity,speed", "features.noise=0", *_NO_NORM),
     ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
-    "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
+    "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`), no layer norm", ("train.weight_decay=1e-4", *_NO_NORM)),
     "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),
-    "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`)", ("train.weight_decay=5e-4",)),
+    "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`), no layer norm", ("train.weight_decay=5e-4", *_NO_NORM)),
     "partner": (
-        "partner stream too (`features.streams=joint,bone,partner`)",
-        ("features.streams=joint,bone,partner",),
+        "partner stream too (`features.streams=joint,bone,partner`), no layer norm",
+        ("features.streams=joint,bone,partner", *_NO_NORM),
     ),
     "no_swap": (
-        "persons as stored, no swap (`features.swap_persons=0`, `features.test_swap=false`)",
-        ("features.swap_persons=0", "features.test_swap=false"),
+        "persons as stored, no swap (`features.swap_persons=0`, `features.test_swap=false`), no layer norm",
+        ("features.swap_persons=0", "features.test_swap=false", *_NO_NORM),
     ),
     "swap_train": (
-        "persons swapped in training, one order at test time (`features.test_swap=false`)",
-        ("features.swap_persons=0.5", "features.test_swap=false"),
+        "persons swapped in training, one order at test time (`features.test_swap=false`), no layer norm",
+        ("features.swap_persons=0.5", "features.test_swap=false", *_NO_NORM),
     ),
     "mirror": (
-        "mirror images too, in training (`features.mirror=0.5`) and at test time (`features.test_mirror=true`)",
-        ("features.mirror=0.5", "features.test_mirror=true"),
+        (
+            "mirror images too, in training (`features.mirror=0.5`) and at test time (`features.test_mirror=true`), "
+            "no layer norm"
+        ),
+        ("features.mirror=0.5", "features.test_mirror=true", *_NO_NORM),
     ),
     "mirror_train": (
-        "mirror images in training only (`features.mirror=0.5`)",
-        ("features.mirror=0.5", "features.test_mirror=false"),
+        "mirror images in training only (`features.mirror=0.5`), no layer norm",
+        ("features.mirror=0.5", "features.test_mirror=false", *_NO_NORM),
     ),
     "crop2": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
     "stgcn": (
@@ -150,8 +160,9 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0", "train.amp=off"),
     ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
-    "chunks8": ("8 chunks (`features.chunks=8`)", ("features.chunks=8",)),
-    "embed64": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
+    "chunks6": ("6 chunks (`features.chunks=6`), no layer norm", ("features.chunks=6", *_NO_NORM)),
+    "chunks8": ("8 chunks (`features.chunks=8`), no layer norm", ("features.chunks=8", *_NO_NORM)),
+    "embed64": ("embedding 64 (`model.embed=64`), no layer norm", ("model.embed=64", *_NO_NORM)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
     "no_bones": ("joint stream only (`features.streams=joint`)", ("features.streams=joint",)),
     "no_size": ("no bone-length size normalisation (`features.size=dataset`)", ("features.size=dataset",)),
