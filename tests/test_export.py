@@ -34,9 +34,9 @@ from mrmp.deploy import (
 from mrmp.engine import fit, load_bundle, load_data, predict, pruned_view, rate_report
 from mrmp.errors import CheckpointError, ConfigError
 from mrmp.meta import Meta
-from tiny import tiny_config
+from tiny import TINY_MODEL, tiny_config
 
-TINY = tiny_config(2)
+TINY = tiny_config(2, model={**TINY_MODEL, "norm": True})  # the layer norm `mrmp train` gives the GCN
 
 
 @pytest.fixture(scope="module")
@@ -443,29 +443,33 @@ def test_inference_path_imports_no_trainer(tmp_path: Path, checkpoints, bare: bo
     assert out[1] == "[]"  # neither the engine (trainer, checkpoints) nor the data loaders nor the CLI
 
 
-def _gcn_with_dead_units(att_dim: int, head_dim: int) -> nn.Module:
+def _gcn_with_dead_units(att_dim: int, head_dim: int, norm: bool = False) -> nn.Module:
     """A plain attention GCN with pruned-looking weights and two hidden units the classifier no
-    longer reads (drawn from its own seed; the global RNG is left as it was)."""
+    longer reads (drawn from its own seed; the global RNG is left as it was); ``norm``: with a
+    layer norm of random gain and bias over the node embeddings."""
     from mrmp.config import ModelConfig
     from mrmp.models import AttentionGCN
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        cfg = ModelConfig(embed=12, heads=3, att_dim=att_dim, head_dim=head_dim, hidden=10)
+        cfg = ModelConfig(embed=12, heads=3, att_dim=att_dim, head_dim=head_dim, hidden=10, norm=norm)
         model = AttentionGCN(cfg, torch.softmax(torch.randn(6, 6), 1), in_features=9, num_classes=4).eval()
         with torch.no_grad():
+            if norm:
+                model.norm.weight.uniform_(0.5, 1.5)
+                model.norm.bias.normal_()
             for lin in (model.query, model.key, model.gconv, model.fc):
                 lin.weight.mul_((torch.rand(lin.weight.shape) > 0.6).float())
             model.classifier.weight[:, [2, 7]] = 0
     return model.requires_grad_(False)
 
 
-@pytest.mark.parametrize(("att_dim", "head_dim"), [(4, 4), (5, 3)])
-def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int) -> None:
+@pytest.mark.parametrize(("att_dim", "head_dim", "norm"), [(4, 4, False), (5, 3, False), (4, 4, True)])
+def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int, norm: bool) -> None:
     from mrmp.deploy import FusedGCN
     from mrmp.deploy.fused import drop_dead_units
 
-    model = _gcn_with_dead_units(att_dim, head_dim)
+    model = _gcn_with_dead_units(att_dim, head_dim, norm)
     shrunk = drop_dead_units(model)
     assert (shrunk.fc.out_features, shrunk.classifier.in_features, model.fc.out_features) == (8, 8, 10)
     g = torch.Generator().manual_seed(1)
@@ -476,7 +480,7 @@ def test_fused_gcn_equals_plain_model(att_dim: int, head_dim: int) -> None:
         fused = FusedGCN(model, sparse_fc=sparse_fc).eval()
         assert fused.hidden == 8  # the two units the classifier does not read are gone
         params = list(fused.parameters())  # weights are parameters (device / dtype queries), frozen
-        assert len(params) == 8 and not any(p.requires_grad for p in params)
+        assert len(params) == 8 + 2 * norm and not any(p.requires_grad for p in params)
         for batch in (1, 7):
             x = torch.randn(batch, 6, 9, generator=g)
             with torch.inference_mode():
