@@ -36,7 +36,7 @@ _STGCN_GRAPH = (
     "train.amp=off",
 )
 
-#: SBU's ablations measured on its recipe before the layer norm (``model.norm=false``, the paper's GCN).
+#: Ablations measured on the recipe before the GCN's layer norm (``model.norm=false``, the paper's GCN).
 _NO_NORM = ("model.norm=false",)
 
 #: Setting name -> (description, changes of the default configuration as ``section.field=value``).
@@ -77,7 +77,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`), no layer norm", ("train.weight_decay=1e-4", *_NO_NORM)),
-    "no_wd": ("no weight decay (`train.weight_decay=0`)", ("train.weight_decay=0",)),
+    "no_wd": ("no weight decay (`train.weight_decay=0`), no layer norm", ("train.weight_decay=0", *_NO_NORM)),
     "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`), no layer norm", ("train.weight_decay=5e-4", *_NO_NORM)),
     "partner": (
         "partner stream too (`features.streams=joint,bone,partner`), no layer norm",
