@@ -23,7 +23,8 @@ share gives ~0.5 (a margin of 500×) — the global batch of 17 leaves uneven sh
 The tiny network's embedding is 16 wide: `mrmp train` gives the GCN a layer norm over it, and
 over 8 units the MRMP trajectories parted (0.13 of ``fc``'s scale; the dense ones did not),
 most likely where a node's few ReLU outputs are all zero and the norm divides by √eps, which
-multiplies rounding by ~300; at 16 the largest difference is ~3e-6. The comparison uses ``split_batch = false``: with ``split_batch`` every rank cuts its own
+multiplies rounding by ~300; at 16 the largest difference is ~3e-6.
+The comparison uses ``split_batch = false``: with ``split_batch`` every rank cuts its own
 share of the batch into one part per rate, so a sample may be trained at another rate than in
 one process (same expected gradient, different trajectory); that run is only checked for
 identical weights on the ranks. Epoch losses must agree to 1e-5 relative; accuracies are counts
