@@ -161,6 +161,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks6": ("6 chunks (`features.chunks=6`), no layer norm", ("features.chunks=6", *_NO_NORM)),
+    "chunks6_norm": ("6 chunks (`features.chunks=6`)", ("features.chunks=6",)),
     "chunks8": ("8 chunks (`features.chunks=8`), no layer norm", ("features.chunks=8", *_NO_NORM)),
     "embed64": ("embedding 64 (`model.embed=64`), no layer norm", ("model.embed=64", *_NO_NORM)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
