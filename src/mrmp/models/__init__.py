@@ -36,7 +36,7 @@ MODELS: dict[str, type[AttentionGCN] | type[STGCN]] = {"gcn": AttentionGCN, "stg
 #: Model name -> its dense schedule where it differs from the config defaults (those of the paper's
 #: GCN), ``{section: {field: value}}`` under a dataset's own settings for it (``docs/results.md`` §1, §8).
 MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "gcn": {"model": {"norm": True}},  # a layer norm over the node embeddings: SBU +0.8, FPHA +1.x (§1)
+    "gcn": {"model": {"norm": True}},  # a layer norm over the node embeddings: SBU +0.8, FPHA +0.9 (§1)
     "stgcn": {
         "model": {"dropout": 0.1},
         "train": {"lr": 3e-3, "epochs": 200, "amp": "auto"},  # bf16 where native: 1.6× faster (§1)
