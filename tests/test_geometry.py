@@ -411,3 +411,19 @@ def test_motion_stream_is_the_frame_difference_scaled_by_the_frame_count() -> No
     assert not out[0, :, 0, 3:].any() and not out[0, :, 1, 4:].any()  # still joints and axes: 0
     # the motion stream's chunk means are the velocity statistic of the joints
     assert torch.allclose(chunk_descriptors(out[..., 3:], 2, ("mean",)), chunk_descriptors(x, 2, ("velocity",)))
+
+
+def test_shear_is_a_per_sequence_linear_map_with_unit_diagonal() -> None:
+    from mrmp.data.augment import augment
+
+    frames = torch.randn(4, 8, 5, 3)
+    only_shear = FeatureConfig(rotate_deg=0, scale=0, noise=0, shear=0.3)
+    out = augment(frames, only_shear, 1, torch.Generator().manual_seed(0))
+    for x, y in zip(frames, out, strict=True):
+        m = torch.linalg.lstsq(x.reshape(-1, 3), y.reshape(-1, 3)).solution.T  # y = m · x
+        assert torch.allclose(x.reshape(-1, 3) @ m.T, y.reshape(-1, 3), atol=1e-5)
+        off = m - torch.eye(3)
+        assert torch.allclose(off.diagonal(), torch.zeros(3), atol=1e-5) and off.abs().max() <= 0.3 + 1e-5
+        assert off.abs().max() > 0.01
+    off = FeatureConfig(rotate_deg=0, scale=0, noise=0)  # shear 0, the default: no change
+    assert torch.equal(augment(frames, off, 1, torch.Generator().manual_seed(0)), frames)

@@ -100,6 +100,8 @@ class FeatureConfig:
         mirror: Probability of training on a sequence's mirror image, left and right exchanged
             (datasets that name their left/right joints; see :func:`mrmp.data.geometry.mirror_signs`).
         scale: Max relative random scaling.
+        shear: Max random shear: each coordinate gains up to ± ``shear`` times each other one
+            (a per-sequence matrix I + off-diagonal entries uniform in ± ``shear``; 0: off).
         crop: Max fraction of frames removed by a random temporal crop.
         clips: Test-time clips K: a prediction averages the class probabilities of K temporal
             windows evenly placed over the sequence, each of the mean training crop's length
@@ -125,6 +127,7 @@ class FeatureConfig:
     swap_persons: Probability = 0.0
     mirror: Probability = 0.0
     scale: Fraction = 0.2
+    shear: Fraction = 0.0
     crop: Fraction = 0.4
     noise: NonNegative = 0.05
     clips: Annotated[int, Range(1, 100)] = 1

@@ -15,7 +15,7 @@ from torch import Tensor
 from mrmp.config import FeatureConfig
 from mrmp.data.geometry import roll_persons
 
-__all__ = ["augment", "even_windows", "random_rotations", "random_windows", "swap_persons"]
+__all__ = ["augment", "even_windows", "random_rotations", "random_shears", "random_windows", "swap_persons"]
 
 
 def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
@@ -39,6 +39,18 @@ def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: s
         return m
 
     return rot(0, 1, 2) @ rot(1, 0, 2) @ rot(2, 0, 1)
+
+
+def random_shears(n: int, dims: int, max_shear: float, generator: torch.Generator) -> Tensor:
+    """Random shear matrices (N, C, C): the identity plus off-diagonal entries uniform in ±max_shear.
+
+    >>> import torch
+    >>> s = random_shears(4, 3, 0.3, torch.Generator().manual_seed(0))
+    >>> bool((s.diagonal(dim1=1, dim2=2) == 1).all()), bool(((s - torch.eye(3)).abs() <= 0.3).all())
+    (True, True)
+    """
+    off = (torch.rand(n, dims, dims, generator=generator) * 2 - 1) * max_shear
+    return torch.eye(dims) + off * (1 - torch.eye(dims))
 
 
 def swap_persons(x: Tensor, persons: int) -> Tensor:
@@ -86,7 +98,7 @@ def augment(
     batch: int | None = None,
     mirror: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """Randomly mirror, rotate, swap persons, scale and add noise to resampled frames.
+    """Randomly mirror, rotate, shear, swap persons, scale and add noise to resampled frames.
 
     Acting on the resampled frames rather than the raw ones costs the same for any sequence
     length (rotation and scaling commute with the linear resampling; the noise is per output frame).
@@ -94,7 +106,7 @@ def augment(
     Args:
         frames: Normalised, resampled sequences (N, T, V, C).
         cfg: Augmentation settings (``mirror``, ``rotate_deg``, ``rotate_axes``, ``swap_persons``,
-            ``scale``, ``noise``).
+            ``shear``, ``scale``, ``noise``).
         persons: M, bodies per frame.
         generator: The source of every random draw (the same draws on every rank).
         keep: With ``batch``: ``frames`` are the rows ``keep`` of a batch of ``batch`` sequences
@@ -112,6 +124,8 @@ def augment(
     if frames.shape[3] == 3 and cfg.rotate_deg > 0:
         rot = rows(random_rotations(n, cfg.rotate_deg, generator, cfg.rotate_axes))
         frames = torch.einsum("ntvc,ndc->ntvd", frames, rot)
+    if cfg.shear > 0:
+        frames = torch.einsum("ntvc,ndc->ntvd", frames, rows(random_shears(n, frames.shape[3], cfg.shear, generator)))
     if persons > 1 and cfg.swap_persons > 0:
         swap = rows(torch.rand(n, generator=generator) < cfg.swap_persons)
         if bool(swap.any()):
