@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -427,3 +428,17 @@ def test_shear_is_a_per_sequence_linear_map_with_unit_diagonal() -> None:
         assert off.abs().max() > 0.01
     off = FeatureConfig(rotate_deg=0, scale=0, noise=0)  # shear 0, the default: no change
     assert torch.equal(augment(frames, off, 1, torch.Generator().manual_seed(0)), frames)
+
+
+def test_noise_per_sequence_shifts_each_joint_by_one_offset() -> None:
+    from mrmp.data.augment import augment
+
+    frames = torch.randn(3, 8, 5, 3)
+    only_noise: dict[str, Any] = {"rotate_deg": 0, "scale": 0, "noise": 0.1}
+    per_frame = augment(frames, FeatureConfig(**only_noise), 1, torch.Generator().manual_seed(0)) - frames
+    per_seq = augment(frames, FeatureConfig(**only_noise, noise_per="sequence"), 1, torch.Generator().manual_seed(0))
+    shift = per_seq - frames
+    assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-6)  # constant over time
+    assert shift.abs().max() > 0.01  # but not zero
+    assert torch.allclose(torch.diff(per_seq, dim=1), torch.diff(frames, dim=1), atol=1e-5)
+    assert not torch.allclose(per_frame, per_frame[:, :1].expand_as(per_frame), atol=1e-3)

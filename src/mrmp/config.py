@@ -111,6 +111,9 @@ class FeatureConfig:
         test_mirror: Also predict each test view mirrored, averaging the class probabilities of
             both (datasets that name their left/right joints).
         noise: Gaussian coordinate noise, in units of the dataset scale.
+        noise_per: What one noise draw covers: a ``frame`` (jitter, which also moves every
+            frame-to-frame difference) or a whole ``sequence`` (each joint shifted by one offset for
+            all its frames: velocities and speeds unchanged).
     """
 
     person_order: Literal["as-is", "active"] = "as-is"
@@ -130,6 +133,7 @@ class FeatureConfig:
     shear: Fraction = 0.0
     crop: Fraction = 0.4
     noise: NonNegative = 0.05
+    noise_per: Literal["frame", "sequence"] = "frame"
     clips: Annotated[int, Range(1, 100)] = 1
     test_swap: bool = False
     test_mirror: bool = False

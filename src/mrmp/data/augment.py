@@ -106,7 +106,7 @@ def augment(
     Args:
         frames: Normalised, resampled sequences (N, T, V, C).
         cfg: Augmentation settings (``mirror``, ``rotate_deg``, ``rotate_axes``, ``swap_persons``,
-            ``shear``, ``scale``, ``noise``).
+            ``shear``, ``scale``, ``noise``, ``noise_per``).
         persons: M, bodies per frame.
         generator: The source of every random draw (the same draws on every rank).
         keep: With ``batch``: ``frames`` are the rows ``keep`` of a batch of ``batch`` sequences
@@ -133,5 +133,6 @@ def augment(
     scale = 1 + (rows(torch.rand(n, generator=generator)) * 2 - 1) * cfg.scale
     frames = frames * scale[:, None, None, None]
     if cfg.noise > 0:
-        frames = frames + rows(torch.randn((n, *frames.shape[1:]), generator=generator)) * cfg.noise
+        t = frames.shape[1] if cfg.noise_per == "frame" else 1
+        frames = frames + rows(torch.randn((n, t, *frames.shape[2:]), generator=generator)) * cfg.noise
     return frames
