@@ -162,6 +162,28 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks6": ("6 chunks (`features.chunks=6`), no layer norm", ("features.chunks=6", *_NO_NORM)),
     "chunks6_norm": ("6 chunks (`features.chunks=6`)", ("features.chunks=6",)),
+    "chunks2": ("2 chunks (`features.chunks=2`)", ("features.chunks=2",)),
+    "wd_norm": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
+    "lr2e-3": ("learning rate 2e-3 (`train.lr=0.002`)", ("train.lr=0.002",)),
+    "embed64_norm": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
+    "shear": ("a random shear ≤ 0.3 in training (`features.shear=0.3`)", ("features.shear=0.3",)),
+    "std_norm": (
+        "the per-chunk spread too (`features.stats=mean,velocity,std`)",
+        ("features.stats=mean,velocity,std",),
+    ),
+    "crop2_norm": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
+    "centre_frame": ("centred on every frame's root (`features.centre=frame`)", ("features.centre=frame",)),
+    "speed_no_noise_norm": (
+        "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`)",
+        ("features.stats=mean,velocity,speed", "features.noise=0"),
+    ),
+    "speed_seq_noise": (
+        (
+            "the per-chunk speed, the noise one offset per joint and sequence "
+            "(`features.stats=mean,velocity,speed`, `features.noise_per=sequence`)"
+        ),
+        ("features.stats=mean,velocity,speed", "features.noise_per=sequence"),
+    ),
     "chunks8": ("8 chunks (`features.chunks=8`), no layer norm", ("features.chunks=8", *_NO_NORM)),
     "embed64": ("embedding 64 (`model.embed=64`), no layer norm", ("model.embed=64", *_NO_NORM)),
     "no_align": ("no view alignment (`features.align=off`)", ("features.align=off",)),
@@ -193,11 +215,14 @@ def changes(items: tuple[str, ...]) -> Changes:
     return out
 
 
-def plan(dataset: str, rows: list[str], seeds: list[int], data: str | None, out: Path) -> list[tuple[Any, ...]]:
-    """(config, run folder, key) of every run; key = (row, split, seed)."""
+def plan(
+    dataset: str, rows: list[str], seeds: list[int], data: str | None, out: Path, splits: list[str] | None = None
+) -> list[tuple[Any, ...]]:
+    """(config, run folder, key) of every run; key = (row, split, seed); ``splits``: a subset of the
+    dataset's splits (default: all)."""
     jobs = []
     for row in rows:
-        for split in SPLITS[dataset]:
+        for split in splits or SPLITS[dataset]:
             for seed in seeds:
                 extra = changes(ROWS[row][1])
                 model = extra.get("model", {}).get("name", "gcn")  # the backbone's recipe under the row
@@ -294,7 +319,13 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
         cells += [f"**{s['mean']:.1f} ± {s['std']:.1f}**", f"{s['single_mean']:.1f} ± {s['single_std']:.1f}"]
         cells += [f"{s['train_accuracy']:.1f}", f"{s['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    what = "the 5-fold mean" if len(splits) > 1 else "the test accuracy"
+    what = (
+        f"the {len(splits)}-fold mean"
+        if len(splits) > 1
+        else f"the {splits[0]} accuracy"
+        if splits[0] != "default"
+        else "the test accuracy"
+    )
     return "\n".join(
         [
             f"`{command}` — {machine()}.",
@@ -323,6 +354,7 @@ def main() -> None:
     p.add_argument("--dataset", choices=["sbu", "fpha", "synthetic"], default="sbu")
     p.add_argument("--rows", default=",".join(ROWS), help=f"settings to run, among {', '.join(ROWS)}")
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--splits", help="comma-separated subset of the splits, e.g. fold0,fold1 (default: all)")
     p.add_argument("--data", help="folder holding sbu/ and fpha/ (default $MRMP_DATA or ../shared/data)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/dense"))
@@ -335,9 +367,14 @@ def main() -> None:
     if unknown:
         p.error(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out), args.jobs)
+    splits = [s for s in (args.splits or "").split(",") if s] or None
+    known = SPLITS[args.dataset]
+    if splits and set(splits) - set(known):
+        p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
+    results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out, splits), args.jobs)
     summary = summarise(results, seeds)
     command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"
+    command += f" --splits {args.splits}" if splits else ""
     text = table(args.dataset, summary, seeds, command)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
