@@ -458,10 +458,14 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
     mrmp = _train_config("--dataset", "fpha", "--method", "mrmp")  # FPHA's multi-rate phase on the dense recipe
     assert (mrmp.train.lr, mrmp.train.batch_size, mrmp.train.epochs) == (5e-3, 128, 450)
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.prune.warmup_batch_size) == (1200, 3e-3, 64)
-    assert (mrmp.prune.prior, _train_config("--dataset", "sbu", "--method", "mrmp").prune.prior) == (
+    sbu_mrmp = _train_config("--dataset", "sbu", "--method", "mrmp")  # SBU: the prior only, the dense lr and batch
+    assert (mrmp.prune.prior, sbu_mrmp.prune.prior, sbu_mrmp.train.lr, sbu_mrmp.train.batch_size) == (
         "laplace",
-        "gaussian",
+        "laplace",
+        1e-3,
+        64,
     )
+    assert _train_config("--dataset", "sbu", "--method", "srmp").prune.prior == "gaussian"  # MRMP's recipe only
     assert _train_config("--dataset", "fpha", "--method", "mrmp", "--prior", "gaussian").prune.prior == "gaussian"
     mp = _train_config("--dataset", "fpha", "--method", "mp", "--from", "d.pt")  # the others: a quarter
     assert (mp.train.lr, mp.train.batch_size, mp.train.epochs) == (3e-3, 64, 300)
