@@ -142,6 +142,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model.name=stgcn",),
     ),
     "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", "train.amp=off")),
+    "stgcn_wd": ("… weight decay 1e-4 (`train.weight_decay=1e-4`)", ("model.name=stgcn", "train.weight_decay=1e-4")),
     "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", "train.epochs=200")),
     "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", "train.epochs=350")),
     "stgcn_600": ("… 600 epochs (`train.epochs=600`)", ("model.name=stgcn", "train.epochs=600")),
