@@ -1,0 +1,27 @@
+"""``benchmarks.dense``: the plan of runs (rows × splits × seeds) and the table of a split subset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.dense import ROWS, plan, table
+
+
+def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
+    jobs = plan("sbu", ["default", "shear"], [0, 1], str(tmp_path), tmp_path, ["fold0", "fold3"])
+    keys = [key for _, _, key in jobs]
+    assert keys == [(r, s, k) for r in ("default", "shear") for s in ("fold0", "fold3") for k in (0, 1)]
+    cfg, folder, _ = jobs[-1]
+    assert (cfg.data.split, cfg.train.seed, cfg.features.shear) == ("fold3", 1, 0.3)
+    assert folder == tmp_path / "sbu" / "shear" / "fold3" / "seed1"
+    assert jobs[0][0].features.shear == 0.0 and jobs[0][0].model.norm  # the default: the GCN's recipe
+    assert len(plan("sbu", ["default"], [0], str(tmp_path), tmp_path)) == 5  # every fold by default
+
+
+def test_table_names_the_folds_it_averages() -> None:
+    row = {"mean": 95.0, "std": 0.5, "single_mean": 94.0, "single_std": 0.1, "train_accuracy": 100.0, "seconds": 9.0}
+    two = table("sbu", {"default": {**row, "per_split": {"fold0": 94.0, "fold1": 96.0}}}, [0, 1], "CMD")
+    assert "of the 2-fold mean" in two and "| fold0 | fold1 |" in two and "| 94.0 | 96.0 | **95.0 ± 0.5** |" in two
+    one = table("fpha", {"default": {**row, "per_split": {"default": 95.0}}}, [0], "CMD")
+    assert "of the test accuracy" in one and "fold" not in one
+    assert ROWS["default"][1] == ()
