@@ -320,13 +320,8 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
         cells += [f"**{s['mean']:.1f} ± {s['std']:.1f}**", f"{s['single_mean']:.1f} ± {s['single_std']:.1f}"]
         cells += [f"{s['train_accuracy']:.1f}", f"{s['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    what = (
-        f"the {len(splits)}-fold mean"
-        if len(splits) > 1
-        else f"the {splits[0]} accuracy"
-        if splits[0] != "default"
-        else "the test accuracy"
-    )
+    what = f"the {len(splits)}-fold mean" if len(splits) > 1 else f"the {splits[0]} accuracy"
+    what = "the test accuracy" if splits == ["default"] else what
     return "\n".join(
         [
             f"`{command}` — {machine()}.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.dense import ROWS, plan, table
+from benchmarks.dense import plan, table
 
 
 def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
@@ -24,4 +24,5 @@ def test_table_names_the_folds_it_averages() -> None:
     assert "of the 2-fold mean" in two and "| fold0 | fold1 |" in two and "| 94.0 | 96.0 | **95.0 ± 0.5** |" in two
     one = table("fpha", {"default": {**row, "per_split": {"default": 95.0}}}, [0], "CMD")
     assert "of the test accuracy" in one and "fold" not in one
-    assert ROWS["default"][1] == ()
+    single = table("sbu", {"default": {**row, "per_split": {"fold3": 95.0}}}, [0], "CMD")
+    assert "of the fold3 accuracy" in single
