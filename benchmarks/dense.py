@@ -142,6 +142,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model.name=stgcn",),
     ),
     "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", "train.amp=off")),
+    "stgcn_adaptive": (
+        "… an additive learned graph per block (`model.stgcn_adaptive=true`)",
+        ("model.name=stgcn", "model.stgcn_adaptive=true"),
+    ),
     "stgcn_wd": ("… weight decay 1e-4 (`train.weight_decay=1e-4`)", ("model.name=stgcn", "train.weight_decay=1e-4")),
     "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", "train.epochs=200")),
     "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", "train.epochs=350")),

@@ -157,3 +157,23 @@ def test_mrmp_two_epochs_end_to_end(tmp_path: Path) -> None:
     # the command line on the same checkpoint
     assert main(["eval", str(res.checkpoint), "--rate", "0.8", "--json", "--device", "cpu"]) == 0
     assert json.loads((tmp_path / "st" / "metrics.json").read_text())["test_accuracy"] == res.metrics["test_accuracy"]
+
+
+def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> None:
+    """``stgcn_adaptive``: a zero-initialised additive graph per block leaves the first forward
+    unchanged, is never pruned, and receives gradient between joints the skeleton does not join."""
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    torch.manual_seed(0)
+    plain = STGCN(SMALL, skeleton_adjacency(edges, 6), in_channels=3, num_classes=5)
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0, stgcn_adaptive=True)
+    net = STGCN(cfg, skeleton_adjacency(edges, 6), in_channels=3, num_classes=5)
+    missing = set(plain.state_dict()) ^ set(net.state_dict())
+    assert missing == {f"blocks.{i}.adaptive_graph" for i in range(3)}
+    net.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(3, 3, 12, 6, 1)
+    torch.testing.assert_close(net(x), plain(x))
+    net(x).logsumexp(1).sum().backward()
+    grad = net.blocks[1].adaptive_graph.grad
+    assert grad.shape == (2, 6, 6) and grad[1, 0, 5].abs() > 0  # joints 0 and 5 share no bone
+    assert not any("adaptive_graph" in n for n in select_weights(net))

@@ -149,7 +149,9 @@ class ModelConfig:
     ``stgcn_persons``: multi-person data in ST-GCN, each person through the network ``apart`` (the
     original's way) or all persons' joints in one ``graph``; ``stgcn_partitions``: ST-GCN's
     neighbour subsets, ``distance`` (the joint, its neighbours) or the original's ``spatial``
-    configuration (same depth, nearer, farther from the body's centre); see :mod:`mrmp.models.stgcn`.
+    configuration (same depth, nearer, farther from the body's centre); ``stgcn_adaptive``: add a
+    learnable (K, V, V) graph to the partitions in every block, so that any two joints may exchange
+    features (2s-AGCN's B_k); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -164,6 +166,7 @@ class ModelConfig:
     stgcn_channels: Annotated[tuple[Size, ...], NonEmpty()] = (32, 64, 64)
     stgcn_persons: Literal["apart", "graph"] = "apart"
     stgcn_partitions: Literal["distance", "spatial"] = "distance"
+    stgcn_adaptive: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

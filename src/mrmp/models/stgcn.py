@@ -12,6 +12,10 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   mixed over the joints by the K partition matrices. Each block has an
   optional learnable *edge importance* M (K, V, V), initialised to ones, multiplying the
   partitions element-wise (``edge_importance`` is not named ``weight``, so it is never pruned).
+  With ``stgcn_adaptive``, each block also learns an additive graph B (K, V, V), initialised to
+  zeros, as in Shi et al.'s 2s-AGCN: the partitions fix which joints exchange features at the
+  start, B lets any two joints (e.g. one person's hand and the other's chest) do so as training
+  finds useful (``adaptive_graph``, never pruned either).
 * **Temporal convolution** (kernel 9 over frames, stride 2 where the channels grow).
 * **Residual blocks** with the channels of ``cfg.stgcn_channels`` (1×1 projection where the
   shape changes; none in the first block, whose input is raw coordinates).
@@ -119,6 +123,7 @@ class STGCNBlock(nn.Module):
         residual: bool = True,
         dropout: float = 0.0,
         edge_importance: bool = True,
+        adaptive: bool = False,
     ) -> None:
         super().__init__()
         self.partitions, self.out_channels = partitions, out_channels
@@ -140,9 +145,15 @@ class STGCNBlock(nn.Module):
             self.edge_importance = nn.Parameter(torch.ones(partitions, joints, joints))
         else:
             self.register_parameter("edge_importance", None)
+        if adaptive:
+            self.adaptive_graph = nn.Parameter(torch.zeros(partitions, joints, joints))
+        else:
+            self.register_parameter("adaptive_graph", None)
 
     def forward(self, x: Tensor, partitions: Tensor) -> Tensor:
         a = partitions if self.edge_importance is None else partitions * self.edge_importance
+        if self.adaptive_graph is not None:
+            a = a + self.adaptive_graph
         n, _, t, v = x.shape
         y = self.gcn(x).view(n, self.partitions, self.out_channels, t, v)
         y = torch.einsum("nkctv,kvw->nctw", y, a)
@@ -196,7 +207,18 @@ class STGCN(nn.Module):
         blocks, cin = [], in_channels
         for i, c in enumerate(cfg.stgcn_channels):
             stride = 2 if i > 0 and c > cin else 1
-            blocks.append(STGCNBlock(cin, c, k, v, stride=stride, residual=i > 0, edge_importance=edge_importance))
+            blocks.append(
+                STGCNBlock(
+                    cin,
+                    c,
+                    k,
+                    v,
+                    stride=stride,
+                    residual=i > 0,
+                    edge_importance=edge_importance,
+                    adaptive=cfg.stgcn_adaptive,
+                )
+            )
             cin = c
         self.blocks = nn.ModuleList(blocks)
         self.dropout = nn.Dropout(cfg.dropout)
