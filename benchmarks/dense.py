@@ -172,6 +172,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lr2e-3": ("learning rate 2e-3 (`train.lr=0.002`)", ("train.lr=0.002",)),
     "embed64_norm": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
     "shear": ("a random shear ≤ 0.3 in training (`features.shear=0.3`)", ("features.shear=0.3",)),
+    "mixup": ("mixup of each training batch, α = 0.2 (`train.mixup=0.2`)", ("train.mixup=0.2",)),
+    "stgcn_mixup": ("… mixup, α = 0.2 (`train.mixup=0.2`)", ("model.name=stgcn", "train.mixup=0.2")),
     "std_norm": (
         "the per-chunk spread too (`features.stats=mean,velocity,std`)",
         ("features.stats=mean,velocity,std",),

@@ -275,6 +275,8 @@ class PruneConfig:
 class TrainConfig:
     """Optimisation and bookkeeping.
 
+    ``mixup``: α of mixup's Beta(α, α) blend of each training batch with itself shuffled
+    (:mod:`mrmp.engine.mixup`; 0: off; training accuracy then counts the larger share's label).
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
     :mod:`mrmp.engine.averaging`). ``amp``: mixed precision of the forward pass (``bf16``, or
@@ -295,6 +297,7 @@ class TrainConfig:
     lr_min: NonNegative = 1e-5
     weight_decay: NonNegative = 0.0
     label_smoothing: Fraction = 0.1
+    mixup: NonNegative = 0.0
     ema: Fraction = 0.995
     seed: Seed = 0
     device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"

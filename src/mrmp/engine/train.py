@@ -29,6 +29,7 @@ from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from mrmp.engine.evaluate import accuracy
+from mrmp.engine.mixup import mixup
 from mrmp.engine.precision import autocast, grad_scaler, resolve_amp, subnormals_flushed
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
@@ -304,12 +305,16 @@ def _train_step(
     keep = idx if ctx.world > 1 else None  # this rank's share, with the global batch's random draws
     x = data.train.augmented(batch, gen, loaded, keep)
     x, y = x.to(ctx.device, non_blocking=True), data.train_labels[batch[idx]].to(ctx.device)
+    targets = y
+    if run.cfg.train.mixup > 0:  # one draw from the shared generator keeps the ranks' draws in step
+        mix = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen)) + ctx.rank)
+        x, targets = mixup(x, y, data.meta.num_classes, run.cfg.train.mixup, mix)
     run.method.before_step(run.bundle, step, run.total_steps, run.steps_per_epoch)
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
     with autocast(run.amp, ctx.device):
-        loss, ce, kl, logits = run.objective(x, y, rates, gen)
+        loss, ce, kl, logits = run.objective(x, targets, rates, gen)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss * share.weight).backward()  # DDP's average of these = grad of the global mean
     run.scaler.step(run.optimizer)
@@ -322,7 +327,7 @@ def _train_step(
     sums["loss"] += value * k
     sums["ce"] += float(ce.detach()) * k
     sums["kl"] += float(kl.detach()) * k
-    sums["correct"] += float((logits.argmax(1) == y)[:k].sum())
+    sums["correct"] += float((logits.argmax(1) == (y if targets is y else targets.argmax(1)))[:k].sum())
     sums["count"] += k
 
 

@@ -87,7 +87,8 @@ class MultiRateLoss(nn.Module):
     def forward(
         self, x: Tensor, y: Tensor, rates: Sequence[float] = (), generator: torch.Generator | None = None
     ) -> StepOutput:
-        """Loss on inputs ``x`` (N, …) and labels (N,) ``y``; ``rates`` are the rates of this step."""
+        """Loss on inputs ``x`` (N, …) and labels ``y``, class indices (N,) or probabilities
+        (N, classes), e.g. mixup's; ``rates`` are the rates of this step."""
         if self.pruner is None:
             logits = self.model(x)
             ce = F.cross_entropy(logits, y, label_smoothing=self.smoothing)
