@@ -10,6 +10,7 @@ import torch
 
 from mrmp.cli import main
 from mrmp.config import ModelConfig, RunConfig
+from mrmp.deploy import example_input, export_onnx, export_pt, load_exported
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 from mrmp.models import build_model, input_kind, skeleton_adjacency
 from mrmp.models.graph import adjacency, centre_depths, hop_distances
@@ -177,3 +178,27 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
     grad = net.blocks[1].adaptive_graph.grad
     assert grad.shape == (2, 6, 6) and grad[1, 0, 5].abs() > 0  # joints 0 and 5 share no bone
     assert not any("adaptive_graph" in n for n in select_weights(net))
+
+
+def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
+    """An MRMP ST-GCN with ``stgcn_adaptive`` exports at an unseen rate: the learned graphs travel
+    with the file (never pruned), and the reloaded ``.pt`` and onnxruntime give PyTorch's outputs."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
+    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
+    cfg = RunConfig().replace(
+        data={"dataset": "synthetic"},
+        features={"frames": 12},
+        model={"name": "stgcn", "stgcn_channels": (8, 16), "dropout": 0.0, "stgcn_adaptive": True},
+        prune={"method": "mrmp", "rates": (0.5, 0.9), "rates_per_step": 2},
+        train={"epochs": 1, "batch_size": 32},
+    )
+    res = fit(cfg, tmp_path / "run", data=load_data(cfg), progress=False)
+    bundle, _ = load_bundle(res.checkpoint)
+    assert bundle.model.blocks[1].adaptive_graph.abs().sum() > 0  # trained away from zero
+    summary = export_onnx(bundle, 0.8, tmp_path / "m.onnx")
+    assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
+    export_pt(bundle, 0.8, tmp_path / "m.pt")
+    model = load_exported(tmp_path / "m.pt", sparse="never").module
+    x = example_input(bundle.cfg, bundle.meta, 3, seed=0)
+    with torch.no_grad(), bundle.pruner.at_rate(0.8, "exact"):
+        torch.testing.assert_close(model(x), bundle.model(x), atol=1e-5, rtol=0)
