@@ -174,6 +174,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "shear": ("a random shear ≤ 0.3 in training (`features.shear=0.3`)", ("features.shear=0.3",)),
     "mixup": ("mixup of each training batch, α = 0.2 (`train.mixup=0.2`)", ("train.mixup=0.2",)),
     "stgcn_mixup": ("… mixup, α = 0.2 (`train.mixup=0.2`)", ("model.name=stgcn", "train.mixup=0.2")),
+    "stgcn_attention": (
+        "… a learned graph and each sample's own (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`)",
+        ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true"),
+    ),
     "stgcn_adaptive_mixup": (
         "… a learned graph and mixup, α = 0.2 (`model.stgcn_adaptive=true`, `train.mixup=0.2`)",
         ("model.name=stgcn", "model.stgcn_adaptive=true", "train.mixup=0.2"),

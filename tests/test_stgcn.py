@@ -181,14 +181,21 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
 
 
 def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
-    """An MRMP ST-GCN with ``stgcn_adaptive`` exports at an unseen rate: the learned graphs travel
-    with the file (never pruned), and the reloaded ``.pt`` and onnxruntime give PyTorch's outputs."""
+    """An MRMP ST-GCN with ``stgcn_adaptive`` and ``stgcn_attention`` exports at an unseen rate: the
+    learned graphs travel with the file (never pruned), and the reloaded ``.pt`` and onnxruntime
+    give PyTorch's outputs."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
     pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
     cfg = RunConfig().replace(
         data={"dataset": "synthetic"},
         features={"frames": 12},
-        model={"name": "stgcn", "stgcn_channels": (8, 16), "dropout": 0.0, "stgcn_adaptive": True},
+        model={
+            "name": "stgcn",
+            "stgcn_channels": (8, 16),
+            "dropout": 0.0,
+            "stgcn_adaptive": True,
+            "stgcn_attention": True,
+        },
         prune={"method": "mrmp", "rates": (0.5, 0.9), "rates_per_step": 2},
         train={"epochs": 1, "batch_size": 32},
     )
@@ -202,3 +209,22 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
     x = example_input(bundle.cfg, bundle.meta, 3, seed=0)
     with torch.no_grad(), bundle.pruner.at_rate(0.8, "exact"):
         torch.testing.assert_close(model(x), bundle.model(x), atol=1e-5, rtol=0)
+
+
+def test_sample_graph_is_a_per_sample_softmax_over_the_source_joints() -> None:
+    """``stgcn_attention``: each block's own graph of a sample sums to one over the joints that
+    feed a joint, depends on that sample only, and its embeddings are prunable convolutions."""
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16), dropout=0.0, stgcn_adaptive=True, stgcn_attention=True)
+    torch.manual_seed(0)
+    net = STGCN(cfg, skeleton_adjacency([(0, 1), (1, 2), (2, 3)], 4), in_channels=3, num_classes=3)
+    x = torch.randn(5, 3, 10, 4, 1)
+    h = x[..., 0]
+    graph = net.blocks[0].sample_graph(h)
+    assert graph.shape == (5, 2, 4, 4)
+    torch.testing.assert_close(graph.sum(2), torch.ones(5, 2, 4))
+    torch.testing.assert_close(net.blocks[0].sample_graph(h[2:3]), graph[2:3])
+    assert not torch.allclose(graph[0], graph[1])  # two samples, two graphs
+    torch.testing.assert_close(net(x)[:2], net(x[:2]), rtol=1e-5, atol=1e-6)
+    net(x).logsumexp(1).sum().backward()
+    assert net.blocks[1].theta.weight.grad.abs().sum() > 0 and net.blocks[1].phi.weight.grad.abs().sum() > 0
+    assert {"blocks.0.theta.weight", "blocks.1.phi.weight"} <= set(select_weights(net))

@@ -151,7 +151,8 @@ class ModelConfig:
     neighbour subsets, ``distance`` (the joint, its neighbours) or the original's ``spatial``
     configuration (same depth, nearer, farther from the body's centre); ``stgcn_adaptive``: add a
     learnable (K, V, V) graph to the partitions in every block, so that any two joints may exchange
-    features (2s-AGCN's B_k); see :mod:`mrmp.models.stgcn`.
+    features (2s-AGCN's B_k); ``stgcn_attention``: also a graph computed from each sample, the
+    softmax of its joints' embedded similarities (2s-AGCN's C_k); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -167,6 +168,7 @@ class ModelConfig:
     stgcn_persons: Literal["apart", "graph"] = "apart"
     stgcn_partitions: Literal["distance", "spatial"] = "distance"
     stgcn_adaptive: bool = False
+    stgcn_attention: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

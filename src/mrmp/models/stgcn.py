@@ -16,6 +16,9 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   zeros, as in Shi et al.'s 2s-AGCN: the partitions fix which joints exchange features at the
   start, B lets any two joints (e.g. one person's hand and the other's chest) do so as training
   finds useful (``adaptive_graph``, never pruned either).
+  With ``stgcn_attention``, each block adds a graph of its own sample, C_k = softmax over the
+  source joints of θ_k(x)ᵀ φ_k(x) / (C_e·T) (2s-AGCN's C_k; θ, φ: 1×1 convolutions to C_e =
+  max(C'/4, 4) channels per subset, prunable like every convolution).
 * **Temporal convolution** (kernel 9 over frames, stride 2 where the channels grow).
 * **Residual blocks** with the channels of ``cfg.stgcn_channels`` (1×1 projection where the
   shape changes; none in the first block, whose input is raw coordinates).
@@ -124,6 +127,7 @@ class STGCNBlock(nn.Module):
         dropout: float = 0.0,
         edge_importance: bool = True,
         adaptive: bool = False,
+        attention: bool = False,
     ) -> None:
         super().__init__()
         self.partitions, self.out_channels = partitions, out_channels
@@ -149,6 +153,12 @@ class STGCNBlock(nn.Module):
             self.adaptive_graph = nn.Parameter(torch.zeros(partitions, joints, joints))
         else:
             self.register_parameter("adaptive_graph", None)
+        self.embed_channels = max(out_channels // 4, 4)
+        if attention:
+            self.theta = nn.Conv2d(in_channels, partitions * self.embed_channels, kernel_size=1)
+            self.phi = nn.Conv2d(in_channels, partitions * self.embed_channels, kernel_size=1)
+        else:
+            self.theta = self.phi = None
 
     def forward(self, x: Tensor, partitions: Tensor) -> Tensor:
         a = partitions if self.edge_importance is None else partitions * self.edge_importance
@@ -156,12 +166,25 @@ class STGCNBlock(nn.Module):
             a = a + self.adaptive_graph
         n, _, t, v = x.shape
         y = self.gcn(x).view(n, self.partitions, self.out_channels, t, v)
-        y = torch.einsum("nkctv,kvw->nctw", y, a)
+        if self.theta is not None:
+            a = a + self.sample_graph(x)  # (N, K, V, V)
+            y = torch.einsum("nkctv,nkvw->nctw", y, a)
+        else:
+            y = torch.einsum("nkctv,kvw->nctw", y, a)
         y = F.relu(self.gcn_norm(y))
         y = self.dropout(self.tcn_norm(self.tcn(y)))
         if self.residual is not None:
             y = y + self.residual(x)
         return F.relu(y)
+
+    def sample_graph(self, x: Tensor) -> Tensor:
+        """Each sample's own graph (N, K, V, W) from the block input x (N, C, T, V): entry (v, w) is
+        how much joint v feeds joint w, a softmax over v of the embedded similarity."""
+        n, _, t, v = x.shape
+        k, ce = self.partitions, self.embed_channels
+        theta = self.theta(x).view(n, k, ce * t, v)
+        phi = self.phi(x).view(n, k, ce * t, v)
+        return torch.softmax(theta.transpose(2, 3) @ phi / (ce * t), dim=2)
 
 
 class STGCN(nn.Module):
@@ -217,6 +240,7 @@ class STGCN(nn.Module):
                     residual=i > 0,
                     edge_importance=edge_importance,
                     adaptive=cfg.stgcn_adaptive,
+                    attention=cfg.stgcn_attention,
                 )
             )
             cin = c
