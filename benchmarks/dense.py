@@ -178,6 +178,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… a learned graph and each sample's own (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`)",
         ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true"),
     ),
+    "stgcn_attention_mixup": (
+        "… both graphs and mixup (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`, `train.mixup=0.2`)",
+        ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true", "train.mixup=0.2"),
+    ),
     "stgcn_adaptive_mixup": (
         "… a learned graph and mixup, α = 0.2 (`model.stgcn_adaptive=true`, `train.mixup=0.2`)",
         ("model.name=stgcn", "model.stgcn_adaptive=true", "train.mixup=0.2"),
