@@ -26,6 +26,9 @@ from benchmarks.common import SPLITS, base_config, clip_accuracies, machine, run
 from mrmp.config import RunConfig
 from mrmp.config_fields import Changes, parse_field
 
+#: ST-GCN's recipe before its learned graphs and mixup: the ST-GCN rows measured on it pin it.
+_STGCN_BEFORE = ("model.stgcn_adaptive=false", "model.stgcn_attention=false", "train.mixup=0")
+
 #: §8's ST-GCN schedule, both persons in one graph, float32 (SBU's ST-GCN default before its recipe).
 _STGCN_GRAPH = (
     "model.name=stgcn",
@@ -34,6 +37,7 @@ _STGCN_GRAPH = (
     "train.lr=0.003",
     "model.dropout=0.1",
     "train.amp=off",
+    *_STGCN_BEFORE,
 )
 
 #: Ablations measured on the recipe before the GCN's layer norm (``model.norm=false``, the paper's GCN).
@@ -112,6 +116,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "train.lr=0.003",
             "model.dropout=0.1",
             "train.amp=off",
+            *_STGCN_BEFORE,
         ),
     ),
     "stgcn_graph": (
@@ -135,34 +140,57 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "model.dropout=0.1",
             "features.noise=0",
             "train.amp=off",
+            *_STGCN_BEFORE,
         ),
     ),
     "stgcn_default": (
         "ST-GCN, its recipe (`--model stgcn`: bf16 autocast, `train.amp=auto`; SBU 350, FPHA 300 epochs)",
         ("model.name=stgcn",),
     ),
-    "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", "train.amp=off")),
-    "stgcn_adaptive": (
-        "… an additive learned graph per block (`model.stgcn_adaptive=true`)",
-        ("model.name=stgcn", "model.stgcn_adaptive=true"),
+    "stgcn_before": (
+        "… without learned graphs or mixup (the recipe before them)",
+        ("model.name=stgcn", *_STGCN_BEFORE),
     ),
-    "stgcn_wd": ("… weight decay 1e-4 (`train.weight_decay=1e-4`)", ("model.name=stgcn", "train.weight_decay=1e-4")),
-    "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", "train.epochs=200")),
-    "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", "train.epochs=350")),
-    "stgcn_600": ("… 600 epochs (`train.epochs=600`)", ("model.name=stgcn", "train.epochs=600")),
+    "stgcn_adaptive": (
+        "… a learned graph per block (`model.stgcn_adaptive=true`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_adaptive=true"),
+    ),
+    "stgcn_attention": (
+        "… a learned graph and each sample's own (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_adaptive=true", "model.stgcn_attention=true"),
+    ),
+    "stgcn_adaptive_mixup": (
+        "… a learned graph and mixup, α = 0.2 (`model.stgcn_adaptive=true`, `train.mixup=0.2`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_adaptive=true", "train.mixup=0.2"),
+    ),
+    "stgcn_attention_mixup": (
+        "… both graphs and mixup (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`, `train.mixup=0.2`)",
+        ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true", "train.mixup=0.2"),
+    ),
+    "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.amp=off")),
+    "stgcn_wd": (
+        "… weight decay 1e-4 (`train.weight_decay=1e-4`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "train.weight_decay=1e-4"),
+    ),
+    "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=200")),
+    "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=350")),
+    "stgcn_600": ("… 600 epochs (`train.epochs=600`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=600")),
     "stgcn_4blocks": (
         "… a fourth block (`model.stgcn_channels=32,64,64,64`)",
-        ("model.name=stgcn", "model.stgcn_channels=32,64,64,64"),
+        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_channels=32,64,64,64"),
     ),
-    "stgcn_frames48": ("… 48 frames (`features.frames=48`)", ("model.name=stgcn", "features.frames=48")),
-    "stgcn_drop3": ("… dropout 0.3 (`model.dropout=0.3`)", ("model.name=stgcn", "model.dropout=0.3")),
+    "stgcn_frames48": (
+        "… 48 frames (`features.frames=48`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "features.frames=48"),
+    ),
+    "stgcn_drop3": ("… dropout 0.3 (`model.dropout=0.3`)", ("model.name=stgcn", *_STGCN_BEFORE, "model.dropout=0.3")),
     "stgcn_spatial": (  # FPHA: its recipe's 300 epochs, in float32 (SBU: stgcn_graph_spatial)
         "… float32, the spatial configuration's 3 subsets (`model.stgcn_partitions=spatial`)",
-        ("model.name=stgcn", "model.stgcn_partitions=spatial", "train.amp=off"),
+        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_partitions=spatial", "train.amp=off"),
     ),
     "stgcn_motion": (  # FPHA (SBU: stgcn_graph_motion)
         "… float32, a motion stream, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
-        ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0", "train.amp=off"),
+        ("model.name=stgcn", *_STGCN_BEFORE, "features.streams=joint,bone,motion", "features.noise=0", "train.amp=off"),
     ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks6": ("6 chunks (`features.chunks=6`), no layer norm", ("features.chunks=6", *_NO_NORM)),
@@ -173,19 +201,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "embed64_norm": ("embedding 64 (`model.embed=64`)", ("model.embed=64",)),
     "shear": ("a random shear ≤ 0.3 in training (`features.shear=0.3`)", ("features.shear=0.3",)),
     "mixup": ("mixup of each training batch, α = 0.2 (`train.mixup=0.2`)", ("train.mixup=0.2",)),
-    "stgcn_mixup": ("… mixup, α = 0.2 (`train.mixup=0.2`)", ("model.name=stgcn", "train.mixup=0.2")),
-    "stgcn_attention": (
-        "… a learned graph and each sample's own (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`)",
-        ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true"),
-    ),
-    "stgcn_attention_mixup": (
-        "… both graphs and mixup (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`, `train.mixup=0.2`)",
-        ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true", "train.mixup=0.2"),
-    ),
-    "stgcn_adaptive_mixup": (
-        "… a learned graph and mixup, α = 0.2 (`model.stgcn_adaptive=true`, `train.mixup=0.2`)",
-        ("model.name=stgcn", "model.stgcn_adaptive=true", "train.mixup=0.2"),
-    ),
     "std_norm": (
         "the per-chunk spread too (`features.stats=mean,velocity,std`)",
         ("features.stats=mean,velocity,std",),
