@@ -29,6 +29,9 @@ from mrmp.config_fields import Changes, parse_field
 #: ST-GCN's recipe before its learned graphs and mixup: the ST-GCN rows measured on it pin it.
 _STGCN_BEFORE = ("model.stgcn_adaptive=false", "model.stgcn_attention=false", "train.mixup=0")
 
+#: FPHA's test clips before its ST-GCN recipe took one pass: the FPHA-only ST-GCN rows measured then pin them.
+_FPHA_CLIPS = ("features.clips=5",)
+
 #: §8's ST-GCN schedule, both persons in one graph, float32 (SBU's ST-GCN default before its recipe).
 _STGCN_GRAPH = (
     "model.name=stgcn",
@@ -141,15 +144,21 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "features.noise=0",
             "train.amp=off",
             *_STGCN_BEFORE,
+            *_FPHA_CLIPS,
         ),
     ),
     "stgcn_default": (
-        "ST-GCN, its recipe (`--model stgcn`: bf16 autocast, `train.amp=auto`; SBU 350, FPHA 300 epochs)",
+        "ST-GCN, its recipe (`--model stgcn`: learned graphs, mixup, bf16; SBU 350, FPHA 300 epochs, 1 test pass)",
         ("model.name=stgcn",),
     ),
+    "stgcn_clips5": ("… 5 test clips (`features.clips=5`)", ("model.name=stgcn", "features.clips=5")),
     "stgcn_before": (
-        "… without learned graphs or mixup (the recipe before them)",
+        "ST-GCN, its recipe before the learned graph and mixup (`model.stgcn_adaptive=false`, `train.mixup=0`)",
         ("model.name=stgcn", *_STGCN_BEFORE),
+    ),
+    "stgcn_before_clips5": (
+        "ST-GCN's recipe before, with FPHA's 5 test clips then (`features.clips=5`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "features.clips=5"),
     ),
     "stgcn_adaptive": (
         "… a learned graph per block (`model.stgcn_adaptive=true`)",
@@ -167,30 +176,46 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… both graphs and mixup (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`, `train.mixup=0.2`)",
         ("model.name=stgcn", "model.stgcn_adaptive=true", "model.stgcn_attention=true", "train.mixup=0.2"),
     ),
-    "stgcn_fp32": ("… in float32 (`train.amp=off`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.amp=off")),
+    "stgcn_fp32": (
+        "… in float32 (`train.amp=off`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "train.amp=off"),
+    ),
     "stgcn_wd": (
         "… weight decay 1e-4 (`train.weight_decay=1e-4`)",
         ("model.name=stgcn", *_STGCN_BEFORE, "train.weight_decay=1e-4"),
     ),
     "stgcn_200": ("… 200 epochs (`train.epochs=200`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=200")),
     "stgcn_350": ("… 350 epochs (`train.epochs=350`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=350")),
-    "stgcn_600": ("… 600 epochs (`train.epochs=600`)", ("model.name=stgcn", *_STGCN_BEFORE, "train.epochs=600")),
+    "stgcn_600": (
+        "… 600 epochs (`train.epochs=600`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "train.epochs=600"),
+    ),
     "stgcn_4blocks": (
         "… a fourth block (`model.stgcn_channels=32,64,64,64`)",
-        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_channels=32,64,64,64"),
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "model.stgcn_channels=32,64,64,64"),
     ),
     "stgcn_frames48": (
         "… 48 frames (`features.frames=48`)",
-        ("model.name=stgcn", *_STGCN_BEFORE, "features.frames=48"),
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "features.frames=48"),
     ),
-    "stgcn_drop3": ("… dropout 0.3 (`model.dropout=0.3`)", ("model.name=stgcn", *_STGCN_BEFORE, "model.dropout=0.3")),
+    "stgcn_drop3": (
+        "… dropout 0.3 (`model.dropout=0.3`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "model.dropout=0.3"),
+    ),
     "stgcn_spatial": (  # FPHA: its recipe's 300 epochs, in float32 (SBU: stgcn_graph_spatial)
         "… float32, the spatial configuration's 3 subsets (`model.stgcn_partitions=spatial`)",
-        ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_partitions=spatial", "train.amp=off"),
+        ("model.name=stgcn", *_STGCN_BEFORE, *_FPHA_CLIPS, "model.stgcn_partitions=spatial", "train.amp=off"),
     ),
     "stgcn_motion": (  # FPHA (SBU: stgcn_graph_motion)
         "… float32, a motion stream, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
-        ("model.name=stgcn", *_STGCN_BEFORE, "features.streams=joint,bone,motion", "features.noise=0", "train.amp=off"),
+        (
+            "model.name=stgcn",
+            *_STGCN_BEFORE,
+            *_FPHA_CLIPS,
+            "features.streams=joint,bone,motion",
+            "features.noise=0",
+            "train.amp=off",
+        ),
     ),
     "pyramid": ("temporal pyramid: chunk levels 4, 2 and 1 (`features.pyramid=true`)", ("features.pyramid=true",)),
     "chunks6": ("6 chunks (`features.chunks=6`), no layer norm", ("features.chunks=6", *_NO_NORM)),
