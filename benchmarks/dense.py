@@ -148,7 +148,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "stgcn_default": (
-        "ST-GCN, its recipe (`--model stgcn`: learned graphs, mixup, bf16; SBU 350, FPHA 300 epochs, 1 test pass)",
+        "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs; FPHA 300, a learned graph, mixup, 1 pass)",
         ("model.name=stgcn",),
     ),
     "stgcn_clips5": ("… 5 test clips (`features.clips=5`)", ("model.name=stgcn", "features.clips=5")),

@@ -494,10 +494,11 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     assert (npz.train.lr, npz.train.epochs, npz.model.dropout, npz.prune.warmup_epochs) == (3e-3, 200, 0.1, 200)
     assert st.train.amp == "auto" and _train_config("--dataset", "sbu").train.amp == "off"
     assert st.features.test_swap and st.model.stgcn_persons == "graph"  # SBU's recipe still applies
-    assert st.model.stgcn_adaptive and npz.model.stgcn_adaptive and (st.train.mixup, npz.train.mixup) == (0.2, 0.2)
-    assert not st.model.stgcn_attention and _train_config("--dataset", "sbu").train.mixup == 0  # not the GCN's
     fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 1)
+    assert fpha.model.stgcn_adaptive and fpha.train.mixup == 0.2 and not fpha.model.stgcn_attention
+    assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
+    assert _train_config("--dataset", "fpha").train.mixup == 0  # FPHA's GCN keeps its own recipe
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
     flags = _train_config(

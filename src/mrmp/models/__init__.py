@@ -38,9 +38,8 @@ MODELS: dict[str, type[AttentionGCN] | type[STGCN]] = {"gcn": AttentionGCN, "stg
 MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "gcn": {"model": {"norm": True}},  # a layer norm over the node embeddings: SBU +0.8, FPHA +0.9 (§1)
     "stgcn": {
-        # a learned graph per block and mixup: FPHA +4.4 (§1)
-        "model": {"dropout": 0.1, "stgcn_adaptive": True},
-        "train": {"lr": 3e-3, "epochs": 200, "amp": "auto", "mixup": 0.2},  # bf16 where native: 1.6× faster (§1)
+        "model": {"dropout": 0.1},
+        "train": {"lr": 3e-3, "epochs": 200, "amp": "auto"},  # bf16 where native: 1.6× faster (§1)
         "prune": {"warmup_epochs": 200},
     },
 }
