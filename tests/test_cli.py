@@ -498,7 +498,7 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 1)
     assert fpha.model.stgcn_adaptive and fpha.train.mixup == 0.2 and not fpha.model.stgcn_attention
     assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
-    assert _train_config("--dataset", "fpha").train.mixup == 0  # FPHA's GCN keeps its own recipe
+    assert _train_config("--dataset", "fpha").train.mixup == 0.2  # FPHA's recipe, for either backbone
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
     flags = _train_config(
