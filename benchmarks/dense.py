@@ -84,6 +84,15 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`), no layer norm", ("train.weight_decay=1e-4", *_NO_NORM)),
+    "no_mixup": ("no mixup (`train.mixup=0`; FPHA's recipe before it)", ("train.mixup=0",)),
+    "no_mixup_no_norm": (
+        "… and no layer norm (`model.norm=false`), the paper's GCN",
+        ("train.mixup=0", *_NO_NORM),
+    ),
+    "no_mixup_no_wd": (
+        "… and no weight decay (`train.weight_decay=0`), no layer norm",
+        ("train.mixup=0", "train.weight_decay=0", *_NO_NORM),
+    ),
     "no_wd": ("no weight decay (`train.weight_decay=0`), no layer norm", ("train.weight_decay=0", *_NO_NORM)),
     "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`), no layer norm", ("train.weight_decay=5e-4", *_NO_NORM)),
     "partner": (
