@@ -177,6 +177,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… a learned graph and each sample's own (`model.stgcn_adaptive=true`, `model.stgcn_attention=true`)",
         ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_adaptive=true", "model.stgcn_attention=true"),
     ),
+    "stgcn_mixup": (
+        "… mixup alone, α = 0.2 (`train.mixup=0.2`)",
+        ("model.name=stgcn", *_STGCN_BEFORE, "train.mixup=0.2"),
+    ),
     "stgcn_adaptive_mixup": (
         "… a learned graph and mixup, α = 0.2 (`model.stgcn_adaptive=true`, `train.mixup=0.2`)",
         ("model.name=stgcn", *_STGCN_BEFORE, "model.stgcn_adaptive=true", "train.mixup=0.2"),
