@@ -29,7 +29,7 @@ def mixup(x: Tensor, y: Tensor, classes: int, alpha: float, generator: torch.Gen
     if alpha <= 0 or len(x) < 2:
         return x, targets
     seed = int(torch.randint(2**62, (1,), generator=generator))
-    draw = torch.Generator().manual_seed(seed)  # Beta samples from the global RNG: seed it locally
+    draw = torch.Generator().manual_seed(seed)  # torch's Beta draws from the global RNG: fork and seed it
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         lam = float(Beta(alpha, alpha).sample())

@@ -153,7 +153,7 @@ class STGCNBlock(nn.Module):
             self.adaptive_graph = nn.Parameter(torch.zeros(partitions, joints, joints))
         else:
             self.register_parameter("adaptive_graph", None)
-        self.embed_channels = max(out_channels // 4, 4)
+        self.embed_channels = max(out_channels // 4, 4) if attention else 0
         if attention:
             self.theta = nn.Conv2d(in_channels, partitions * self.embed_channels, kernel_size=1)
             self.phi = nn.Conv2d(in_channels, partitions * self.embed_channels, kernel_size=1)
