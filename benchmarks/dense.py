@@ -244,6 +244,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("features.stats=mean,velocity,std",),
     ),
     "crop2_norm": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
+    "dist": (
+        "each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
+        ("features.streams=joint,bone,distance",),
+    ),
+    "stgcn_dist": (
+        "ST-GCN, its recipe, each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
+        ("model.name=stgcn", "features.streams=joint,bone,distance"),
+    ),
     "centre_frame": ("centred on every frame's root (`features.centre=frame`)", ("features.centre=frame",)),
     "speed_no_noise_norm": (
         "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`)",

@@ -281,6 +281,39 @@ def test_partner_stream_is_a_joint_minus_the_same_joint_of_the_other_person() ->
         InputPipeline(sequences(), FeatureConfig(streams=("joint", "partner")), "chunks", Skeleton(1, EDGES, BODY))
 
 
+@pytest.mark.parametrize("kind", ["chunks", "frames"])
+def test_distance_stream_is_every_joints_distance_to_every_joint(kind: str) -> None:
+    from mrmp.config import ModelConfig
+    from mrmp.data.features import streams
+    from mrmp.models import build_model
+
+    x, _ = padded(sequences(persons=2))  # (N, T, 10, 3)
+    out = streams(x, ("joint", "distance"), list(range(10)), persons=2)
+    assert out.shape == (*x.shape[:3], 3 + 10) and torch.equal(out[..., :3], x)
+    d = out[..., 3:]
+    assert torch.allclose(d[..., 1, 7], (x[..., 1, :] - x[..., 7, :]).norm(dim=-1))  # across persons too
+    assert torch.equal(d, d.transpose(-1, -2)) and not d.diagonal(dim1=-2, dim2=-1).any()
+    # unchanged by a rotation, even without alignment; the joint stream moves
+    rot = random_rotations(1, 180.0, torch.Generator().manual_seed(3))[0]
+    plain = FeatureConfig(centre="sequence", size="bones", align="off", streams=("joint", "distance"))
+    skeleton = Skeleton(2, EDGES, BODY)
+    a = InputPipeline(sequences(persons=2), plain, kind, skeleton, scale=1.0)
+    b = InputPipeline([s @ rot.numpy().T for s in sequences(persons=2)], plain, kind, skeleton, scale=1.0)
+    ia, ib = a.inputs(torch.arange(3)), b.inputs(torch.arange(3))
+    channels = -1 if kind == "chunks" else 1
+    assert ia.shape[channels] == a.num_features == (2 * 4 * 13 if kind == "chunks" else 13)
+    if kind == "frames":  # (N, C, T, V/M, M): the distances are channels 3 onwards
+        assert torch.allclose(ia[:, 3:], ib[:, 3:], atol=1e-4) and not torch.allclose(ia[:, :3], ib[:, :3], atol=1e-2)
+    else:  # (N, V, stat · chunk · 13): each block's last 10 are distances
+        blocks = ia.view(3, 10, -1, 13), ib.view(3, 10, -1, 13)
+        assert torch.allclose(blocks[0][..., 3:], blocks[1][..., 3:], atol=1e-4)
+    # and a backbone takes them as they come
+    both = [*EDGES, *((i + 5, j + 5) for i, j in EDGES)]
+    cfg = ModelConfig(name="gcn" if kind == "chunks" else "stgcn")
+    model = build_model(cfg, in_features=a.num_features, num_joints=10, num_classes=4, edges=both, persons=2)
+    assert model(ia).shape == (3, 4)
+
+
 # A symmetric 6-joint body for mirroring: 0 root, 1 neck, 2/3 left/right shoulders, 4/5 left/right hands.
 SYM_EDGES = ((0, 1), (1, 2), (1, 3), (2, 4), (3, 5))
 SYM_MIRROR = (0, 1, 3, 2, 5, 4)

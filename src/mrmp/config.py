@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 PriorName = Literal["gaussian", "laplace", "uniform"]
-StreamName = Literal["joint", "bone", "partner", "motion"]  # input streams (mrmp.data.features.STREAMS)
+StreamName = Literal["joint", "bone", "partner", "motion", "distance"]  # input streams (mrmp.data.features.STREAMS)
 StatName = Literal["mean", "velocity", "std", "speed"]  # per-chunk statistics (mrmp.data.features.STATS)
 Count = Annotated[int, Range(1, 1_000_000)]  # epochs, sizes, steps: at least one, at most a million
 Size = Annotated[int, Range(1, 65_536)]  # widths of the model
@@ -84,8 +84,10 @@ class FeatureConfig:
             size (the dataset scale alone).
         streams: Input streams: ``joint`` positions, ``bone`` vectors (child − parent), ``motion``
             (each joint's displacement from the previous frame times the frame count: the velocity
-            over the whole window, as the ``velocity`` statistic measures it) and, for multi-person
-            data, ``partner`` vectors (a joint minus the same joint of the next person).
+            over the whole window, as the ``velocity`` statistic measures it), ``distance`` (each
+            joint's Euclidean distance to every joint, all persons included: V channels instead of
+            C, unchanged by any rotation of the body) and, for multi-person data, ``partner``
+            vectors (a joint minus the same joint of the next person).
         chunks: Temporal chunks M_c per trajectory (chunk-descriptor backbones).
         pyramid: Also the statistics over every coarser level of chunks (M_c / 2, M_c / 4, …, 1:
             a temporal pyramid ending with the whole window).

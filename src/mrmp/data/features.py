@@ -2,9 +2,9 @@
 
 Layouts:
     raw batch       (N, T, V, C)  padded frames, with ``lengths`` (N,)
-    streams         (N, T, V, S·C) joint positions and/or bone vectors, concatenated
-    chunk inputs    (N, V, F)     F = len(stats) · chunks · S·C, for the attention GCN
-    frame inputs    (N, S·C, T, V/M, M) resampled frames split into M persons, for ST-GCN
+    streams         (N, T, V, Σ C_s) joint positions, bone vectors, distances, …, concatenated
+    chunk inputs    (N, V, F)     F = len(stats) · chunks · Σ C_s, for the attention GCN
+    frame inputs    (N, Σ C_s, T, V/M, M) resampled frames split into M persons, for ST-GCN
 
 Sequences are normalised once (:func:`normalise`): persons put in a canonical order, the body
 centred on its root, optionally rotated into a canonical view and divided by its mean bone length,
@@ -181,10 +181,15 @@ def _check_streams(names: Sequence[str], persons: int) -> None:
         raise ConfigError("features.streams: 'partner' needs multi-person data (persons > 1)")
 
 
+def stream_channels(name: str, coords: int, joints: int) -> int:
+    """Channels C_s one stream adds per joint and frame: the V distances of ``distance``, else C."""
+    return joints if name == "distance" else coords
+
+
 def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], persons: int = 1) -> Tensor:
-    """Joint positions, bone vectors (child − parent), joint motion (:func:`motion`) and/or partner
-    vectors (a joint minus the same joint of the next person, multi-person data), concatenated:
-    (N, T, V, S·C)."""
+    """Joint positions, bone vectors (child − parent), joint motion (:func:`motion`), partner
+    vectors (a joint minus the same joint of the next person, multi-person data) and/or each
+    joint's distances to all V joints, concatenated: (N, T, V, Σ C_s), C_s = C or V (``distance``)."""
     parts = []
     for name in names:
         if name == "joint":
@@ -196,6 +201,8 @@ def streams(frames: Tensor, names: Sequence[str], parents: Sequence[int], person
         elif name == "partner":
             _check_streams(names, persons)
             parts.append(frames - geometry.roll_persons(frames, persons, -1))
+        elif name == "distance":  # exact differences, not cdist's matrix-product shortcut
+            parts.append(torch.cdist(frames, frames, compute_mode="donot_use_mm_for_euclid_dist"))
         else:
             raise ConfigError(f"unknown input stream {name!r}; choose from {STREAMS}")
     return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
@@ -256,7 +263,7 @@ def _encode_chunks(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], p
 
 
 def _encode_frames(frames: Tensor, cfg: FeatureConfig, parents: Sequence[int], persons: int) -> Tensor:
-    x = streams(frames, cfg.streams, parents, persons)  # (N, T, V, S·C)
+    x = streams(frames, cfg.streams, parents, persons)  # (N, T, V, Σ C_s)
     n, t, v, c = x.shape
     return x.reshape(n, t, persons, v // persons, c).permute(0, 4, 1, 3, 2).contiguous()
 
@@ -373,7 +380,7 @@ class InputPipeline:
     @property
     def num_features(self) -> int:
         """F of ``chunks`` inputs, channels of ``frames`` inputs."""
-        c = self.coords * len(self.cfg.streams)
+        c = sum(stream_channels(s, self.coords, self.joints) for s in self.cfg.streams)
         if self.kind != "chunks":
             return c
         return len(self.cfg.stats) * sum(pyramid_levels(self.cfg.chunks, self.cfg.pyramid)) * c
