@@ -43,6 +43,9 @@ _STGCN_GRAPH = (
     *_STGCN_BEFORE,
 )
 
+#: The streams of every recipe before FPHA's took the distance stream: the FPHA rows measured then pin them.
+_JOINT_BONE = ("features.streams=joint,bone",)
+
 #: Ablations measured on the recipe before the GCN's layer norm (``model.norm=false``, the paper's GCN).
 _NO_NORM = ("model.norm=false",)
 
@@ -84,14 +87,15 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "drop5": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "wd": ("weight decay 1e-4 (`train.weight_decay=1e-4`), no layer norm", ("train.weight_decay=1e-4", *_NO_NORM)),
-    "no_mixup": ("no mixup (`train.mixup=0`; FPHA's recipe before it)", ("train.mixup=0",)),
+    "no_dist": ("no distance stream (`features.streams=joint,bone`; FPHA's recipe before it)", _JOINT_BONE),
+    "no_mixup": ("… and no mixup (`train.mixup=0`; FPHA's recipe before that)", (*_JOINT_BONE, "train.mixup=0")),
     "no_mixup_no_norm": (
         "… and no layer norm (`model.norm=false`), the paper's GCN",
-        ("train.mixup=0", *_NO_NORM),
+        (*_JOINT_BONE, "train.mixup=0", *_NO_NORM),
     ),
     "no_mixup_no_wd": (
         "… and no weight decay (`train.weight_decay=0`), no layer norm",
-        ("train.mixup=0", "train.weight_decay=0", *_NO_NORM),
+        (*_JOINT_BONE, "train.mixup=0", "train.weight_decay=0", *_NO_NORM),
     ),
     "no_wd": ("no weight decay (`train.weight_decay=0`), no layer norm", ("train.weight_decay=0", *_NO_NORM)),
     "wd5e-4": ("weight decay 5e-4 (`train.weight_decay=5e-4`), no layer norm", ("train.weight_decay=5e-4", *_NO_NORM)),
@@ -248,6 +252,19 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
         ("features.streams=joint,bone,distance",),
     ),
+    "dist_clips5": (
+        "… and 5 test-time clips (`features.clips=5`)",
+        ("features.streams=joint,bone,distance", "features.clips=5"),
+    ),
+    "dist_mixup": (
+        "… with 5 test-time clips and mixup, α = 0.2 (`train.mixup=0.2`)",
+        ("features.streams=joint,bone,distance", "features.clips=5", "train.mixup=0.2"),
+    ),
+    "dist_embed64": (
+        "… with 5 test-time clips and embedding 64 (`model.embed=64`)",
+        ("features.streams=joint,bone,distance", "features.clips=5", "model.embed=64"),
+    ),
+    "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "stgcn_dist": (
         "ST-GCN, its recipe, each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
         ("model.name=stgcn", "features.streams=joint,bone,distance"),
