@@ -161,7 +161,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "stgcn_default": (
-        "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs; FPHA 300, a learned graph, mixup, 1 pass)",
+        "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs, 5 clips; FPHA 300, a learned graph, mixup, 1 pass)",
         ("model.name=stgcn",),
     ),
     "stgcn_clips5": ("… 5 test clips (`features.clips=5`)", ("model.name=stgcn", "features.clips=5")),
