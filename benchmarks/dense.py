@@ -46,6 +46,9 @@ _STGCN_GRAPH = (
 #: The streams of every recipe before FPHA's took the distance stream: the FPHA rows measured then pin them.
 _JOINT_BONE = ("features.streams=joint,bone",)
 
+#: Each joint's distances to all joints on top of the joint and bone streams (SBU's distance rows).
+_DIST = ("features.streams=joint,bone,distance",)
+
 #: Ablations measured on the recipe before the GCN's layer norm (``model.norm=false``, the paper's GCN).
 _NO_NORM = ("model.norm=false",)
 
@@ -250,24 +253,21 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "crop2_norm": ("temporal crop ≤ 20 % (`features.crop=0.2`)", ("features.crop=0.2",)),
     "dist": (
         "each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
-        ("features.streams=joint,bone,distance",),
+        _DIST,
     ),
-    "dist_clips5": (
-        "… and 5 test-time clips (`features.clips=5`)",
-        ("features.streams=joint,bone,distance", "features.clips=5"),
-    ),
+    "dist_clips5": ("… and 5 test-time clips (`features.clips=5`)", (*_DIST, "features.clips=5")),
     "dist_mixup": (
         "… with 5 test-time clips and mixup, α = 0.2 (`train.mixup=0.2`)",
-        ("features.streams=joint,bone,distance", "features.clips=5", "train.mixup=0.2"),
+        (*_DIST, "features.clips=5", "train.mixup=0.2"),
     ),
     "dist_embed64": (
         "… with 5 test-time clips and embedding 64 (`model.embed=64`)",
-        ("features.streams=joint,bone,distance", "features.clips=5", "model.embed=64"),
+        (*_DIST, "features.clips=5", "model.embed=64"),
     ),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "stgcn_dist": (
         "ST-GCN, its recipe, each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
-        ("model.name=stgcn", "features.streams=joint,bone,distance"),
+        ("model.name=stgcn", *_DIST),
     ),
     "centre_frame": ("centred on every frame's root (`features.centre=frame`)", ("features.centre=frame",)),
     "speed_no_noise_norm": (
