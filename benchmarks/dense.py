@@ -269,6 +269,42 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe, each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
         ("model.name=stgcn", *_DIST),
     ),
+    "stgcn_bn": (
+        "ST-GCN, its recipe, an input batch norm (`model.stgcn_input_norm=true`)",
+        ("model.name=stgcn", "model.stgcn_input_norm=true"),
+    ),
+    "stgcn_dist_bn": (
+        (
+            "ST-GCN, its recipe, distances too (`features.streams=joint,bone,distance`) and an input batch "
+            "norm (`model.stgcn_input_norm=true`)"
+        ),
+        ("model.name=stgcn", *_DIST, "model.stgcn_input_norm=true"),
+    ),
+    "stgcn_dist_seqnoise": (
+        (
+            "ST-GCN, its recipe, distances too (`features.streams=joint,bone,distance`) and the noise one "
+            "offset per joint and sequence (`features.noise_per=sequence`)"
+        ),
+        ("model.name=stgcn", *_DIST, "features.noise_per=sequence"),
+    ),
+    "dist_seqnoise": (
+        (
+            "distances too, 5 test-time clips, the noise one offset per joint and sequence "
+            "(`features.streams=joint,bone,distance`, `features.clips=5`, `features.noise_per=sequence`)"
+        ),
+        (*_DIST, "features.clips=5", "features.noise_per=sequence"),
+    ),
+    "seqnoise": (
+        "the noise one offset per joint and sequence (`features.noise_per=sequence`)",
+        ("features.noise_per=sequence",),
+    ),
+    "seqnoise_clips5": (
+        (
+            "the noise one offset per joint and sequence, 5 test-time clips "
+            "(`features.noise_per=sequence`, `features.clips=5`)"
+        ),
+        ("features.noise_per=sequence", "features.clips=5"),
+    ),
     "centre_frame": ("centred on every frame's root (`features.centre=frame`)", ("features.centre=frame",)),
     "speed_no_noise_norm": (
         "the per-chunk speed, no coordinate noise (`features.stats=mean,velocity,speed`, `features.noise=0`)",

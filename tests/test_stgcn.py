@@ -228,3 +228,24 @@ def test_sample_graph_is_a_per_sample_softmax_over_the_source_joints() -> None:
     net(x).logsumexp(1).sum().backward()
     assert net.blocks[1].theta.weight.grad.abs().sum() > 0 and net.blocks[1].phi.weight.grad.abs().sum() > 0
     assert {"blocks.0.theta.weight", "blocks.1.phi.weight"} <= set(select_weights(net))
+
+
+@pytest.mark.parametrize("persons", ["apart", "graph"])
+def test_input_norm_standardises_each_joints_channel(persons: str) -> None:
+    """``stgcn_input_norm``: a batch norm over each (joint, channel) of the input, before every
+    prunable weight, so that in training a per-(joint, channel) affine change of the coordinates
+    (positive scale) leaves the logits unchanged; it is not pruned and exports like the rest."""
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16), dropout=0.0, stgcn_input_norm=True, stgcn_persons=persons)
+    edges = [(0, 1), (1, 2), (3, 4), (4, 5)]
+    torch.manual_seed(0)
+    net = STGCN.for_skeleton(cfg, 4, 6, 3, edges, persons=2).train()
+    x = torch.randn(8, 4, 10, 3, 2)
+    scale = torch.rand(1, 4, 1, 3, 2) + 0.5  # (1, C, 1, V, M)
+    shift = torch.randn_like(scale) * 10
+    if persons == "apart":  # one norm shared by both persons' joints
+        scale, shift = scale[..., :1].expand(1, 4, 1, 3, 2), shift[..., :1].expand(1, 4, 1, 3, 2)
+    torch.testing.assert_close(net(x * scale + shift), net(x), rtol=1e-4, atol=1e-4)
+    assert net.input_norm.num_features == 4 * (3 if persons == "apart" else 6)
+    assert not any("input_norm" in n for n in select_weights(net))
+    net.eval()
+    assert not torch.allclose(net(x * scale + shift), net(x))  # running statistics in evaluation

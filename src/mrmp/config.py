@@ -154,7 +154,8 @@ class ModelConfig:
     configuration (same depth, nearer, farther from the body's centre); ``stgcn_adaptive``: add a
     learnable (K, V, V) graph to the partitions in every block, so that any two joints may exchange
     features (2s-AGCN's B_k); ``stgcn_attention``: also a graph computed from each sample, the
-    softmax of its joints' embedded similarities (2s-AGCN's C_k); see :mod:`mrmp.models.stgcn`.
+    softmax of its joints' embedded similarities (2s-AGCN's C_k); ``stgcn_input_norm``: a batch
+    norm over each joint's input channels, the original's ``data_bn``; see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -171,6 +172,7 @@ class ModelConfig:
     stgcn_partitions: Literal["distance", "spatial"] = "distance"
     stgcn_adaptive: bool = False
     stgcn_attention: bool = False
+    stgcn_input_norm: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

@@ -40,6 +40,11 @@ evaluation and adapts to any rate; it also makes every sample independent of the
 its batch, so data-parallel training (per-rank batches) computes exactly the gradient of one
 process with the whole batch, with no SyncBatchNorm.
 
+The one exception, off by default, is ``stgcn_input_norm``: the original ST-GCN's input batch norm
+(``data_bn``) over each joint's channels, i.e. a BatchNorm1d over V·C features of the frames
+(N', V·C, T). It comes before every prunable weight, so its statistics are those of the data at
+any rate; under data parallelism each process normalises its own part of the batch.
+
 Every prunable tensor is the ≥ 2-D ``weight`` of a convolution or of the classifier; biases,
 GroupNorm affine parameters and edge importances stay dense.
 """
@@ -227,6 +232,7 @@ class STGCN(nn.Module):
         self.joint_graph = cfg.stgcn_persons == "graph"
         drop_in = float(getattr(cfg, "input_dropout", 0.0))
         self.in_dropout = nn.Dropout(drop_in) if drop_in > 0 else nn.Identity()
+        self.input_norm = nn.BatchNorm1d(in_channels * v) if cfg.stgcn_input_norm else None
         blocks, cin = [], in_channels
         for i, c in enumerate(cfg.stgcn_channels):
             stride = 2 if i > 0 and c > cin else 1
@@ -279,6 +285,9 @@ class STGCN(nn.Module):
             h, m = x.permute(0, 1, 2, 4, 3).reshape(n, c, t, m * v), 1
         else:
             h = x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)
+        if self.input_norm is not None:  # (N', C, T, V') -> (N', V'·C, T): each joint's channel
+            b, _, _, w = h.shape
+            h = self.input_norm(h.permute(0, 3, 1, 2).reshape(b, w * c, t)).view(b, w, c, t).permute(0, 2, 3, 1)
         for block in self.blocks:
             h = block(h, self.partition_matrices)
         h = h.mean((2, 3)).view(n, m, -1).mean(1)  # pool time and joints, then persons
