@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import SPLITS, data_root
-from benchmarks.dense import replace_section
+from benchmarks.dense import replace_section, section_problem
 from mrmp.bench import machine_info
 from mrmp.data import load_dataset, make_synthetic
 from mrmp.data.features import pad_sequences
@@ -187,6 +187,8 @@ def main() -> None:
     p.add_argument("--results", type=Path, help="markdown file whose ddp section is replaced")
     p.add_argument("--section", default="ddp", help="marker name of the section to replace (e.g. ddp:stgcn)")
     args = p.parse_args()
+    if args.results and (problem := section_problem(args.results, args.section)):
+        p.error(problem)
     if args.smoke:
         args.dataset, args.per_class, args.epochs, args.batch_size = "synthetic", 4, 1, 8
         args.set = [*SMOKE_SETS, *args.set]

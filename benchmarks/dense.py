@@ -467,12 +467,23 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
     )
 
 
+def section_problem(path: Path, key: str) -> str | None:
+    """Why ``path`` cannot take section ``key`` (no such file, or not both of its markers), or None:
+    the benchmarks check it before training, not after hours of it."""
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    if not path.is_file():
+        return f"--results {path}: no such file"
+    doc = path.read_text()
+    missing = [m for m in (start, end) if m not in doc]
+    return f"--results {path}: no {' and no '.join(missing)} marker" if missing else None
+
+
 def replace_section(path: Path, key: str, text: str) -> None:
     """Put ``text`` between the ``<!-- KEY -->`` and ``<!-- /KEY -->`` markers of ``path`` (KEY e.g. ``dense:sbu``)."""
+    if problem := section_problem(path, key):
+        raise SystemExit(problem)
     start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
     doc = path.read_text()
-    if start not in doc:
-        raise SystemExit(f"{path}: no {start} marker")
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", doc))
 
@@ -499,6 +510,8 @@ def main() -> None:
     known = SPLITS[args.dataset]
     if splits and set(splits) - set(known):
         p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
+    if args.results and (problem := section_problem(args.results, args.section or f"dense:{args.dataset}")):
+        p.error(problem)
     results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out, splits), args.jobs)
     summary = summarise(results, seeds)
     command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
-from benchmarks.dense import replace_section
+from benchmarks.dense import replace_section, section_problem
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
 from mrmp.engine.recipe import recipe_config
 
@@ -333,6 +333,8 @@ def main() -> None:
     args = p.parse_args()
     if unknown := sorted(set(args.methods) - set(METHODS)):
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
+    if args.results and (problem := section_problem(args.results, args.section or f"pruning:{args.dataset}")):
+        p.error(problem)
     chains = run_jobs(_chain_job, plan(args), args.jobs)
     summary = summarise(chains, args)
     command = f"python -m benchmarks.pruning --dataset {args.dataset} --seeds {','.join(map(str, args.seeds))}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from benchmarks.dense import plan, table
+from benchmarks.dense import plan, replace_section, section_problem, table
 
 
 def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
@@ -26,3 +28,18 @@ def test_table_names_the_folds_it_averages() -> None:
     assert "of the test accuracy" in one and "fold" not in one
     single = table("sbu", {"default": {**row, "per_split": {"fold3": 95.0}}}, [0], "CMD")
     assert "of the fold3 accuracy" in single
+
+
+def test_a_results_file_without_the_sections_markers_stops_the_benchmark_before_any_run(tmp_path: Path) -> None:
+    doc = tmp_path / "results.md"
+    doc.write_text("intro\n<!-- dense:sbu -->\nold\n<!-- /dense:sbu -->\n")
+    assert section_problem(doc, "dense:sbu") is None
+    assert "no <!-- dense:fpha --> and no <!-- /dense:fpha --> marker" in str(section_problem(doc, "dense:fpha"))
+    assert "no such file" in str(section_problem(tmp_path / "none.md", "dense:sbu"))
+    replace_section(doc, "dense:sbu", "new")
+    assert doc.read_text() == "intro\n<!-- dense:sbu -->\nnew\n<!-- /dense:sbu -->\n"
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--dataset", "synthetic", "--rows", "default", "--seeds", "0"]
+    cmd += ["--out", str(tmp_path / "out"), "--results", str(doc), "--section", "dense:x"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 2 and "no <!-- dense:x -->" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()  # nothing trained
