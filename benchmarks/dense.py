@@ -510,7 +510,8 @@ def main() -> None:
     known = SPLITS[args.dataset]
     if splits and set(splits) - set(known):
         p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
-    if args.results and (problem := section_problem(args.results, args.section or f"dense:{args.dataset}")):
+    section = args.section or f"dense:{args.dataset}"
+    if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
     results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out, splits), args.jobs)
     summary = summarise(results, seeds)
@@ -521,7 +522,7 @@ def main() -> None:
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
     (args.out / f"{args.dataset}.md").write_text(text + "\n")
     if args.results:
-        replace_section(args.results, args.section or f"dense:{args.dataset}", text)
+        replace_section(args.results, section, text)
     print(text)
     if args.errors:
         print("\n" + errors_table(seed_errors(results), seeds))

@@ -333,7 +333,8 @@ def main() -> None:
     args = p.parse_args()
     if unknown := sorted(set(args.methods) - set(METHODS)):
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
-    if args.results and (problem := section_problem(args.results, args.section or f"pruning:{args.dataset}")):
+    section = args.section or f"pruning:{args.dataset}"
+    if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
     chains = run_jobs(_chain_job, plan(args), args.jobs)
     summary = summarise(chains, args)
@@ -348,7 +349,7 @@ def main() -> None:
     (args.out / f"{args.dataset}.md").write_text(text + "\n")
     plot(summary, args, args.out / f"{args.dataset}.png")
     if args.results:
-        replace_section(args.results, args.section or f"pruning:{args.dataset}", text)
+        replace_section(args.results, section, text)
     print(text)
 
 

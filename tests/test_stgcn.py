@@ -181,9 +181,9 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
 
 
 def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
-    """An MRMP ST-GCN with ``stgcn_adaptive`` and ``stgcn_attention`` exports at an unseen rate: the
-    learned graphs travel with the file (never pruned), and the reloaded ``.pt`` and onnxruntime
-    give PyTorch's outputs."""
+    """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention`` and ``stgcn_input_norm`` exports at
+    an unseen rate: the learned graphs and the input norm's statistics travel with the file (never
+    pruned), and the reloaded ``.pt`` and onnxruntime give PyTorch's outputs."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
     pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
     cfg = RunConfig().replace(
@@ -195,6 +195,7 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
             "dropout": 0.0,
             "stgcn_adaptive": True,
             "stgcn_attention": True,
+            "stgcn_input_norm": True,
         },
         prune={"method": "mrmp", "rates": (0.5, 0.9), "rates_per_step": 2},
         train={"epochs": 1, "batch_size": 32},
@@ -202,6 +203,7 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
     res = fit(cfg, tmp_path / "run", data=load_data(cfg), progress=False)
     bundle, _ = load_bundle(res.checkpoint)
     assert bundle.model.blocks[1].adaptive_graph.abs().sum() > 0  # trained away from zero
+    assert bundle.model.input_norm.num_batches_tracked > 0  # running statistics estimated
     summary = export_onnx(bundle, 0.8, tmp_path / "m.onnx")
     assert summary["max_abs_diff"] is not None and summary["max_abs_diff"] <= 1e-4
     export_pt(bundle, 0.8, tmp_path / "m.pt")
@@ -234,7 +236,7 @@ def test_sample_graph_is_a_per_sample_softmax_over_the_source_joints() -> None:
 def test_input_norm_standardises_each_joints_channel(persons: str) -> None:
     """``stgcn_input_norm``: a batch norm over each (joint, channel) of the input, before every
     prunable weight, so that in training a per-(joint, channel) affine change of the coordinates
-    (positive scale) leaves the logits unchanged; it is not pruned and exports like the rest."""
+    (positive scale) leaves the logits unchanged; it is not pruned (export: the test above)."""
     cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16), dropout=0.0, stgcn_input_norm=True, stgcn_persons=persons)
     edges = [(0, 1), (1, 2), (3, 4), (4, 5)]
     torch.manual_seed(0)
