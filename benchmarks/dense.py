@@ -255,7 +255,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "each joint's distances to all joints too (`features.streams=joint,bone,distance`)",
         _DIST,
     ),
-    "dist_clips5": ("… and 5 test-time clips (`features.clips=5`)", (*_DIST, "features.clips=5")),
+    "dist_clips5": (
+        "distances too and 5 test-time clips (`features.streams=joint,bone,distance`, `features.clips=5`)",
+        (*_DIST, "features.clips=5"),
+    ),
     "dist_mixup": (
         "… with 5 test-time clips and mixup, α = 0.2 (`train.mixup=0.2`)",
         (*_DIST, "features.clips=5", "train.mixup=0.2"),
@@ -286,6 +289,15 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "offset per joint and sequence (`features.noise_per=sequence`)"
         ),
         ("model.name=stgcn", *_DIST, "features.noise_per=sequence"),
+    ),
+    "stgcn_450": ("ST-GCN, its recipe, 450 epochs (`train.epochs=450`)", ("model.name=stgcn", "train.epochs=450")),
+    "stgcn_wide": (
+        "ST-GCN, its recipe, 1.5× the channels (`model.stgcn_channels=48,96,96`)",
+        ("model.name=stgcn", "model.stgcn_channels=48,96,96"),
+    ),
+    "stgcn_wide_bn": (
+        "… and an input batch norm (`model.stgcn_input_norm=true`)",
+        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_input_norm=true"),
     ),
     "dist_seqnoise": (
         (
