@@ -497,7 +497,8 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 1)
     assert fpha.model.stgcn_adaptive and fpha.train.mixup == 0.2 and not fpha.model.stgcn_attention
-    assert fpha.model.stgcn_channels == (48, 96, 96) and st.model.stgcn_channels == npz.model.stgcn_channels
+    assert fpha.model.stgcn_channels == (48, 96, 96)  # FPHA's ST-GCN is wider; SBU's and the backbone's are not
+    assert st.model.stgcn_channels == npz.model.stgcn_channels == (32, 64, 64)
     assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
     assert _train_config("--dataset", "fpha").train.mixup == 0.2  # FPHA's recipe, for either backbone
     # FPHA's GCN takes each joint's distances to the others, its ST-GCN not; SBU's ST-GCN averages 5 clips

@@ -108,9 +108,9 @@ DATASETS: dict[str, _Source] = {
             "mrmp": {**_FPHA_MULTIRATE, "prune": {**_FPHA_MULTIRATE["prune"], "prior": "laplace"}},
             "mrmag": _FPHA_MULTIRATE,
         },
-        # ST-GCN: 300 epochs instead of its 200, about 13 minutes in bf16; a learned graph per block (with
+        # ST-GCN: 300 epochs instead of its 200, about 14 minutes in bf16; a learned graph per block (with
         # the recipe's mixup +5.5 here, −0.4 on SBU's seed 0: results §1), 1.5× the channels (+1.6 over
-        # 3 seeds), one test pass, which beats 5 clips by 1.0 with mixup, and no distance stream (−2.1)
+        # 3 seeds), one test pass, which beats 5 clips by 1.0 with mixup, no distance stream (−2.1, seed 0)
         models={
             "stgcn": {
                 "model": {"stgcn_adaptive": True, "stgcn_channels": (48, 96, 96)},
