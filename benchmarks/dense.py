@@ -303,6 +303,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
         ("model.name=stgcn", *_NARROW, *_DIST, "features.noise_per=sequence"),
     ),
+    "stgcn_ms": (
+        "ST-GCN, its recipe with ST-GCN++'s multi-scale temporal convolution (`model.stgcn_temporal=multiscale`)",
+        ("model.name=stgcn", "model.stgcn_temporal=multiscale"),
+    ),
     "stgcn_450": (
         "ST-GCN, its recipe with 32-64-64 channels, 450 epochs (`train.epochs=450`)",
         ("model.name=stgcn", *_NARROW, "train.epochs=450"),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from mrmp.cli import main
 from mrmp.config import ModelConfig, RunConfig
@@ -14,7 +16,7 @@ from mrmp.deploy import example_input, export_onnx, export_pt, load_exported
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 from mrmp.models import build_model, input_kind, skeleton_adjacency
 from mrmp.models.graph import adjacency, centre_depths, hop_distances
-from mrmp.models.stgcn import STGCN, distance_partitions, spatial_partitions
+from mrmp.models.stgcn import STGCN, MultiScaleTCN, distance_partitions, spatial_partitions
 from mrmp.pruning import select_weights
 
 SMALL = ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0)
@@ -181,9 +183,10 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
 
 
 def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
-    """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention`` and ``stgcn_input_norm`` exports at
-    an unseen rate: the learned graphs and the input norm's statistics travel with the file (never
-    pruned), and the reloaded ``.pt`` and onnxruntime give PyTorch's outputs."""
+    """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention``, ``stgcn_input_norm`` and the
+    multi-scale temporal convolution exports at an unseen rate: the learned graphs and the input
+    norm's statistics travel with the file (never pruned), and the reloaded ``.pt`` and onnxruntime
+    give PyTorch's outputs."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
     pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
     cfg = RunConfig().replace(
@@ -196,6 +199,7 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
             "stgcn_adaptive": True,
             "stgcn_attention": True,
             "stgcn_input_norm": True,
+            "stgcn_temporal": "multiscale",
         },
         prune={"method": "mrmp", "rates": (0.5, 0.9), "rates_per_step": 2},
         train={"epochs": 1, "batch_size": 32},
@@ -251,3 +255,75 @@ def test_input_norm_standardises_each_joints_channel(persons: str) -> None:
     assert not any("input_norm" in n for n in select_weights(net))
     net.eval()
     assert not torch.allclose(net(x * scale + shift), net(x))  # running statistics in evaluation
+
+
+def _branch_reference(tcn: MultiScaleTCN, x: Tensor) -> Tensor:
+    """The multi-scale module computed branch by branch, as separate 1×1 convolutions and norms."""
+    w, s = tcn.width, tcn.stride
+    weight, bias = tcn.reduce.weight, tcn.reduce.bias
+    norm = tcn.reduce_norm
+    groups = norm.num_groups // (len(tcn.dilated) + 1)
+    outs = []
+    for b in range(len(tcn.dilated) + 2):
+        rows = slice(b * w, (b + 1) * w)
+        stride = s if b == len(tcn.dilated) + 1 else 1
+        h = F.conv2d(x, weight[rows], bias[rows], stride=(stride, 1))
+        if b <= len(tcn.dilated):  # normalised branches: GroupNorm of the branch alone, ReLU
+            h = F.relu(F.group_norm(h, groups, norm.weight[rows], norm.bias[rows], norm.eps))
+            h = tcn.dilated[b](h) if b < len(tcn.dilated) else tcn.pool(h)
+        outs.append(h)
+    return tcn.mix(torch.cat(outs, 1))
+
+
+@pytest.mark.parametrize(("channels", "stride"), [(12, 1), (24, 2), (32, 2)])
+def test_multiscale_tcn_is_its_branches_side_by_side(channels: int, stride: int) -> None:
+    """``MultiScaleTCN``'s merged 1×1 convolution and norm compute exactly the six separate
+    branches of ST-GCN++ (a strided 1×1 branch included), with norm parameters that differ per channel."""
+    torch.manual_seed(0)
+    tcn = MultiScaleTCN(channels, stride=stride)
+    with torch.no_grad():
+        tcn.reduce_norm.weight.uniform_(0.5, 1.5)
+        tcn.reduce_norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(3, channels, 11, 4)
+    y = tcn(x)
+    assert y.shape == (3, channels, (11 - 1) // stride + 1, 4)
+    torch.testing.assert_close(y, _branch_reference(tcn, x), rtol=1e-5, atol=1e-5)
+
+
+def test_multiscale_tcn_sees_nine_frames_and_joints_apart() -> None:
+    """Like the plain kernel of 9, an output frame depends on exactly the input frames within 4 of
+    it (dilation 4 reaches them), and a joint's output on that joint only (the GroupNorms, whose
+    statistics span all frames and joints, taken out)."""
+    torch.manual_seed(0)
+    tcn = MultiScaleTCN(12)
+    tcn.reduce_norm, tcn.mix[0] = nn.Identity(), nn.Identity()
+    x = torch.randn(1, 12, 15, 3)
+    with torch.no_grad():
+        y = tcn(x)
+        frames, joints = [], []
+        for f in range(15):
+            moved = x.clone()
+            moved[:, :, f] += 10 * torch.randn(12, 3)
+            if not torch.equal(tcn(moved)[:, :, 7], y[:, :, 7]):
+                frames.append(f)
+        for v in range(3):
+            moved = x.clone()
+            moved[..., v] += 10 * torch.randn(12, 15)
+            if not torch.equal(tcn(moved)[..., 1], y[..., 1]):
+                joints.append(v)
+    assert frames == list(range(3, 12)) and joints == [1]
+
+
+def test_multiscale_stgcn_prunes_every_convolution_and_trains() -> None:
+    """``stgcn_temporal=multiscale``: every block's temporal convolutions are prunable weights, the
+    network's output has the plain network's shape, and gradients reach them."""
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(12, 24), dropout=0.0, stgcn_temporal="multiscale")
+    net = STGCN(cfg, skeleton_adjacency([(0, 1), (1, 2)], 3), in_channels=3, num_classes=4)
+    names = set(select_weights(net))
+    expected = {"reduce.weight", "dilated.0.weight", "dilated.3.weight", "mix.2.weight"}
+    assert {f"blocks.{b}.tcn.{n}" for b in (0, 1) for n in expected} <= names
+    assert not any("norm" in n for n in names)
+    out = net(torch.randn(2, 3, 10, 3, 1))
+    assert out.shape == (2, 4)
+    out.sum().backward()
+    assert net.blocks[1].tcn.dilated[3].weight.grad.abs().sum() > 0

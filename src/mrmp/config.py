@@ -155,7 +155,9 @@ class ModelConfig:
     learnable (K, V, V) graph to the partitions in every block, so that any two joints may exchange
     features (2s-AGCN's B_k); ``stgcn_attention``: also a graph computed from each sample, the
     softmax of its joints' embedded similarities (2s-AGCN's C_k); ``stgcn_input_norm``: a batch
-    norm over each joint's input channels, the original's ``data_bn``; see :mod:`mrmp.models.stgcn`.
+    norm over each joint's input channels, the original's ``data_bn``; ``stgcn_temporal``: each block's
+    temporal convolution, the original's ``plain`` kernel of 9 frames or ST-GCN++'s ``multiscale``
+    branches (dilated kernels of 3, a max-pool, a 1×1); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -173,6 +175,7 @@ class ModelConfig:
     stgcn_adaptive: bool = False
     stgcn_attention: bool = False
     stgcn_input_norm: bool = False
+    stgcn_temporal: Literal["plain", "multiscale"] = "plain"
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

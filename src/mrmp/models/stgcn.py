@@ -19,7 +19,14 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   With ``stgcn_attention``, each block adds a graph of its own sample, C_k = softmax over the
   source joints of θ_k(x)ᵀ φ_k(x) / (C_e·T) (2s-AGCN's C_k; θ, φ: 1×1 convolutions to C_e =
   max(C'/4, 4) channels per subset, prunable like every convolution).
-* **Temporal convolution** (kernel 9 over frames, stride 2 where the channels grow).
+* **Temporal convolution** (stride 2 where the channels grow), by ``stgcn_temporal``: one
+  convolution of kernel 9 over frames (``"plain"``, the original's), or the multi-scale temporal
+  module of ST-GCN++ (``"multiscale"``, Duan et al., *PYSKL: Towards Good Practices for
+  Skeleton Action Recognition*, 2022): six branches, each a 1×1 convolution to C/6 channels,
+  then a kernel-3 convolution with dilation 1, 2, 3 or 4 (receptive fields 3 to 9 frames), a
+  max-pool over 3 frames, or nothing; their concatenation is normalised and mixed by a 1×1
+  convolution. It sees the same 9 frames as the plain kernel with about a quarter of its
+  multiply-adds (:class:`MultiScaleTCN`).
 * **Residual blocks** with the channels of ``cfg.stgcn_channels`` (1×1 projection where the
   shape changes; none in the first block, whose input is raw coordinates).
 * Each person is processed separately (batch N·M), pooled over time and joints, and the
@@ -61,7 +68,15 @@ from torch import Tensor, nn
 from mrmp.config import ModelConfig
 from mrmp.models.graph import adjacency, centre_depths, normalize_adjacency, skeleton_adjacency
 
-__all__ = ["PARTITIONS", "STGCN", "STGCNBlock", "distance_partitions", "spatial_partitions"]
+__all__ = [
+    "PARTITIONS",
+    "STGCN",
+    "TEMPORAL",
+    "MultiScaleTCN",
+    "STGCNBlock",
+    "distance_partitions",
+    "spatial_partitions",
+]
 
 _TEMPORAL_KERNEL = 9
 
@@ -117,6 +132,52 @@ def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
+def _plain_tcn(channels: int, stride: int) -> nn.Module:
+    """The original's temporal convolution: kernel 9 over frames, (N, C, T, V) -> (N, C, T / stride, V)."""
+    pad = (_TEMPORAL_KERNEL - 1) // 2
+    return nn.Conv2d(channels, channels, (_TEMPORAL_KERNEL, 1), (stride, 1), (pad, 0))
+
+
+class MultiScaleTCN(nn.Module):
+    """ST-GCN++'s multi-scale temporal convolution, (N, C, T, V) -> (N, C, T / stride, V).
+
+    Six branches of w = max(C // 6, 1) channels each: for each dilation d in ``dilations``, a 1×1
+    convolution, GroupNorm, ReLU and a (3, 1) convolution of dilation d; a 1×1 convolution,
+    GroupNorm, ReLU and a max-pool over 3 frames; a 1×1 convolution alone. All stride ``stride``
+    over frames. Their concatenation goes through GroupNorm, ReLU and a 1×1 convolution back to C
+    channels. The branches' 1×1 convolutions are one convolution to 6·w channels (``reduce``; the
+    strided 1×1 branch is its last w channels at every ``stride``-th frame), and their GroupNorms
+    one GroupNorm whose groups lie inside the branches (``reduce_norm``): the same function as
+    separate branches in a fifth of the time on a CPU. Every convolution's ``weight`` is prunable
+    like the plain one's.
+
+    >>> import torch
+    >>> MultiScaleTCN(12, stride=2)(torch.randn(2, 12, 9, 5)).shape
+    torch.Size([2, 12, 5, 5])
+    """
+
+    def __init__(self, channels: int, stride: int = 1, dilations: Sequence[int] = (1, 2, 3, 4)) -> None:
+        super().__init__()
+        self.width, self.stride = max(channels // (len(dilations) + 2), 1), stride
+        w, normed = self.width, (len(dilations) + 1) * self.width
+        self.reduce = nn.Conv2d(channels, normed + w, kernel_size=1)
+        self.reduce_norm = nn.GroupNorm((len(dilations) + 1) * math.gcd(8, w), normed)
+        self.dilated = nn.ModuleList(nn.Conv2d(w, w, (3, 1), (stride, 1), (d, 0), (d, 1)) for d in dilations)
+        self.pool = nn.MaxPool2d((3, 1), (stride, 1), (1, 0))
+        self.mix = nn.Sequential(_norm(normed + w), nn.ReLU(), nn.Conv2d(normed + w, channels, kernel_size=1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.reduce(x)
+        normed, plain = h[:, : -self.width], h[:, -self.width :, :: self.stride]
+        parts = F.relu(self.reduce_norm(normed)).split(self.width, dim=1)
+        branches = [conv(part) for conv, part in zip(self.dilated, parts[:-1], strict=True)]
+        return self.mix(torch.cat([*branches, self.pool(parts[-1]), plain], dim=1))
+
+
+#: ``ModelConfig.stgcn_temporal`` -> builder of a block's temporal module from (channels, stride).
+TEMPORAL = {"plain": _plain_tcn, "multiscale": MultiScaleTCN}
+
+
 class STGCNBlock(nn.Module):
     """Spatial graph convolution → GroupNorm → ReLU → temporal convolution → GroupNorm →
     dropout, plus a residual path, then ReLU. Layout (N, C, T, V) in and out."""
@@ -133,13 +194,13 @@ class STGCNBlock(nn.Module):
         edge_importance: bool = True,
         adaptive: bool = False,
         attention: bool = False,
+        temporal: str = "plain",
     ) -> None:
         super().__init__()
         self.partitions, self.out_channels = partitions, out_channels
         self.gcn = nn.Conv2d(in_channels, partitions * out_channels, kernel_size=1)
         self.gcn_norm = _norm(out_channels)
-        pad = (_TEMPORAL_KERNEL - 1) // 2
-        self.tcn = nn.Conv2d(out_channels, out_channels, (_TEMPORAL_KERNEL, 1), (stride, 1), (pad, 0))
+        self.tcn = TEMPORAL[temporal](out_channels, stride)
         self.tcn_norm = _norm(out_channels)
         self.dropout = nn.Dropout(dropout)
         if not residual:
@@ -247,6 +308,7 @@ class STGCN(nn.Module):
                     edge_importance=edge_importance,
                     adaptive=cfg.stgcn_adaptive,
                     attention=cfg.stgcn_attention,
+                    temporal=cfg.stgcn_temporal,
                 )
             )
             cin = c
