@@ -167,7 +167,7 @@ def test_from_is_refused_for_dense_and_other_models(tmp_path: Path, data) -> Non
         TINY.replace(prune={"source": "x.pt"})
     dense = fit(TINY, tmp_path / "dense", data=data, progress=False)
     other = TINY.replace(model={"hidden": 16}, prune={"method": "mrmp", "source": str(dense.checkpoint)})
-    with pytest.raises(ConfigError, match="same model settings"):
+    with pytest.raises(ConfigError, match=r"same model settings .*it has model\.hidden=\d+ \(this run: 16\)$"):
         fit(other, tmp_path / "other", data=data, progress=False)
 
 

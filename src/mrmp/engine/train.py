@@ -15,7 +15,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +203,14 @@ def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor
     src, _ = load_bundle(source)
     if not src.method.plain:
         raise ConfigError(f"{source}: prune.source must be a dense checkpoint, got method {src.cfg.prune.method!r}")
-    if _architecture(src.cfg.model) != _architecture(cfg.model):
-        raise ConfigError(f"{source}: prune.source needs the same model settings (dropout aside), got {src.cfg.model}")
+    theirs, ours = _architecture(src.cfg.model), _architecture(cfg.model)
+    if theirs != ours:
+        diff = ", ".join(
+            f"model.{f.name}={getattr(theirs, f.name)!r} (this run: {getattr(ours, f.name)!r})"
+            for f in fields(ours)
+            if getattr(theirs, f.name) != getattr(ours, f.name)
+        )
+        raise ConfigError(f"{source}: prune.source needs the same model settings (dropout aside), it has {diff}")
     for what in ("num_joints", "in_features", "num_classes", "persons"):
         found, wanted = getattr(src.meta, what), getattr(meta, what, None)
         if meta is not None and found != wanted:
