@@ -307,6 +307,17 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with ST-GCN++'s multi-scale temporal convolution (`model.stgcn_temporal=multiscale`)",
         ("model.name=stgcn", "model.stgcn_temporal=multiscale"),
     ),
+    "stgcn_gres": (
+        "ST-GCN, its recipe with a residual around each graph convolution (`model.stgcn_gcn_residual=true`)",
+        ("model.name=stgcn", "model.stgcn_gcn_residual=true"),
+    ),
+    "stgcn_pp": (
+        (
+            "ST-GCN, its recipe with ST-GCN++'s blocks: multi-scale temporal convolution and a residual around "
+            "each graph convolution (`model.stgcn_temporal=multiscale`, `model.stgcn_gcn_residual=true`)"
+        ),
+        ("model.name=stgcn", "model.stgcn_temporal=multiscale", "model.stgcn_gcn_residual=true"),
+    ),
     "stgcn_450": (
         "ST-GCN, its recipe with 32-64-64 channels, 450 epochs (`train.epochs=450`)",
         ("model.name=stgcn", *_NARROW, "train.epochs=450"),

@@ -183,8 +183,8 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
 
 
 def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
-    """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention``, ``stgcn_input_norm`` and the
-    multi-scale temporal convolution exports at an unseen rate: the learned graphs and the input
+    """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention``, ``stgcn_input_norm``, the
+    multi-scale temporal convolution and the graph convolutions' residuals exports at an unseen rate: the learned graphs and the input
     norm's statistics travel with the file (never pruned), and the reloaded ``.pt`` and onnxruntime
     give PyTorch's outputs."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
@@ -200,6 +200,7 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
             "stgcn_attention": True,
             "stgcn_input_norm": True,
             "stgcn_temporal": "multiscale",
+            "stgcn_gcn_residual": True,
         },
         prune={"method": "mrmp", "rates": (0.5, 0.9), "rates_per_step": 2},
         train={"epochs": 1, "batch_size": 32},
@@ -327,3 +328,21 @@ def test_multiscale_stgcn_prunes_every_convolution_and_trains() -> None:
     assert out.shape == (2, 4)
     out.sum().backward()
     assert net.blocks[1].tcn.dilated[3].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("gcn_residual", [False, True])
+def test_gcn_residual_carries_the_input_past_the_graph_convolution(gcn_residual: bool) -> None:
+    """``stgcn_gcn_residual``: with the first block's graph convolution zeroed, its output is the
+    same for every input without the residual (it has no block residual), and follows the input
+    with it, through a prunable 1×1 projection (3 -> 8 channels)."""
+    cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 8), dropout=0.0, stgcn_gcn_residual=gcn_residual)
+    torch.manual_seed(0)
+    net = STGCN(cfg, skeleton_adjacency([(0, 1), (1, 2)], 3), in_channels=3, num_classes=4)
+    block = net.blocks[0]
+    with torch.no_grad():
+        block.gcn.weight.zero_()
+        block.gcn.bias.zero_()
+        a, b = (block(torch.randn(2, 3, 10, 3), net.partition_matrices) for _ in range(2))
+    assert torch.allclose(a, b) is not gcn_residual
+    assert ("blocks.0.gcn_residual.0.weight" in select_weights(net)) is gcn_residual
+    assert isinstance(net.blocks[1].gcn_residual, nn.Identity if gcn_residual else type(None))

@@ -157,7 +157,8 @@ class ModelConfig:
     softmax of its joints' embedded similarities (2s-AGCN's C_k); ``stgcn_input_norm``: a batch
     norm over each joint's input channels, the original's ``data_bn``; ``stgcn_temporal``: each block's
     temporal convolution, the original's ``plain`` kernel of 9 frames or ST-GCN++'s ``multiscale``
-    branches (dilated kernels of 3, a max-pool, a 1×1); see :mod:`mrmp.models.stgcn`.
+    branches (dilated kernels of 3, a max-pool, a 1×1); ``stgcn_gcn_residual``: a residual around
+    each block's graph convolution too (ST-GCN++'s); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -176,6 +177,7 @@ class ModelConfig:
     stgcn_attention: bool = False
     stgcn_input_norm: bool = False
     stgcn_temporal: Literal["plain", "multiscale"] = "plain"
+    stgcn_gcn_residual: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

@@ -28,7 +28,10 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   convolution. It sees the same 9 frames as the plain kernel with about a quarter of its
   multiply-adds (:class:`MultiScaleTCN`).
 * **Residual blocks** with the channels of ``cfg.stgcn_channels`` (1×1 projection where the
-  shape changes; none in the first block, whose input is raw coordinates).
+  shape changes; none in the first block, whose input is raw coordinates). With
+  ``stgcn_gcn_residual`` (ST-GCN++'s ``gcn_with_res``) the graph convolution has a residual of
+  its own, added before its ReLU (a 1×1 projection where the channels change, the first block's
+  included).
 * Each person is processed separately (batch N·M), pooled over time and joints, and the
   persons are merged by their **mean** (``stgcn_persons = "apart"``, the original ST-GCN's way);
   or (``"graph"``) the persons' joints form **one graph**, each joint also linked to the same joint
@@ -195,11 +198,18 @@ class STGCNBlock(nn.Module):
         adaptive: bool = False,
         attention: bool = False,
         temporal: str = "plain",
+        gcn_residual: bool = False,
     ) -> None:
         super().__init__()
         self.partitions, self.out_channels = partitions, out_channels
         self.gcn = nn.Conv2d(in_channels, partitions * out_channels, kernel_size=1)
         self.gcn_norm = _norm(out_channels)
+        if not gcn_residual:
+            self.gcn_residual: nn.Module | None = None
+        elif in_channels == out_channels:
+            self.gcn_residual = nn.Identity()
+        else:
+            self.gcn_residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1), _norm(out_channels))
         self.tcn = TEMPORAL[temporal](out_channels, stride)
         self.tcn_norm = _norm(out_channels)
         self.dropout = nn.Dropout(dropout)
@@ -237,7 +247,10 @@ class STGCNBlock(nn.Module):
             y = torch.einsum("nkctv,nkvw->nctw", y, a)
         else:
             y = torch.einsum("nkctv,kvw->nctw", y, a)
-        y = F.relu(self.gcn_norm(y))
+        y = self.gcn_norm(y)
+        if self.gcn_residual is not None:
+            y = y + self.gcn_residual(x)
+        y = F.relu(y)
         y = self.dropout(self.tcn_norm(self.tcn(y)))
         if self.residual is not None:
             y = y + self.residual(x)
@@ -309,6 +322,7 @@ class STGCN(nn.Module):
                     adaptive=cfg.stgcn_adaptive,
                     attention=cfg.stgcn_attention,
                     temporal=cfg.stgcn_temporal,
+                    gcn_residual=cfg.stgcn_gcn_residual,
                 )
             )
             cin = c
