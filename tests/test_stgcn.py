@@ -184,9 +184,9 @@ def test_adaptive_graph_starts_as_the_skeleton_and_learns_links_it_lacks() -> No
 
 def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
     """An MRMP ST-GCN with ``stgcn_adaptive``, ``stgcn_attention``, ``stgcn_input_norm``, the
-    multi-scale temporal convolution and the graph convolutions' residuals exports at an unseen rate: the learned graphs and the input
-    norm's statistics travel with the file (never pruned), and the reloaded ``.pt`` and onnxruntime
-    give PyTorch's outputs."""
+    multi-scale temporal convolution and the graph convolutions' residuals exports at an unseen
+    rate: the learned graphs and the input norm's statistics travel with the file (never pruned),
+    and the reloaded ``.pt`` and onnxruntime give PyTorch's outputs."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mrmp[export]')")
     pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'mrmp[export]')")
     cfg = RunConfig().replace(
