@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
+from benchmarks.dense import changes as dense_changes
 from benchmarks.dense import replace_section, section_problem
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
+from mrmp.config_fields import Changes
 from mrmp.engine.recipe import recipe_config
+from mrmp.errors import ConfigError
 
 #: Column -> (label, method, config changes of the pruned phase, multi-rate).
 METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
@@ -55,7 +58,12 @@ def phase_config(
     pc = {"method": method, "source": source, **({} if rate is None else {"rate": rate})}
     train = {**({"epochs": args.epochs} if args.epochs else {}), **extra.get("train", {})}
     changes = {"prune": {**pc, **extra.get("prune", {})}, "train": train}
-    return recipe_config(cfg.replace(**changes), [changes])
+    return recipe_config(cfg.replace(**changes), [_set(args), changes])
+
+
+def _set(args: argparse.Namespace) -> Changes:
+    """``--set`` as {section: {field: value}}: changes of the dense recipe, kept by every pruned phase."""
+    return dense_changes(tuple(args.set))
 
 
 def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +120,8 @@ def plan(args: argparse.Namespace) -> list[tuple[Any, ...]]:
     jobs = []
     for seed in args.seeds:
         for split in SPLITS[args.dataset][: args.max_splits]:
-            cfg = base_config(args.dataset, split, args.data).replace(train={"eval_every": 10_000, "seed": seed})
+            cfg = base_config(args.dataset, split, args.data).replace(**_set(args))
+            cfg = cfg.replace(train={"eval_every": 10_000, "seed": seed})
             jobs.append((cfg, args.out / args.dataset / split / f"seed{seed}", args))
     return jobs
 
@@ -330,7 +339,20 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/pruning"))
     p.add_argument("--results", type=Path, help="markdown file whose pruning:<dataset> section is replaced")
     p.add_argument("--section", help="marker name of the section to replace instead (e.g. pruning:sbu-mrmp)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change the dense recipe (kept by every pruned phase); give another --out for its runs",
+    )
     args = p.parse_args()
+    try:
+        _set(args)
+    except KeyError as exc:
+        p.error(f"--set: unknown field {exc}; give SECTION.FIELD=VALUE, e.g. features.clips=5")
+    except (ValueError, ConfigError) as exc:
+        p.error(f"--set: {exc}")
     if unknown := sorted(set(args.methods) - set(METHODS)):
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
     section = args.section or f"pruning:{args.dataset}"
@@ -343,6 +365,8 @@ def main() -> None:
         command += f" --methods {','.join(args.methods)}"
     if args.baseline_rates:
         command += f" --baseline-rates {','.join(f'{r:g}' for r in args.baseline_rates)}"
+    if args.set:
+        command += f" --set {' '.join(args.set)}"
     text = report(summary, args, command)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))

@@ -56,3 +56,24 @@ def test_a_results_file_without_the_sections_markers_stops_the_benchmark_before_
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.returncode == 2 and "no <!-- dense:x -->" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_pruning_benchmark_set_changes_the_dense_run_and_every_pruned_phase(tmp_path: Path) -> None:
+    """``benchmarks.pruning --set``: the dense recipe's changes reach the dense run and every pruned
+    phase, whose own settings (method, prior, epochs) still come from the recipes."""
+    import argparse
+
+    from benchmarks.pruning import phase_config
+    from benchmarks.pruning import plan as pruning_plan
+
+    args = argparse.Namespace(
+        dataset="sbu", seeds=[0], max_splits=1, data=str(tmp_path), out=tmp_path, epochs=None,
+        baseline_rates=None, rates=[0.5], unseen=[], set=["features.clips=3", "model.embed=16"],
+    )  # fmt: skip
+    dense, folder, _ = pruning_plan(args)[0]
+    assert (dense.features.clips, dense.model.embed, folder) == (3, 16, tmp_path / "sbu" / "fold0" / "seed0")
+    mrmp, mp = phase_config(dense, "mrmp", args, "d.pt"), phase_config(dense, "mp", args, "d.pt", 0.5)
+    assert (mrmp.features.clips, mrmp.model.embed, mp.features.clips, mp.model.embed) == (3, 16, 3, 16)
+    assert (mrmp.prune.method, mrmp.prune.prior, mp.prune.rate, mp.prune.source) == ("mrmp", "laplace", 0.5, "d.pt")
+    args.set = []
+    assert pruning_plan(args)[0][0].features.clips == phase_config(dense, "mrmp", args, "d.pt").features.clips
