@@ -59,14 +59,6 @@ _NO_NORM = ("model.norm=false",)
 ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("**default recipe**", ()),
     "no_norm": ("no layer norm over the node embeddings (`model.norm=false`), the paper's GCN", _NO_NORM),
-    "jb": (
-        (
-            "SBU's recipe before the distances: joint and bone streams, one test pass "
-            "(`features.streams=joint,bone`, `features.clips=1`)"
-        ),
-        (),
-    ),
-    "jb_no_norm": ("no layer norm over the node embeddings (`model.norm=false`), the paper's GCN", _NO_NORM),
     "generic": (
         "the generic schedule, no dataset recipe (`train.lr=0.001`, `train.epochs=600`)",
         ("train.lr=0.001", "train.epochs=600"),
@@ -385,49 +377,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
 }
-
-#: SBU's GCN rows measured before its recipe took the distance stream and 5 test clips (results §1):
-#: each pins the streams and the one test pass of then where it sets neither itself.
-_SBU_BEFORE_DISTANCES = frozenset(
-    {
-        "jb",
-        "jb_no_norm",
-        "chunks2",
-        "chunks6",
-        "chunks6_norm",
-        "chunks8",
-        "clips5",
-        "clips5_norm",
-        "crop2_norm",
-        "dist",
-        "embed64",
-        "embed64_norm",
-        "lr2e-3",
-        "mirror",
-        "mirror_train",
-        "mixup",
-        "no_noise",
-        "no_swap",
-        "partner",
-        "seqnoise_clips5",
-        "shear",
-        "speed",
-        "speed_no_noise",
-        "speed_no_noise_norm",
-        "speed_seq_noise",
-        "std_norm",
-        "swap_train",
-        "wd",
-        "wd5e-4",
-        "wd_norm",
-        "centre_frame",
-    }
-)
-_SBU_THEN = ("features.streams=joint,bone", "features.clips=1")
-for _name in _SBU_BEFORE_DISTANCES:
-    _label, _items = ROWS[_name]
-    _set = {item.partition("=")[0] for item in _items}
-    ROWS[_name] = (_label, (*_items, *(pin for pin in _SBU_THEN if pin.partition("=")[0] not in _set)))
 
 
 def changes(items: tuple[str, ...]) -> Changes:

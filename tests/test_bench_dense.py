@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.dense import ROWS, plan, replace_section, section_problem, table
+from benchmarks.dense import plan, replace_section, section_problem, table
 
 
 def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
@@ -18,19 +18,6 @@ def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) 
     assert folder == tmp_path / "sbu" / "shear" / "fold3" / "seed1"
     assert jobs[0][0].features.shear == 0.0 and jobs[0][0].model.norm  # the default: the GCN's recipe
     assert len(plan("sbu", ["default"], [0], str(tmp_path), tmp_path)) == 5  # every fold by default
-
-
-def test_sbu_rows_measured_before_the_distances_keep_their_inputs(tmp_path: Path) -> None:
-    """SBU's rows measured on its recipe before the distance stream pin its joint and bone streams
-    and one test pass unless they set them; the default and the ST-GCN rows do not."""
-    cfg = {row: plan("sbu", [row], [0], str(tmp_path), tmp_path, ["fold0"])[0][0] for row in ROWS}
-    inputs = {row: (c.features.streams, c.features.clips) for row, c in cfg.items()}
-    joint_bone = ("joint", "bone")
-    assert inputs["default"] == ((*joint_bone, "distance"), 5) == inputs["dist_clips5"]
-    assert inputs["jb"] == inputs["shear"] == inputs["jb_no_norm"] == (joint_bone, 1)
-    assert inputs["dist"] == ((*joint_bone, "distance"), 1) and inputs["clips5_norm"] == (joint_bone, 5)
-    assert cfg["shear"].features.shear == 0.3 and not cfg["jb_no_norm"].model.norm
-    assert inputs["stgcn_default"] == (joint_bone, 5) and inputs["stgcn_dist"][0] == (*joint_bone, "distance")
 
 
 def test_table_names_the_folds_it_averages() -> None:

@@ -80,21 +80,15 @@ DATASETS: dict[str, _Source] = {
         lambda root, o: load_sbu(root, skip_bad=o.skip_bad, metres=o.coords == "physical"),
         "folder",
         {
-            # an interaction's class is either person's; each joint's distances to all joints of both
-            # persons with 5 test clips: 97.3 ± 0.3 against 96.7 ± 0.4 over 5 seeds (results §1)
-            "features": {"swap_persons": 0.5, "test_swap": True, "clips": 5, "streams": ("joint", "bone", "distance")},
+            "features": {"swap_persons": 0.5, "test_swap": True},  # an interaction's class is either person's
             "model": {"stgcn_persons": "graph"},  # ST-GCN: both persons in one graph (results §1)
         },
         # MRMP's latents pulled towards a Laplace prior, as on FPHA (results §4)
         {"mrmp": {"prune": {"prior": "laplace"}}},
         # ST-GCN: 350 epochs instead of its 200 (bf16 makes them fit SBU's 5 minutes), 5 test clips
-        # (+0.9 over one pass), no distance stream (−2.8, seed 0; results §1)
+        # (+0.9 over one pass; results §1)
         models={
-            "stgcn": {
-                "train": {"epochs": 350},
-                "prune": {"warmup_epochs": 350},
-                "features": {"clips": 5, "streams": ("joint", "bone")},
-            },
+            "stgcn": {"train": {"epochs": 350}, "prune": {"warmup_epochs": 350}, "features": {"clips": 5}},
         },
     ),
     "fpha": _Source(
