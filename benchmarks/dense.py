@@ -277,8 +277,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… with 5 test-time clips and embedding 64 (`model.embed=64`)",
         (*_DIST, "features.clips=5", "model.embed=64"),
     ),
-    "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
-    "wd_dist": ("weight decay 1e-4 (`train.weight_decay=1e-4`)", ("train.weight_decay=1e-4",)),
+    "dist_indrop": (
+        "… with 5 test-time clips and input dropout 0.1 (`model.input_dropout=0.1`)",
+        (*_DIST, "features.clips=5", "model.input_dropout=0.1"),
+    ),
+    "dist_wd": (
+        "… with 5 test-time clips and weight decay 1e-4 (`train.weight_decay=1e-4`)",
+        (*_DIST, "features.clips=5", "train.weight_decay=1e-4"),
+    ),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "stgcn_dist": (
         (
