@@ -277,6 +277,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… with 5 test-time clips and embedding 64 (`model.embed=64`)",
         (*_DIST, "features.clips=5", "model.embed=64"),
     ),
+    "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
+    "drop5_norm": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
     "dist_indrop": (
         "… with 5 test-time clips and input dropout 0.1 (`model.input_dropout=0.1`)",
         (*_DIST, "features.clips=5", "model.input_dropout=0.1"),
