@@ -278,15 +278,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         (*_DIST, "features.clips=5", "model.embed=64"),
     ),
     "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
-    "drop5_norm": ("dropout 0.5 (`model.dropout=0.5`)", ("model.dropout=0.5",)),
-    "dist_indrop": (
-        "… with 5 test-time clips and input dropout 0.1 (`model.input_dropout=0.1`)",
-        (*_DIST, "features.clips=5", "model.input_dropout=0.1"),
-    ),
-    "dist_wd": (
-        "… with 5 test-time clips and weight decay 1e-4 (`train.weight_decay=1e-4`)",
-        (*_DIST, "features.clips=5", "train.weight_decay=1e-4"),
-    ),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "stgcn_dist": (
         (
@@ -320,13 +311,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stgcn_gres": (
         "ST-GCN, its recipe with a residual around each graph convolution (`model.stgcn_gcn_residual=true`)",
         ("model.name=stgcn", "model.stgcn_gcn_residual=true"),
-    ),
-    "stgcn_pp": (
-        (
-            "ST-GCN, its recipe with ST-GCN++'s blocks: multi-scale temporal convolution and a residual around "
-            "each graph convolution (`model.stgcn_temporal=multiscale`, `model.stgcn_gcn_residual=true`)"
-        ),
-        ("model.name=stgcn", "model.stgcn_temporal=multiscale", "model.stgcn_gcn_residual=true"),
     ),
     "stgcn_450": (
         "ST-GCN, its recipe with 32-64-64 channels, 450 epochs (`train.epochs=450`)",

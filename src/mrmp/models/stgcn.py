@@ -135,6 +135,15 @@ def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
+def _shortcut(in_channels: int, out_channels: int, stride: int = 1) -> nn.Module:
+    """A residual path, (N, C, T, V) -> (N, C', T / stride, V): the identity where the shape stays,
+    else a strided 1×1 convolution and GroupNorm."""
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1))
+    return nn.Sequential(conv, _norm(out_channels))
+
+
 def _plain_tcn(channels: int, stride: int) -> nn.Module:
     """The original's temporal convolution: kernel 9 over frames, (N, C, T, V) -> (N, C, T / stride, V)."""
     pad = (_TEMPORAL_KERNEL - 1) // 2
@@ -151,8 +160,8 @@ class MultiScaleTCN(nn.Module):
     channels. The branches' 1×1 convolutions are one convolution to 6·w channels (``reduce``; the
     strided 1×1 branch is its last w channels at every ``stride``-th frame), and their GroupNorms
     one GroupNorm whose groups lie inside the branches (``reduce_norm``): the same function as
-    separate branches in a fifth of the time on a CPU. Every convolution's ``weight`` is prunable
-    like the plain one's.
+    separate branches, with one large convolution where a CPU runs five small ones slowly. Every
+    convolution's ``weight`` is prunable like the plain one's.
 
     >>> import torch
     >>> MultiScaleTCN(12, stride=2)(torch.randn(2, 12, 9, 5)).shape
@@ -204,23 +213,11 @@ class STGCNBlock(nn.Module):
         self.partitions, self.out_channels = partitions, out_channels
         self.gcn = nn.Conv2d(in_channels, partitions * out_channels, kernel_size=1)
         self.gcn_norm = _norm(out_channels)
-        if not gcn_residual:
-            self.gcn_residual: nn.Module | None = None
-        elif in_channels == out_channels:
-            self.gcn_residual = nn.Identity()
-        else:
-            self.gcn_residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1), _norm(out_channels))
+        self.gcn_residual = _shortcut(in_channels, out_channels) if gcn_residual else None
         self.tcn = TEMPORAL[temporal](out_channels, stride)
         self.tcn_norm = _norm(out_channels)
         self.dropout = nn.Dropout(dropout)
-        if not residual:
-            self.residual: nn.Module | None = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)), _norm(out_channels)
-            )
+        self.residual = _shortcut(in_channels, out_channels, stride) if residual else None
         if edge_importance:
             self.edge_importance = nn.Parameter(torch.ones(partitions, joints, joints))
         else:
