@@ -7,7 +7,7 @@ Each row of :data:`ROWS` is a change of one MRMP run (``--method mrmp --from SOU
 dataset's dense recipe and a quarter of its epochs (FPHA's MRMP recipe is the row
 ``b128_ep450_lr5e-3``); runs are cached under ``OUT/<dataset>/<split>/seed<k>/<row>/``. Prints one
 markdown table (CPU seconds of the pruned phase, accuracy at each rate with the default
-evaluation: exact thresholds, the dataset's test-time clips).
+evaluation: ``anchored`` thresholds, the dataset's test-time clips).
 """
 
 from __future__ import annotations

@@ -10,9 +10,12 @@ sets them all): the multi-rate ones once (MRMP, MRMP with λ = 0, multi-rate
 magnitude), the per-rate ones (MP + FT, GMP) once per rate of ``--rates``. Every model is
 evaluated at exact rates (observed = requested to one weight, the default thresholds): the
 per-rate ones at their rate, the multi-rate ones and the dense model without fine-tuning (``mp0``)
-at ``--rates`` and ``--unseen``. MRMP is also evaluated without its per-layer floor at the highest
-rates. Each run is cached under ``OUT/<dataset>/<split>/seed<k>/<run>/``, so an interrupted benchmark
-continues (``--seeds 0`` reports the first seed while the others run). Writes ``OUT/<dataset>.json``,
+at ``--rates`` and ``--unseen``; the multi-rate ones with their default ``anchored`` rule (global
+ranking up to the highest seen rate, every layer's rate up by the same step beyond it). MRMP is
+also evaluated without its per-layer floor at the highest rates, and with ``exact`` global ranking
+at the unseen rates. Each run is cached under
+``OUT/<dataset>/<split>/seed<k>/<run>/``, so an interrupted benchmark continues (``--seeds 0``
+reports the first seed while the others run). Writes ``OUT/<dataset>.json``,
 ``OUT/<dataset>.md``, ``OUT/<dataset>.png`` and, with ``--results``, replaces the table between
 ``<!-- pruning:<dataset> -->`` markers of that file.
 """
@@ -47,6 +50,8 @@ METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
 DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
 #: Rates at which MRMP is also evaluated without the per-layer floor.
 FLOOR_RATES = (0.95, 0.98, 0.99)
+#: Cached evaluations of a run: ``eval_clips<k>_<EVAL_TAG>.json`` (older files hold other rules' results).
+EVAL_TAG = "anchored"
 
 
 def phase_config(
@@ -81,27 +86,37 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
         clips = cfg.features.clips  # evaluated with today's test-time clips and masks, whenever trained
-        done = Path(run["checkpoint"]).with_name(f"eval_clips{clips}.json")
+        done = Path(run["checkpoint"]).with_name(f"eval_clips{clips}_{EVAL_TAG}.json")
         ev = json.loads(done.read_text()) if done.exists() else {}
-        wanted = [f"{r:g}" for r in rates[name]] + [f"nofloor{r:g}" for r in _floor_rates(args) if name == "mrmp"]
+        nofloor, exact = (_floor_rates(args), _unseen(rates[name])) if name == "mrmp" else ([], [])
+        wanted = [f"{r:g}" for r in rates[name]] + [f"nofloor{r:g}" for r in nofloor] + [f"exact{r:g}" for r in exact]
         if not set(wanted) <= set(ev):
-            ev = _evaluate(run["checkpoint"], clips, rates[name], _floor_rates(args) if name == "mrmp" else [])
+            ev = _evaluate(run["checkpoint"], clips, rates[name], nofloor, exact)
             done.write_text(json.dumps(ev))
         run["eval"] = ev
     return runs
 
 
-def _evaluate(checkpoint: str, clips: int, rates: list[float], nofloor: list[float]) -> dict[str, Any]:
-    """Rate reports of a checkpoint at ``rates`` and, without its per-layer floor, at ``nofloor``."""
+def _evaluate(
+    checkpoint: str, clips: int, rates: list[float], nofloor: list[float], exact: list[float]
+) -> dict[str, Any]:
+    """Rate reports of a checkpoint at ``rates`` (its default rule), with ``exact`` global ranking at
+    ``exact``, and without its per-layer floor at ``nofloor``."""
     from mrmp.engine import load_bundle, load_data, rate_report
 
     bundle, _ = load_bundle(checkpoint)
     data = load_data(bundle.cfg.replace(features={"clips": clips}), scale=bundle.meta.scale)
     ev = {f"{r:g}": _report(rate_report(bundle, data, r)) for r in rates}
+    ev.update({f"exact{r:g}": _report(rate_report(bundle, data, r, "exact")) for r in exact})
     if nofloor:
         bundle.pruner.floor = 0.0
         ev.update({f"nofloor{r:g}": _report(rate_report(bundle, data, r)) for r in nofloor})
     return ev
+
+
+def _unseen(rates: list[float]) -> list[float]:
+    """The ``rates`` MRMP was not trained at (where ``anchored`` and ``exact`` differ)."""
+    return [r for r in rates if r not in DEFAULT_SEEN_RATES]
 
 
 def _floor_rates(args: argparse.Namespace) -> list[float]:
@@ -158,6 +173,7 @@ def summarise(chains: list[tuple[str, int, dict[str, Any]]], args: argparse.Name
     rates = sorted(set(args.rates) | set(args.unseen))
     table = {col: {f"{r:g}": acc(col, r) for r in rates} for col in cols}
     table["mrmp_nofloor"] = {f"{r:g}": acc("mrmp", r, "nofloor") for r in _floor_rates(args)}
+    table["mrmp_exact"] = {f"{r:g}": acc("mrmp", r, "exact") for r in _unseen(rates)}
     dense = _stats(
         [statistics.mean(100 * by[(sp, s)]["dense"]["eval"]["0"]["accuracy"] for sp in splits) for s in seeds]
     )
@@ -220,6 +236,19 @@ def report(summary: dict[str, Any], args: argparse.Namespace, command: str) -> s
                 f"{r:g}: {_cell(summary['table']['mrmp'][f'{r:g}'])} with, {_cell(nf[f'{r:g}'])} without "
                 f"({summary['floor_bound_layers'][f'{r:g}']} bound)"
                 for r in _floor_rates(args)
+            )
+            + ".",
+        ]
+    unseen = _unseen(sorted(set(args.rates) | set(args.unseen)))
+    if "mrmp" in args.methods and unseen:
+        ex = summary["table"]["mrmp_exact"]
+        lines += [
+            "",
+            "MRMP at its unseen rates with its default `anchored` ranking (the masks of the nearest seen rate "
+            "below, every layer's rate up by the same step) and with `exact` global ranking (same checkpoints): "
+            + "; ".join(
+                f"{r:g}: {_cell(summary['table']['mrmp'][f'{r:g}'])} anchored, {_cell(ex[f'{r:g}'])} exact"
+                for r in unseen
             )
             + ".",
         ]

@@ -93,7 +93,7 @@ def _table(args: argparse.Namespace, dataset: str, splits: list[str], res: dict[
     what = (
         "`prior` thresholds (observed rate) / `exact` thresholds"
         if prior
-        else "`exact` thresholds (observed = requested)"
+        else "`anchored` thresholds (observed = requested)"
     )
     lines = [
         (

@@ -144,7 +144,7 @@ def test_mrmag_trains_end_to_end_and_evaluates_seen_and_unseen_rates(tmp_path: P
     for rate, seen in ((0.7, True), (0.93, False)):
         assert is_seen(bundle, rate) == seen
         report = rate_report(bundle, data, rate)
-        assert _pruned(report) == round(rate * report["total"]) and report["threshold"] == "exact"
+        assert _pruned(report) == round(rate * report["total"]) and report["threshold"] == "anchored"
         assert 0.0 <= report["accuracy"] <= 1.0
 
 

@@ -327,7 +327,7 @@ def test_cli_export_and_bench(tmp_path: Path, checkpoints, capsys) -> None:
     assert summary["format"] == "pt" and summary["bytes"] == out.stat().st_size
     exported = load_exported(out)
     # exported with the threshold whose observed rate is the requested one by default
-    assert (exported.pruning.rate, exported.pruning.method, exported.pruning.threshold) == (0.9, "mrmp", "exact")
+    assert (exported.pruning.rate, exported.pruning.method, exported.pruning.threshold) == (0.9, "mrmp", "anchored")
     assert (exported.pruning.nonzero, exported.pruning.total) == (summary["nonzero"], summary["total"])
 
     args = ["bench", ckpt, "--rates", "0,0.9", "--batch", "1,4", "--repeats", "2", "--json"]

@@ -71,7 +71,7 @@ def test_method_rates_labels_and_source_rules() -> None:
     assert [n for n in method_names() if get_method(n).plain] == ["dense"]
     with pytest.raises(ConfigError, match="not to dense"):
         PruneConfig(source="x.pt")
-    assert get_method("srmp").default_threshold(PruneConfig(threshold="empirical")) == "exact"
+    assert get_method("srmp").default_threshold(PruneConfig(threshold="empirical")) == "anchored"
 
 
 def test_config_json_keeps_plain_strings() -> None:

@@ -151,7 +151,7 @@ def test_mrmp_two_epochs_end_to_end(tmp_path: Path) -> None:
     assert res.metrics["loss"] == pytest.approx(res.metrics["ce"] + cfg.prune.kl_weight * res.metrics["kl"], rel=1e-5)
     bundle, _ = load_bundle(res.checkpoint)
     report = rate_report(bundle, data, 0.8)  # an unseen rate
-    with torch.no_grad(), bundle.pruner.at_rate(0.8, "exact"):  # the default evaluation threshold
+    with torch.no_grad(), bundle.pruner.at_rate(0.8, "anchored"):  # the default evaluation threshold
         correct = (bundle.model(x_test).argmax(1) == data.test_labels).sum()
         weights = [getattr(bundle.model.get_submodule(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1]) for n in bundle.names]
     assert report["accuracy"] == pytest.approx(float(correct) / len(data.test))
@@ -214,7 +214,7 @@ def test_learned_graph_survives_export_to_pt_and_onnx(tmp_path: Path) -> None:
     export_pt(bundle, 0.8, tmp_path / "m.pt")
     model = load_exported(tmp_path / "m.pt", sparse="never").module
     x = example_input(bundle.cfg, bundle.meta, 3, seed=0)
-    with torch.no_grad(), bundle.pruner.at_rate(0.8, "exact"):
+    with torch.no_grad(), bundle.pruner.at_rate(0.8, "anchored"):  # the default evaluation rule
         torch.testing.assert_close(model(x), bundle.model(x), atol=1e-5, rtol=0)
 
 

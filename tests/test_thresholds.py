@@ -56,9 +56,9 @@ def test_cut_off_rules_hit_the_rate(name: str) -> None:
 
 def test_registry_names_and_training_rules() -> None:
     assert threshold_names() == tuple(THRESHOLD_RULES)
-    assert set(threshold_names()) == {"prior", "exact", "empirical"}
+    assert set(threshold_names()) == {"prior", "exact", "anchored", "empirical"}
     assert threshold_names(trainable=True) == tuple(n for n, r in THRESHOLD_RULES.items() if r.trainable)
-    assert "exact" not in threshold_names(trainable=True)
+    assert "exact" not in threshold_names(trainable=True) and "anchored" not in threshold_names(trainable=True)
     for rule in THRESHOLD_RULES.values():
         assert get_threshold(rule) is rule and get_threshold(rule.name) is rule
         assert rule.evaluated_with in THRESHOLD_RULES

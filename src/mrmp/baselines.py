@@ -18,7 +18,7 @@ from torch import nn
 from mrmp.methods import MaskedMethod, MultiRateMethod, Ranking, register_method
 from mrmp.pruning import MagnitudeRates, RateHandle, gradual_update, magnitude_prune
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.thresholds import ThresholdRule
+from mrmp.pruning.thresholds import ThresholdRule, get_threshold
 
 if TYPE_CHECKING:
     from mrmp.config import PruneConfig
@@ -69,8 +69,9 @@ class MultiRateMagnitude(MultiRateMethod):
     """Multi-rate magnitude training (US-Nets / DSNN style), the ablation of MRMP's band-stop and KL:
     shared plain weights trained at MRMP's sandwich rates, each through the top-|w| mask of the
     current weights at that rate (ranked within ``prune.scope`` with ``prune.floor``; nested across
-    rates). Any rate, seen or not, is evaluated with its top-|w| mask (exact); the threshold rule
-    and the prior are unused."""
+    rates). Any rate, seen or not, is evaluated with its top-|w| mask, ranked as MRMP's are
+    (``anchored`` by default: an unseen rate narrows the masks of the nearest seen rate below it,
+    every layer's rate up by the same step); the training threshold rule and the prior are unused."""
 
     name = "mrmag"
     band_stop = False
@@ -84,18 +85,20 @@ class MultiRateMagnitude(MultiRateMethod):
         warm: bool = False,
     ) -> RateHandle | None:
         """A :class:`~mrmp.pruning.MagnitudeRates` handle over the model's own weights."""
-        return MagnitudeRates(model, include=list(names), scope=pc.scope, floor=pc.floor)
+        return MagnitudeRates(model, include=list(names), scope=pc.scope, floor=pc.floor, seen=self.trained_rates(pc))
 
     def default_threshold(self, pc: PruneConfig) -> str:
-        return "exact"
+        return "anchored"
 
     def ranking(
         self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
     ) -> Ranking | None:
-        """The plain weights, whatever the threshold rule."""
+        """The plain weights, ranked as ``exact`` unless the rule is one of masks (``anchored``)."""
         pruner = bundle.pruner
+        rule = get_threshold(threshold or self.default_threshold(bundle.cfg.prune))
+        anchor = rule.anchor(pruner, rate) if rule.masks else None
         scores = {n: pruner.latent(n).detach() for n in pruner.names}
-        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
+        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor, anchor
 
     def label(self, pc: PruneConfig) -> str:
         return "multi-rate magnitude"

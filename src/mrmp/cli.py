@@ -214,6 +214,13 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
 
+THRESHOLD_HELP = (
+    "band-stop threshold rule (default: anchored, observed rate = requested, global ranking at the "
+    "trained rates and, at any other, the nearest trained rate below with every layer's rate up by the "
+    "same step; exact: global ranking at every rate; prior: the paper's mode)"
+)
+
+
 def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint at any rate")
     p.add_argument("checkpoint")
@@ -221,12 +228,12 @@ def _add_eval(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
+        help=THRESHOLD_HELP,
     )
     p.add_argument(
         "--scope",
         choices=Scope.names(),
-        help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+        help="ranking scope of exact / anchored thresholds and of magnitude pruning of dense/MP "
         "checkpoints (default: the run's latent scale / MP scope)",
     )
     _add_data_args(p, with_dataset=False)
@@ -243,7 +250,7 @@ def _add_sweep(sub: Any) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule (default: exact, observed rate = requested; prior: the paper's mode)",
+        help=THRESHOLD_HELP,
     )
     p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
     _add_data_args(p, with_dataset=False)

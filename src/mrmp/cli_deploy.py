@@ -22,12 +22,12 @@ def _add_rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
         choices=threshold_names(),
-        help="band-stop threshold rule of MRMP / SRMP (default: exact; prior: the paper's mode)",
+        help="band-stop threshold rule of MRMP / SRMP (default: anchored; prior: the paper's mode)",
     )
     p.add_argument(
         "--scope",
         choices=Scope.names(),
-        help="ranking scope of exact thresholds and of magnitude pruning of dense/MP "
+        help="ranking scope of exact / anchored thresholds and of magnitude pruning of dense/MP "
         "checkpoints (default: the run's latent scale / MP scope)",
     )
 

@@ -206,14 +206,16 @@ class PruneConfig:
             current |Ŵ| over the ``scale`` scope (observed ≈ r at every step); ``prior``, the
             paper's a(r) from the prior's quantile (the observed rate drifts from r as far as
             the latents differ from the prior). Evaluation, sweeps and exports default to
-            ``exact`` either way (observed = r to one weight); ``--threshold prior`` evaluates
-            in the paper's mode.
+            ``anchored`` either way (observed = r to one weight: global ranking at the seen rates,
+            an unseen rate from the nearest seen rate below it with every layer's rate up by the
+            same step); ``--threshold exact`` ranks globally at every rate, ``--threshold prior``
+            evaluates in the paper's mode.
         sigma: Crispness σ of the band-stop, annealed geometrically from the first to the last.
         prune_classifier: Whether the classifier's weight is prunable.
         scope: Ranking scope of ``mp`` and of magnitude pruning of dense checkpoints at
             evaluation: ``global`` (default) or ``layer``.
         floor: Per-layer floor f in [0, 1] of global ranking (``mp``, magnitude pruning of dense
-            checkpoints, ``exact`` / ``empirical`` thresholds): at rate r every prunable tensor
+            checkpoints, ``exact`` / ``anchored`` / ``empirical`` thresholds): at rate r every prunable tensor
             keeps at least ⌈f · (1 − r) · n_l⌉ of its n_l weights and one weight per output row,
             so no layer is emptied or starved; 0: none. See :func:`mrmp.pruning.magnitude_masks`.
         source: Dense checkpoint to start from: ``mp`` prunes and fine-tunes its weights;

@@ -19,7 +19,7 @@ def run_demo(
     out: str | Path = "runs/demo", epochs: int = 60, seed: int = 0, progress: bool = True
 ) -> tuple[list[SweepRow], float]:
     """Train dense, then MRMP warm-started from it, on the synthetic set; sweep seen and unseen rates
-    (exact thresholds: observed rate = requested).
+    (the default ``anchored`` thresholds: observed rate = requested).
 
     Writes ``out/{dense,mrmp}/`` runs, ``out/sweep.csv`` and ``out/sweep.png``; returns the
     sweep rows and the dense accuracy.

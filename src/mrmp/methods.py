@@ -48,8 +48,9 @@ __all__ = [
 
 _TOL = 1e-6  # two rates closer than this are the same rate
 
-#: What a view ranks: (scores by weight name, ranking scope, per-layer floor).
-Ranking = tuple[dict[str, Tensor], Scope, float]
+#: What a view ranks: (scores by weight name, ranking scope, per-layer floor, the rate ``anchored``
+#: narrows the masks of, or None).
+Ranking = tuple[dict[str, Tensor], Scope, float, float | None]
 
 
 class Method:
@@ -161,8 +162,8 @@ class Method:
         ranked = self.ranking(bundle, rate, threshold, scope)
         if ranked is None:
             return dict.fromkeys(bundle.names, False)
-        scores, used_scope, floor = ranked
-        return floor_bound(scores, rate, used_scope, floor)
+        scores, used_scope, floor, anchor = ranked
+        return floor_bound(scores, rate, used_scope, floor, anchor)
 
 
 class MaskedMethod(Method):
@@ -199,7 +200,7 @@ class MaskedMethod(Method):
         if rate <= self.pruned_up_to(pc) + 1e-12:
             return None
         scores = {n: effective_weight(bundle.model, n).detach() for n in bundle.names}
-        return scores, Scope.parse(scope or pc.scope), pc.floor
+        return scores, Scope.parse(scope or pc.scope), pc.floor, None
 
 
 class BandStopMethod(Method):
@@ -231,6 +232,7 @@ class BandStopMethod(Method):
             init="weights" if warm else "prior",
             generator=generator,
             floor=pc.floor,
+            seen=self.trained_rates(pc),
         )
 
     @contextlib.contextmanager
@@ -250,12 +252,13 @@ class BandStopMethod(Method):
     def ranking(
         self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
     ) -> Ranking | None:
-        """The latents, under a ranking rule (``exact``, ``empirical``)."""
+        """The latents, under a ranking rule (``exact``, ``anchored``, ``empirical``)."""
         pruner = bundle.pruner
-        if not get_threshold(threshold or self.default_threshold(bundle.cfg.prune)).floored:
+        rule = get_threshold(threshold or self.default_threshold(bundle.cfg.prune))
+        if not rule.floored:
             return None
         scores = {n: pruner.latent(n).detach() for n in pruner.names}
-        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor
+        return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor, rule.anchor(pruner, rate)
 
 
 def _kl_text(pc: PruneConfig) -> str:

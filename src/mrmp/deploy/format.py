@@ -163,8 +163,9 @@ def export_pt(
         bundle: From :func:`mrmp.engine.setup.load_bundle` (band-stop masks are switched in place).
         rate: Pruning rate in [0, 1); None: the checkpoint's default rate.
         path: Output file.
-        threshold: ``prior``, ``exact`` or ``empirical`` (band-stop models; default: the trained rule).
-        scope: ``layer`` or ``global`` ranking (exact thresholds, magnitude pruning).
+        threshold: ``prior``, ``exact``, ``anchored`` or ``empirical`` (band-stop models; default:
+            the trained rule's ``evaluated_with``, ``anchored``).
+        scope: ``layer`` or ``global`` ranking (exact / anchored thresholds, magnitude pruning).
         storage: ``auto``: CSR for each prunable weight where it is smaller than dense;
             ``csr``: always CSR; ``dense``: no CSR (the uncompressed reference).
 

@@ -168,7 +168,7 @@ def use_default_rate(bundle: Bundle) -> None:
 
 def default_threshold(cfg: RunConfig) -> str:
     """The threshold rule a band-stop checkpoint is evaluated with when none is asked for: its
-    training rule's ``evaluated_with``, ``exact`` (observed rate = requested) for every rule."""
+    training rule's ``evaluated_with``, ``anchored`` (observed rate = requested) for every rule."""
     return get_method(cfg.prune.method).default_threshold(cfg.prune)
 
 
@@ -185,7 +185,7 @@ def pruned_view(
 
     Band-stop models switch their masks (no copy; the latent weights are untouched) and switch
     back on exit; ``threshold`` defaults to :func:`default_threshold`, ``scope`` (``exact`` /
-    ``empirical`` ranking) to the model's latent scale. Dense and MP models yield a copy
+    ``anchored`` / ``empirical`` ranking) to the model's latent scale. Dense and MP models yield a copy
     magnitude-pruned within ``scope`` (default: the run's ``prune.scope``), i.e. MP without
     fine-tuning at ``rate``; an MP model at or below its trained rate is yielded as trained.
 

@@ -29,8 +29,8 @@ from torch.nn.utils import parametrize
 from mrmp.pruning.parametrizations import SwitchMask
 from mrmp.pruning.rates import check_rate
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.select import Include, check_floor, layer_sparsity, magnitude_masks, resolve, select_weights
-from mrmp.pruning.thresholds import ThresholdRule
+from mrmp.pruning.select import Include, check_floor, layer_sparsity, resolve, select_weights
+from mrmp.pruning.thresholds import ThresholdRule, get_threshold
 
 __all__ = ["MagnitudeRates"]
 
@@ -44,6 +44,8 @@ class MagnitudeRates:
         exclude: Qualified names to leave dense.
         scope: Ranking scope of the masks: over all weights (``global``) or within each ``layer``.
         floor: Per-layer floor f of global ranking (see :func:`~mrmp.pruning.select.magnitude_masks`).
+        seen: The rates the weights are trained at (``anchored`` reaches any other rate from the
+            nearest of them below it).
     """
 
     sigma = None  # no band-stop: the masks are always hard
@@ -55,8 +57,10 @@ class MagnitudeRates:
         exclude: Sequence[str] = (),
         scope: Scope | str = Scope.GLOBAL,
         floor: float = 0.0,
+        seen: Sequence[float] = (),
     ) -> None:
         self.model = model
+        self.seen = tuple(check_rate(r) for r in seen)
         self.scale = Scope.parse(scope)  # named as MultiRate's: the default ranking scope
         self.floor = check_floor(floor)
         self.names = select_weights(model, include, exclude)
@@ -76,11 +80,13 @@ class MagnitudeRates:
         self, rate: float, threshold: str | ThresholdRule | None = None, scope: Scope | str | None = None
     ) -> None:
         """Mask every weight with the top-|W| of the current weights at ``rate`` within ``scope``
-        (default: the handle's); ``threshold`` is unused (the masks always rank, as ``exact``)."""
+        (default: the handle's), ranked as the ``threshold`` rule ranks where it gives 0/1 masks
+        (``anchored``), else as ``exact``."""
         rate = check_rate(rate)
-        with torch.no_grad():
-            scores = {n: self.latent(n) for n in self.names}
-            masks = magnitude_masks(scores, rate, self.scale if scope is None else scope, self.floor)
+        rule = get_threshold(threshold) if threshold is not None else None
+        if rule is None or not rule.masks:
+            rule = get_threshold("exact")
+        masks = rule.compute(self, rate, Scope.parse(self.scale if scope is None else scope))
         for name, mask in masks.items():
             self.masks[name].mask = mask
         self.rate = rate

@@ -59,9 +59,11 @@ class MultiRate:
         estimator: KL estimate, ``quantile`` or ``value`` (see :mod:`mrmp.pruning.kl`).
         init: ``prior``: draw Ŵ from Q (P = Q at step 0); ``weights``: keep the current weights.
         generator: RNG for the prior draws.
-        floor: Per-layer floor f of the ranking rules (``exact``, ``empirical``) under global
-            ranking: every tensor keeps at least ⌈f · (1 − r) · n_l⌉ weights (see
+        floor: Per-layer floor f of the ranking rules (``exact``, ``anchored``, ``empirical``)
+            under global ranking: every tensor keeps at least ⌈f · (1 − r) · n_l⌉ weights (see
             :func:`~mrmp.pruning.select.magnitude_masks`); 0: none.
+        seen: The rates the latents are trained at (``anchored`` reaches any other rate from the
+            nearest of them below it).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class MultiRate:
         init: str = "prior",
         generator: torch.Generator | None = None,
         floor: float = 0.0,
+        seen: Sequence[float] = (),
     ) -> None:
         self.floor = check_floor(floor)
+        self.seen = tuple(check_rate(r) for r in seen)
         self.grouping = Scope.parse(grouping, "grouping")
         self.scale = Scope.parse(scale, "scale")
         if estimator not in KL_ESTIMATORS:
@@ -125,10 +129,13 @@ class MultiRate:
             rate: Target fraction of pruned weights, in [0, 1).
             threshold: A rule of :mod:`mrmp.pruning.thresholds` or its name: ``prior``: a(r)
                 from the prior's quantile (instant, observed ≈ r); ``exact``: fixed 0/1 masks of
-                the top |Ŵ| (observed = r to one weight); ``empirical``: a band-stop cut-off at
-                the empirical r-quantile of |Ŵ| (observed ≈ r with soft and hard masks).
-            scope: Ranking scope of ``exact`` / ``empirical``: within each ``layer`` or over all
-                weights (``global``); default: the handle's ``scale``.
+                the top |Ŵ| (observed = r to one weight); ``anchored``: ``exact`` at the
+                ``seen`` rates, any other rate from the nearest seen rate below it with every
+                layer's rate up by the same step;
+                ``empirical``: a band-stop cut-off at the empirical r-quantile of |Ŵ| (observed ≈
+                r with soft and hard masks).
+            scope: Ranking scope of ``exact`` / ``anchored`` / ``empirical``: within each
+                ``layer`` or over all weights (``global``); default: the handle's ``scale``.
         """
         rate = check_rate(rate)
         rule = get_threshold(threshold)

@@ -19,6 +19,7 @@ __all__ = [
     "resolve",
     "effective_weight",
     "magnitude_masks",
+    "anchored_masks",
     "floor_count",
     "check_floor",
     "floor_bound",
@@ -170,8 +171,77 @@ def _fill(values: Tensor, reserved: Tensor, budget: int) -> Tensor:
     return keep
 
 
-def floor_bound(scores: dict[str, Tensor], rate: float, scope: Scope | str, floor: float) -> dict[str, bool]:
-    """Whether each tensor keeps more entries under the ``floor`` than global ranking alone gives it.
+def anchored_masks(
+    scores: dict[str, Tensor],
+    rate: float,
+    anchor: float | None,
+    scope: Scope | str = Scope.LAYER,
+    floor: float = 0.0,
+) -> dict[str, Tensor]:
+    """0/1 masks at ``rate`` that narrow those of a lower ``anchor`` rate, every tensor by the same step.
+
+    At or below ``anchor`` (or without one) they are :func:`magnitude_masks`. Above it, tensor l
+    keeps the k_l largest of the entries that its mask at ``anchor`` keeps (K_l of its n_l), with
+    k_l = K_l − δ · n_l: every tensor's own rate rises by the same step δ, as uniform per-layer
+    pruning would spread the extra pruning, instead of where global ranking would put it. δ is set
+    so that Σ k_l = round((1 − rate) · Σ n_l) exactly (largest remainders round the k_l), no tensor
+    emptied that kept an entry (while the budget holds one per tensor). The ``floor`` applies to the
+    anchor's masks only: above it, it would hold the largest tensor up at the others' expense.
+    Masks above ``anchor`` are nested within the anchor's, and across rates up to the rounding of
+    one entry per tensor.
+
+    This is how a multi-rate model is evaluated at a rate it was not trained at, from the nearest
+    trained rate below (:class:`~mrmp.pruning.thresholds.AnchoredThreshold`): its latents were
+    trained with that rate's masks, and a higher global cut-off strips first the tensors whose kept
+    latents sit just above the trained one (a small first layer whose every weight matters).
+
+    >>> import torch
+    >>> s = {"big": torch.arange(1.0, 17.0).view(2, 8), "small": torch.tensor([[9.5, 10.5, 11.5, 12.5]])}
+    >>> [int(m.sum()) for m in magnitude_masks(s, 0.5, "global").values()]  # the anchor's: 7 and 3
+    [7, 3]
+    >>> [int(m.sum()) for m in magnitude_masks(s, 0.75, "global").values()]
+    [4, 1]
+    >>> [int(m.sum()) for m in anchored_masks(s, 0.75, 0.5, "global").values()]  # both rates up 0.25
+    [3, 2]
+    """
+    rate, floor = check_rate(rate), check_floor(floor)
+    if anchor is None or rate <= check_rate(anchor):
+        return magnitude_masks(scores, rate, scope, floor)
+    base = magnitude_masks(scores, anchor, scope, floor)
+    kept = {n: int(m.sum()) for n, m in base.items()}
+    size = {n: s.numel() for n, s in scores.items()}
+    total = sum(size.values())
+    budget = total - round(rate * total)
+    low = {n: min(kept[n], 1) for n in scores}  # no tensor emptied, where the budget allows it
+    if sum(low.values()) > budget:
+        low = dict.fromkeys(scores, 0)
+
+    def counts(step: float) -> dict[str, float]:
+        return {n: max(float(low[n]), kept[n] - step * size[n]) for n in scores}
+
+    lo, hi = 0.0, 1.0  # Σ counts(step) falls from Σ K_l (≥ budget) at 0 to Σ low at 1
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sum(counts(mid).values()) > budget else (lo, mid)
+    real = counts(hi)
+    k = {n: math.floor(v) for n, v in real.items()}
+    room = sorted((n for n in scores if k[n] < kept[n]), key=lambda n: real[n] - k[n], reverse=True)
+    for n in room[: max(0, budget - sum(k.values()))]:
+        k[n] += 1
+    out = {}
+    for n, s in scores.items():
+        inside = s.detach().abs().reshape(-1).masked_fill(base[n].reshape(-1) == 0, -math.inf)
+        mask = torch.zeros(size[n], dtype=torch.float32, device=s.device)
+        mask[torch.topk(inside, k[n], sorted=False).indices] = 1.0
+        out[n] = mask.view_as(s)
+    return out
+
+
+def floor_bound(
+    scores: dict[str, Tensor], rate: float, scope: Scope | str, floor: float, anchor: float | None = None
+) -> dict[str, bool]:
+    """Whether each tensor keeps more entries under the ``floor`` than the same ranking without it
+    (global ranking, or :func:`anchored_masks` above ``anchor``) gives it.
 
     >>> import torch
     >>> s = {"big": torch.arange(1.0, 9.0).view(2, 4), "small": torch.tensor([[0.1, 0.2]])}
@@ -180,8 +250,8 @@ def floor_bound(scores: dict[str, Tensor], rate: float, scope: Scope | str, floo
     """
     if Scope.parse(scope) is Scope.LAYER or check_floor(floor) == 0:
         return dict.fromkeys(scores, False)
-    floored = magnitude_masks(scores, rate, Scope.GLOBAL, floor)
-    plain = magnitude_masks(scores, rate, Scope.GLOBAL)
+    floored = anchored_masks(scores, rate, anchor, Scope.GLOBAL, floor)
+    plain = anchored_masks(scores, rate, anchor, Scope.GLOBAL)
     return {n: bool(floored[n].sum() > plain[n].sum()) for n in scores}
 
 

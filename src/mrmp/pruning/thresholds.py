@@ -3,14 +3,14 @@
 Each rule is one object (the analogue of ``compute_mask`` in ``torch.nn.utils.prune``) that maps
 (latents, rate, scope) to one cut for every latent tensor: a cut-off a on |Ŵ| (the band-stop keeps
 |Ŵ| > a, soft in training) or an explicit 0/1 mask of the tensor's shape. Rules that rank
-(``exact``, ``empirical``) apply the handle's per-layer ``floor`` under global ranking (see
-:func:`~mrmp.pruning.select.magnitude_masks`). Rules are found by name in :data:`THRESHOLD_RULES`,
-which the CLI choices and the config validation ask.
+(``exact``, ``anchored``, ``empirical``) apply the handle's per-layer ``floor`` under global
+ranking (see :func:`~mrmp.pruning.select.magnitude_masks`). Rules are found by name in
+:data:`THRESHOLD_RULES`, which the CLI choices and the config validation ask.
 
 >>> threshold_names(), threshold_names(trainable=True)
-(('prior', 'exact', 'empirical'), ('prior', 'empirical'))
+(('prior', 'exact', 'anchored', 'empirical'), ('prior', 'empirical'))
 >>> get_threshold("prior").evaluated_with, get_threshold("empirical").evaluated_with
-('exact', 'exact')
+('anchored', 'anchored')
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from mrmp.errors import ConfigError
 from mrmp.pruning.scope import Scope
-from mrmp.pruning.select import floor_count, magnitude_masks
+from mrmp.pruning.select import anchored_masks, floor_count, magnitude_masks
 
 if TYPE_CHECKING:
     from mrmp.pruning.multirate import MultiRate
@@ -35,6 +35,7 @@ __all__ = [
     "ThresholdRule",
     "PriorThreshold",
     "ExactThreshold",
+    "AnchoredThreshold",
     "EmpiricalThreshold",
     "THRESHOLD_RULES",
     "QUANTILE_SAMPLES",
@@ -57,16 +58,22 @@ class ThresholdRule:
         trainable: Usable while training (the soft band-stop follows a cut-off; fixed masks do not).
         evaluated_with: The rule a model trained with this one is evaluated with by default.
         floored: Ranks the latents, so the handle's per-layer floor applies under global ranking.
+        masks: Gives fixed 0/1 masks of the top |Ŵ| (what a plain-weight handle can use).
     """
 
     name: ClassVar[str]
     trainable: ClassVar[bool] = True
-    evaluated_with: ClassVar[str] = "exact"
+    evaluated_with: ClassVar[str] = "anchored"
     floored: ClassVar[bool] = True
+    masks: ClassVar[bool] = False
 
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:  # pragma: no cover
         """The cut of each of ``handle.names`` at ``rate`` (a checked rate), ranked within ``scope``."""
         raise NotImplementedError
+
+    def anchor(self, handle: MultiRate, rate: float) -> float | None:
+        """The rate whose masks this rule narrows to reach ``rate`` (None: it ranks at ``rate`` itself)."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -74,7 +81,7 @@ class ThresholdRule:
 
 class PriorThreshold(ThresholdRule):
     """The paper's a(r) = F_Q⁻¹((1 + r) / 2) of the prior Q (instant; observed ≈ r as far as P ≈ Q;
-    no floor). Models trained with it are evaluated with ``exact`` by default (observed = r)."""
+    no floor). Models trained with it are evaluated with ``anchored`` by default (observed = r)."""
 
     name = "prior"
     floored = False
@@ -84,14 +91,38 @@ class PriorThreshold(ThresholdRule):
 
 
 class ExactThreshold(ThresholdRule):
-    """Fixed 0/1 masks of the top |Ŵ| (observed = r to one weight; evaluation only)."""
+    """Fixed 0/1 masks of the top |Ŵ| at every rate (observed = r to one weight; evaluation only)."""
 
     name = "exact"
     trainable = False
+    masks = True
 
     @torch.no_grad()
     def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
         return dict(magnitude_masks({n: handle.latent(n) for n in handle.names}, rate, scope, handle.floor))
+
+
+class AnchoredThreshold(ThresholdRule):
+    """``exact`` at the handle's ``seen`` (trained) rates and below the lowest; any other rate starts
+    from the masks of the nearest seen rate below it, and every tensor's own rate rises by the same
+    step (:func:`~mrmp.pruning.select.anchored_masks`; observed = r to one weight; evaluation only).
+    The default evaluation rule of models trained at known rates: global ranking at an unseen rate
+    puts the extra pruning where no rate was trained, and beyond the highest seen rate it empties
+    first the layers whose every kept weight still matters (docs/results.md §3). A handle with no
+    seen rates ranks as ``exact``."""
+
+    name = "anchored"
+    trainable = False
+    masks = True
+
+    def anchor(self, handle: MultiRate, rate: float) -> float | None:
+        below = [r for r in handle.seen if r <= rate]
+        return max(below) if below else None
+
+    @torch.no_grad()
+    def compute(self, handle: MultiRate, rate: float, scope: Scope) -> dict[str, Cut]:
+        scores = {n: handle.latent(n) for n in handle.names}
+        return dict(anchored_masks(scores, rate, self.anchor(handle, rate), scope, handle.floor))
 
 
 class EmpiricalThreshold(ThresholdRule):
@@ -100,7 +131,7 @@ class EmpiricalThreshold(ThresholdRule):
     The quantile is that of all latents or, where there are more than ``QUANTILE_SAMPLES``, of
     that many at fixed positions (the same at every call and on every rank, spread over the tensors
     in proportion to their sizes): the rate is then met to about ±0.5 %, and exactly on small models
-    (ties aside), with soft and hard masks alike. Evaluated with ``exact`` by default.
+    (ties aside), with soft and hard masks alike. Evaluated with ``anchored`` by default.
 
     Under global ranking with a handle ``floor`` f > 0, each layer's cut-off is the lower of the
     global one and the layer's own (1 − k_l / n_l)-quantile, so it keeps about k_l =
@@ -173,7 +204,7 @@ def register_threshold(rule: ThresholdRule) -> ThresholdRule:
     return rule
 
 
-for _rule in (PriorThreshold(), ExactThreshold(), EmpiricalThreshold()):
+for _rule in (PriorThreshold(), ExactThreshold(), AnchoredThreshold(), EmpiricalThreshold()):
     register_threshold(_rule)
 
 
