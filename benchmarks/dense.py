@@ -279,6 +279,13 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
+    "joint_bone": (
+        (
+            "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "
+            "recipe before the distances"
+        ),
+        ("features.streams=joint,bone", "features.clips=1"),
+    ),
     "stgcn_dist": (
         (
             "ST-GCN, its recipe with 32-64-64 channels, each joint's distances to all joints too "

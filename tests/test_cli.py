@@ -501,10 +501,13 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     assert st.model.stgcn_channels == npz.model.stgcn_channels == (32, 64, 64)
     assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
     assert _train_config("--dataset", "fpha").train.mixup == 0.2  # FPHA's recipe, for either backbone
-    # FPHA's GCN takes each joint's distances to the others, its ST-GCN not; SBU's ST-GCN averages 5 clips
-    assert _train_config("--dataset", "fpha").features.streams == ("joint", "bone", "distance")
-    assert fpha.features.streams == ("joint", "bone") == _train_config("--dataset", "sbu").features.streams
-    assert (st.features.clips, npz.features.clips, _train_config("--dataset", "sbu").features.clips) == (5, 1, 1)
+    # both GCN recipes take each joint's distances to the others and 5 test clips, the ST-GCN settings not the
+    # distances; SBU's ST-GCN averages 5 clips too, FPHA's not
+    sbu = _train_config("--dataset", "sbu")
+    for gcn in (_train_config("--dataset", "fpha"), sbu):
+        assert gcn.features.streams == ("joint", "bone", "distance") and gcn.features.clips == 5
+    assert fpha.features.streams == ("joint", "bone") == st.features.streams == npz.features.streams
+    assert (st.features.clips, npz.features.clips, sbu.features.clips) == (5, 1, 5)
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
     flags = _train_config(
