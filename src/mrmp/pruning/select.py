@@ -205,7 +205,7 @@ def anchored_masks(
     [3, 2]
     """
     rate, floor = check_rate(rate), check_floor(floor)
-    if anchor is None or rate <= check_rate(anchor):
+    if anchor is None or rate <= check_rate(anchor) + 1e-9:  # at the anchor (to rounding) or below
         return magnitude_masks(scores, rate, scope, floor)
     base = magnitude_masks(scores, anchor, scope, floor)
     kept = {n: int(m.sum()) for n, m in base.items()}

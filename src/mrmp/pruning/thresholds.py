@@ -48,6 +48,7 @@ __all__ = [
 Cut = float | Tensor
 
 QUANTILE_SAMPLES = 32_768  # latents an ``empirical`` cut-off is estimated from (at most)
+_SAME_RATE = 1e-9  # a rate this close above a seen rate is that seen rate
 
 
 class ThresholdRule:
@@ -116,7 +117,7 @@ class AnchoredThreshold(ThresholdRule):
     masks = True
 
     def anchor(self, handle: MultiRate, rate: float) -> float | None:
-        below = [r for r in handle.seen if r <= rate]
+        below = [r for r in handle.seen if r <= rate + _SAME_RATE]
         return max(below) if below else None
 
     @torch.no_grad()
