@@ -279,6 +279,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
+    "wd_dist": ("weight decay 1e-4 (`train.weight_decay=1e-4`), with SBU's distances", ("train.weight_decay=1e-4",)),
     "joint_bone": (
         (
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "
