@@ -11,7 +11,8 @@ magnitude), the per-rate ones (MP + FT, GMP) once per rate of ``--rates``. Every
 evaluated at exact rates (observed = requested to one weight, the default thresholds): the
 per-rate ones at their rate, the multi-rate ones and the dense model without fine-tuning (``mp0``)
 at ``--rates`` and ``--unseen``; the multi-rate ones with their default ``anchored`` rule (global
-ranking up to the highest seen rate, every layer's rate up by the same step beyond it). MRMP is
+ranking at the seen rates; an unseen rate from the masks of the nearest seen rate below, every
+layer's rate up by the same step). MRMP is
 also evaluated without its per-layer floor at the highest rates, and with ``exact`` global ranking
 at the unseen rates. Each run is cached under
 ``OUT/<dataset>/<split>/seed<k>/<run>/``, so an interrupted benchmark continues (``--seeds 0``

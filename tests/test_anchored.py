@@ -92,8 +92,10 @@ def test_rising_rates_stay_nested_up_to_rounding() -> None:
 def test_floor_bound_compares_the_same_ranking_with_and_without_the_floor() -> None:
     scores = {"big": torch.arange(1.0, 201.0).view(10, 20), "small": torch.full((1, 10), 0.5)}
     assert floor_bound(scores, 0.9, "global", FLOOR)["small"]  # global ranking starves it
-    anchored = floor_bound(scores, 0.95, "global", FLOOR, anchor=0.9)
-    assert set(anchored) == set(scores) and all(isinstance(v, bool) for v in anchored.values())
+    # the floor keeps one of small's entries at the anchor, so the anchored masks keep it too; without
+    # the floor the anchor keeps none of them and neither does the step
+    assert floor_bound(scores, 0.95, "global", FLOOR, anchor=0.9) == {"big": False, "small": True}
+    assert anchored_masks(scores, 0.95, 0.9, "global")["small"].sum() == 0
 
 
 def _net() -> nn.Module:

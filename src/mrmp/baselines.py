@@ -93,10 +93,9 @@ class MultiRateMagnitude(MultiRateMethod):
     def ranking(
         self, bundle: Bundle, rate: float, threshold: str | ThresholdRule | None, scope: Scope | str | None
     ) -> Ranking | None:
-        """The plain weights, ranked as ``exact`` unless the rule is one of masks (``anchored``)."""
+        """The plain weights, ranked as ``exact`` unless the rule anchors (``anchored``), whatever else it is."""
         pruner = bundle.pruner
-        rule = get_threshold(threshold or self.default_threshold(bundle.cfg.prune))
-        anchor = rule.anchor(pruner, rate) if rule.masks else None
+        anchor = get_threshold(threshold or self.default_threshold(bundle.cfg.prune)).anchor(pruner, rate)
         scores = {n: pruner.latent(n).detach() for n in pruner.names}
         return scores, pruner.scale if scope is None else Scope.parse(scope), pruner.floor, anchor
 
