@@ -280,6 +280,13 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "input_drop": ("input dropout 0.1 (`model.input_dropout=0.1`)", ("model.input_dropout=0.1",)),
     "clips5_norm": ("5 test-time clips (`features.clips=5`)", ("features.clips=5",)),
     "wd_dist": ("weight decay 1e-4 (`train.weight_decay=1e-4`), with SBU's distances", ("train.weight_decay=1e-4",)),
+    "heads16": ("16 attention heads (`model.heads=16`)", ("model.heads=16",)),
+    "hidden512": ("a hidden layer of 512 (`model.hidden=512`)", ("model.hidden=512",)),
+    "chunks6_dist": ("6 chunks (`features.chunks=6`), with SBU's distances", ("features.chunks=6",)),
+    "lr3_1200_dist": (
+        "learning rate 3e-3, 1200 epochs (`train.lr=0.003`, `train.epochs=1200`: FPHA's schedule)",
+        ("train.lr=0.003", "train.epochs=1200"),
+    ),
     "joint_bone": (
         (
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "
