@@ -287,6 +287,17 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "learning rate 3e-3, 1200 epochs (`train.lr=0.003`, `train.epochs=1200`: FPHA's schedule)",
         ("train.lr=0.003", "train.epochs=1200"),
     ),
+    "ema_distill": (
+        (
+            "the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, "
+            "`train.distill_temperature=2`)"
+        ),
+        ("train.ema_distill=0.5", "train.distill_temperature=2"),
+    ),
+    "ema_distill_t1": (
+        "the weight average's predictions distilled, α = 0.5, T = 1 (`train.ema_distill=0.5`)",
+        ("train.ema_distill=0.5",),
+    ),
     "joint_bone": (
         (
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "

@@ -292,10 +292,15 @@ class TrainConfig:
     (:mod:`mrmp.engine.mixup`; 0: off; training accuracy then counts the larger share's label).
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
     average is what is evaluated and what the checkpoint's model holds (see
-    :mod:`mrmp.engine.averaging`). ``amp``: mixed precision of the forward pass (``bf16``, or
-    ``fp16`` with gradient scaling), on CUDA or CPU; ``auto``: bf16 where the device computes it
-    in hardware (CPUs with AMX or AVX-512 BF16, recent GPUs), else float32, the choice logged with
-    every epoch; ``off``: float32. Evaluation always runs in float32.
+    :mod:`mrmp.engine.averaging`). ``ema_distill``: weight α of a distillation term towards that
+    average's predictions on the same batch (a mean teacher, Tarvainen & Valpola 2017): the loss is
+    (1 − α)·CE + α·T²·KL(softmax(t/T) ‖ softmax(s/T)), T = ``distill_temperature``, t the
+    average's logits and s the network's; in training without a rate handle (dense runs, the
+    dense warm-up of a pruning method; its pruned phase trains without it), with ``ema`` > 0.
+    ``amp``: mixed precision of the forward pass (``bf16``, or ``fp16`` with gradient scaling), on
+    CUDA or CPU; ``auto``: bf16 where the device computes it in hardware (CPUs with AMX or AVX-512
+    BF16, recent GPUs), else float32, the choice logged with every epoch; ``off``: float32.
+    Evaluation always runs in float32.
 
     Checkpoints are written after the last epoch, every ``save_every`` epochs, and after any
     epoch that ends ``save_seconds`` or more after the previous checkpoint (the first epoch of a
@@ -312,6 +317,8 @@ class TrainConfig:
     label_smoothing: Fraction = 0.1
     mixup: NonNegative = 0.0
     ema: Fraction = 0.995
+    ema_distill: Fraction = 0.0
+    distill_temperature: Annotated[float, Range(0, lo_open=True)] = 1.0
     seed: Seed = 0
     device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
     amp: Literal["off", "auto", "bf16", "fp16"] = "off"
@@ -321,6 +328,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "train")
+        if self.ema_distill > 0 and self.ema == 0:
+            raise ConfigError("train.ema_distill needs a weight average to distil from: set train.ema > 0")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 __all__ = ["WeightAverage"]
@@ -64,6 +65,17 @@ class WeightAverage:
             yield self.model
         finally:
             self.model.load_state_dict(saved, strict=False)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """The averaged model's output on ``x``, in evaluation mode (no dropout), without a gradient
+        and without touching the model's own weights or mode."""
+        was = self.model.training
+        self.model.eval()
+        try:
+            return functional_call(self.model, self.state, (x,), strict=False)
+        finally:
+            self.model.train(was)
 
     def state_dict(self) -> dict[str, object]:
         return {"state": self.state, "steps": self.steps}

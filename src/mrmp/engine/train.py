@@ -219,6 +219,12 @@ def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor
     return src.model.state_dict()
 
 
+def distils(bundle: Bundle, cfg: RunConfig) -> bool:
+    """Whether training distils the weight average's predictions (``train.ema_distill``): in runs
+    without a rate handle (dense training and dense warm-ups) only."""
+    return cfg.train.ema_distill > 0 and cfg.train.ema > 0 and bundle.pruner is None
+
+
 def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
     """The training loss of ``cfg`` over the bundle's model and handle."""
     pc = cfg.prune
@@ -231,6 +237,8 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
         split_batch=pc.split_batch,
         distill=pc.distill,
         label_smoothing=cfg.train.label_smoothing,
+        teacher_weight=cfg.train.ema_distill if distils(bundle, cfg) else 0.0,
+        temperature=cfg.train.distill_temperature,
     )
 
 
@@ -320,7 +328,8 @@ def _train_step(
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
     with autocast(run.amp, ctx.device):
-        loss, ce, kl, logits = run.objective(x, targets, rates, gen)
+        teacher = run.average.predict(x) if run.average is not None and distils(run.bundle, run.cfg) else None
+        loss, ce, kl, logits = run.objective(x, targets, rates, gen, teacher)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss * share.weight).backward()  # DDP's average of these = grad of the global mean
     run.scaler.step(run.optimizer)

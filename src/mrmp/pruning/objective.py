@@ -1,6 +1,7 @@
 """The multi-rate training loss as one module, so that DDP sees a single forward per step.
 
-without a handle (dense / MP):  L = CE(f(x), y)
+without a handle (dense / MP):  L = CE(f(x), y), or with a teacher's logits t (a weight average's):
+                                L = (1 − α)·CE(f(x), y) + α·T²·KL(softmax(t/T) ‖ softmax(f(x)/T))
 one rate (SRMP):                L = CE(f_{a(r)}(x), y) + λ · D_KL(P‖Q)
 several rates (MRMP):           L = mean_k CE(f_{a(r_k)}(x_k), y_k) + λ · D_KL(P‖Q), rates r_k drawn
                                 per step; with ``split_batch`` the batch is cut into one share x_k per
@@ -22,7 +23,20 @@ from mrmp.pruning.multirate import MultiRate
 from mrmp.pruning.scope import Scope
 from mrmp.pruning.thresholds import ThresholdRule, get_threshold
 
-__all__ = ["MultiRateLoss", "StepOutput"]
+__all__ = ["MultiRateLoss", "StepOutput", "distillation"]
+
+
+def distillation(student: Tensor, teacher: Tensor, temperature: float = 1.0) -> Tensor:
+    """T²·KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over the batch (Hinton et al., 2015);
+    logits (N, classes); the teacher's side carries no gradient.
+
+    >>> z = torch.tensor([[2.0, 0.0, -1.0]])
+    >>> float(distillation(z, z))
+    0.0
+    """
+    t = temperature
+    target = F.softmax(teacher.detach().float() / t, 1)
+    return t * t * F.kl_div(F.log_softmax(student.float() / t, 1), target, reduction="batchmean")
 
 
 class StepOutput(NamedTuple):
@@ -50,6 +64,9 @@ class MultiRateLoss(nn.Module):
         distill: Distil the first (lowest) rate's predictions into the others; every rate then
             sees the whole batch.
         label_smoothing: Cross-entropy label smoothing.
+        teacher_weight: α of the distillation term towards a teacher's logits passed to
+            :meth:`forward` (plain cross-entropy only, ``pruner`` None).
+        temperature: T of that term.
 
     >>> import torch
     >>> from mrmp.pruning import multirate
@@ -72,6 +89,8 @@ class MultiRateLoss(nn.Module):
         split_batch: bool = True,
         distill: bool = False,
         label_smoothing: float = 0.0,
+        teacher_weight: float = 0.0,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -83,16 +102,29 @@ class MultiRateLoss(nn.Module):
         self.split_batch = split_batch
         self.distill = distill
         self.smoothing = label_smoothing
+        self.teacher_weight, self.temperature = teacher_weight, temperature
 
     def forward(
-        self, x: Tensor, y: Tensor, rates: Sequence[float] = (), generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        y: Tensor,
+        rates: Sequence[float] = (),
+        generator: torch.Generator | None = None,
+        teacher: Tensor | None = None,
     ) -> StepOutput:
         """Loss on inputs ``x`` (N, …) and labels ``y``, class indices (N,) or probabilities
-        (N, classes), e.g. mixup's; ``rates`` are the rates of this step."""
+        (N, classes), e.g. mixup's; ``rates`` are the rates of this step; ``teacher``: logits
+        (N, classes) to distil, weighted by ``teacher_weight`` (without a rate handle only)."""
         if self.pruner is None:
             logits = self.model(x)
             ce = F.cross_entropy(logits, y, label_smoothing=self.smoothing)
-            return StepOutput(ce, ce, torch.zeros_like(ce), logits)
+            loss = ce
+            if teacher is not None and self.teacher_weight > 0:
+                soft = distillation(logits, teacher, self.temperature)
+                loss = (1 - self.teacher_weight) * ce + self.teacher_weight * soft
+            return StepOutput(loss, ce, torch.zeros_like(ce), logits)
+        if teacher is not None:
+            raise ValueError("a teacher's logits are distilled without a rate handle only")
         self.pruner.set_hard(False)
         with self.pruner.shared_step():  # the latents do not change between this step's rates
             ce, logits = self._rates_ce(x, y, rates)
@@ -112,8 +144,7 @@ class MultiRateLoss(nn.Module):
             logits = self.model(xk)
             ce = F.cross_entropy(logits, yk, label_smoothing=self.smoothing)
             if self.distill and outs:
-                teacher = F.softmax(outs[0].detach(), 1)
-                ce = 0.5 * ce + 0.5 * F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean")
+                ce = 0.5 * ce + 0.5 * distillation(logits, outs[0])
             ces.append(ce)
             weights.append(len(xk))
             outs.append(logits)
