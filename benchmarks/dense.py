@@ -298,6 +298,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "the weight average's predictions distilled, α = 0.5, T = 1 (`train.ema_distill=0.5`)",
         ("train.ema_distill=0.5",),
     ),
+    "balanced": (
+        "each class's cross-entropy weighed by its inverse training frequency (`train.class_weight=balanced`)",
+        ("train.class_weight=balanced",),
+    ),
     "joint_bone": (
         (
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "

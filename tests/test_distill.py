@@ -1,5 +1,6 @@
-"""Distillation of the weight average's predictions (``train.ema_distill``): the term's formula, the
-average's forward leaves the model alone, the loss mixes as documented, and a run trains with it."""
+"""The training loss's options: distillation of the weight average's predictions
+(``train.ema_distill``: the term's formula, the average's forward leaves the model alone, the loss
+mixes as documented, a run trains with it) and balanced class weights (``train.class_weight``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mrmp.config import RunConfig
 from mrmp.engine import fit, load_data
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.setup import build_bundle
-from mrmp.engine.train import build_objective, distils
+from mrmp.engine.train import build_objective, class_weights, distils
 from mrmp.errors import ConfigError
 from mrmp.pruning import MultiRateLoss
 from mrmp.pruning.objective import distillation
@@ -89,3 +90,28 @@ def test_training_with_distillation_is_finite_reproducible_and_differs(tmp_path:
     plain = fit(cfg, tmp_path / "plain", data=data, progress=False)
     assert torch.isfinite(torch.tensor(a.metrics["loss"])) and a.metrics["loss"] == b.metrics["loss"]
     assert a.metrics["loss"] != plain.metrics["loss"]
+
+
+def test_balanced_class_weights_make_every_class_weigh_the_same() -> None:
+    labels = torch.tensor([0, 0, 0, 0, 1, 2, 2, 2])
+    w = class_weights(labels, 4, "balanced")
+    counts = torch.bincount(labels, minlength=4).float()
+    torch.testing.assert_close((w * counts)[:3], torch.full((3,), len(labels) / 4))  # each class: N / K
+    assert float(w[3]) == 0.0 and class_weights(labels, 4, "none") is None
+    net = torch.nn.Linear(3, 4)
+    x = torch.randn(8, 3)
+    out = MultiRateLoss(net, None, class_weights=w)(x, labels)
+    torch.testing.assert_close(out.ce, F.cross_entropy(net(x), labels, weight=w))
+
+
+def test_class_weight_is_built_from_the_training_labels() -> None:
+    cfg = tiny_config(1, train={"class_weight": "balanced"})
+    data = load_data(cfg)
+    bundle = build_bundle(cfg, data.meta)
+    loss = build_objective(bundle, cfg, data.train_labels)
+    counts = torch.bincount(data.train_labels, minlength=data.meta.num_classes).float()
+    torch.testing.assert_close(
+        loss.class_weights * counts, torch.full_like(counts, len(data.train_labels) / len(counts))
+    )
+    with pytest.raises(ValueError, match="training labels"):
+        build_objective(bundle, cfg)

@@ -288,6 +288,9 @@ class PruneConfig:
 class TrainConfig:
     """Optimisation and bookkeeping.
 
+    ``class_weight``: ``balanced`` weighs each class's cross-entropy by N / (K·N_k), the inverse of
+    its share of the N training samples over K classes (scikit-learn's rule), so that a rare class
+    counts as much as a frequent one; ``none``: every sample alike.
     ``mixup``: α of mixup's Beta(α, α) blend of each training batch with itself shuffled
     (:mod:`mrmp.engine.mixup`; 0: off; training accuracy then counts the larger share's label).
     ``ema``: decay of an exponential moving average of the weights (0: none); when set, the
@@ -315,6 +318,7 @@ class TrainConfig:
     lr_min: NonNegative = 1e-5
     weight_decay: NonNegative = 0.0
     label_smoothing: Fraction = 0.1
+    class_weight: Literal["none", "balanced"] = "none"
     mixup: NonNegative = 0.0
     ema: Fraction = 0.995
     ema_distill: Fraction = 0.0

@@ -159,7 +159,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     data = data or load_data(cfg)
     bundle = _build(cfg, data, warm=payload is None)
     model = bundle.model.to(ctx.device)
-    objective = ctx.wrap(build_objective(bundle, cfg))
+    objective = ctx.wrap(build_objective(bundle, cfg, data.train_labels))
     groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
@@ -225,9 +225,29 @@ def distils(bundle: Bundle, cfg: RunConfig) -> bool:
     return cfg.train.ema_distill > 0 and cfg.train.ema > 0 and bundle.pruner is None
 
 
-def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
-    """The training loss of ``cfg`` over the bundle's model and handle."""
+def class_weights(labels: Tensor, num_classes: int, rule: str) -> Tensor | None:
+    """Per-class cross-entropy weights (classes,) of ``train.class_weight`` from the training
+    labels (N,): ``balanced`` gives N / (K·N_k) (0 for a class without samples); ``none``: None.
+
+    >>> class_weights(torch.tensor([0, 0, 0, 1]), 2, "balanced")
+    tensor([0.6667, 2.0000])
+    """
+    if rule == "none":
+        return None
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+
+
+def build_objective(bundle: Bundle, cfg: RunConfig, labels: Tensor | None = None) -> MultiRateLoss:
+    """The training loss of ``cfg`` over the bundle's model and handle; ``labels``: the training
+    labels (N,) that ``train.class_weight`` weighs the classes by (required unless it is ``none``)."""
     pc = cfg.prune
+    weights = None
+    if cfg.train.class_weight != "none":
+        if labels is None:
+            raise ValueError("train.class_weight needs the training labels")
+        weights = class_weights(labels, bundle.meta.num_classes, cfg.train.class_weight)
+        weights = weights.to(next(bundle.model.parameters()).device)
     return MultiRateLoss(
         bundle.model,
         bundle.pruner,
@@ -239,6 +259,7 @@ def build_objective(bundle: Bundle, cfg: RunConfig) -> MultiRateLoss:
         label_smoothing=cfg.train.label_smoothing,
         teacher_weight=cfg.train.ema_distill if distils(bundle, cfg) else 0.0,
         temperature=cfg.train.distill_temperature,
+        class_weights=weights,
     )
 
 

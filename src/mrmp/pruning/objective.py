@@ -67,6 +67,7 @@ class MultiRateLoss(nn.Module):
         teacher_weight: α of the distillation term towards a teacher's logits passed to
             :meth:`forward` (plain cross-entropy only, ``pruner`` None).
         temperature: T of that term.
+        class_weights: Per-class weights (classes,) of the cross-entropy, or None (all 1).
 
     >>> import torch
     >>> from mrmp.pruning import multirate
@@ -91,6 +92,7 @@ class MultiRateLoss(nn.Module):
         label_smoothing: float = 0.0,
         teacher_weight: float = 0.0,
         temperature: float = 1.0,
+        class_weights: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -103,6 +105,8 @@ class MultiRateLoss(nn.Module):
         self.distill = distill
         self.smoothing = label_smoothing
         self.teacher_weight, self.temperature = teacher_weight, temperature
+        self.class_weights: Tensor | None
+        self.register_buffer("class_weights", class_weights)
 
     def forward(
         self,
@@ -117,7 +121,7 @@ class MultiRateLoss(nn.Module):
         (N, classes) to distil, weighted by ``teacher_weight`` (without a rate handle only)."""
         if self.pruner is None:
             logits = self.model(x)
-            ce = F.cross_entropy(logits, y, label_smoothing=self.smoothing)
+            ce = self._ce(logits, y)
             loss = ce
             if teacher is not None and self.teacher_weight > 0:
                 soft = distillation(logits, teacher, self.temperature)
@@ -131,6 +135,9 @@ class MultiRateLoss(nn.Module):
         kl = self.pruner.kl(self.kl_samples, generator) if self.kl_weight > 0 else torch.zeros_like(ce)
         return StepOutput(ce + self.kl_weight * kl, ce, kl, logits)
 
+    def _ce(self, logits: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.smoothing)
+
     def _rates_ce(self, x: Tensor, y: Tensor, rates: Sequence[float]) -> tuple[Tensor, Tensor]:
         """Cross-entropy averaged over the rates (weighted by share sizes), and the logits."""
         split = self.split_batch and len(rates) > 1 and not self.distill
@@ -142,7 +149,7 @@ class MultiRateLoss(nn.Module):
                 continue
             self.pruner.set_rate(r, self.threshold, self.scope)
             logits = self.model(xk)
-            ce = F.cross_entropy(logits, yk, label_smoothing=self.smoothing)
+            ce = self._ce(logits, yk)
             if self.distill and outs:
                 ce = 0.5 * ce + 0.5 * distillation(logits, outs[0])
             ces.append(ce)
