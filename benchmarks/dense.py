@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -447,7 +448,7 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
         runs.setdefault((row, split), []).append(run["checkpoint"])
     out = {}
     for key, checkpoints in runs.items():
-        probs, wrong = [], []
+        probs, wrong, confused = [], [], Counter()
         for checkpoint in checkpoints:
             bundle, _ = load_bundle(checkpoint)
             data = load_data(bundle.cfg, scale=bundle.meta.scale)
@@ -456,16 +457,39 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
                 p = sum(model(view).softmax(1) for view in data.test.views(idx))
             probs.append(p / p.sum(1, keepdim=True))
             wrong.append(set((p.argmax(1) != data.test_labels).nonzero().flatten().tolist()))
+            names = data.dataset.class_names
+            confused.update((names[int(data.test_labels[i])], names[int(p[i].argmax())]) for i in wrong[-1])
         mean = torch.stack(probs).mean(0)
-        names, test = data.dataset.class_names, data.dataset.split(bundle.cfg.data.split).test
+        test = data.dataset.split(bundle.cfg.data.split).test
         ids = [data.dataset.ids[i] for i in test]
         always = sorted(set.intersection(*wrong))
         out[key] = {
             "always": [f"{ids[i]}: {names[int(data.test_labels[i])]} → {names[int(mean[i].argmax())]}" for i in always],
             "sometimes": len(set.union(*wrong)) - len(always),
             "ensemble": float((mean.argmax(1) == data.test_labels).float().mean()),
+            "confused": confused,
+            "tested": Counter(names[int(y)] for y in data.test_labels) * len(checkpoints),
         }
     return out
+
+
+def confusion_table(errors: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """Markdown: per row, the errors of all its runs (every split and seed) by true class, with
+    the classes they were taken for (``true → predicted ×count``)."""
+    lines = ["| setting | true class | wrong / tested | taken for |", "|---|---|---|---|"]
+    rows: dict[str, tuple[Counter, Counter]] = {}
+    for (row, _), e in errors.items():
+        confused, tested = rows.setdefault(row, (Counter(), Counter()))
+        confused.update(e["confused"])
+        tested.update(e["tested"])
+    for row, (confused, tested) in rows.items():
+        wrong = Counter()
+        for (true, _), n in confused.items():
+            wrong[true] += n
+        for true, n in wrong.most_common():
+            taken = ", ".join(f"{p} ×{k}" for (t, p), k in confused.most_common() if t == true)
+            lines.append(f"| {row} | {true} | {n} / {tested[true]} | {taken} |")
+    return "\n".join(lines)
 
 
 def errors_table(errors: dict[tuple[str, str], dict[str, Any]], seeds: list[int]) -> str:
@@ -562,7 +586,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/dense"))
     p.add_argument("--results", type=Path, help="markdown file whose dense:<dataset> section is replaced")
     p.add_argument("--section", help="marker name of the section to replace instead (e.g. dense:sbu-seed0)")
-    p.add_argument("--errors", action="store_true", help="also list the test sequences every seed gets wrong")
+    p.add_argument(
+        "--errors",
+        action="store_true",
+        help="also list the test sequences every seed gets wrong, and all runs' errors by class",
+    )
     args = p.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -588,7 +616,9 @@ def main() -> None:
         replace_section(args.results, section, text)
     print(text)
     if args.errors:
-        print("\n" + errors_table(seed_errors(results), seeds))
+        errors = seed_errors(results)
+        print("\n" + errors_table(errors, seeds))
+        print("\n" + confusion_table(errors))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
-from benchmarks.dense import plan, replace_section, section_problem, table
+from benchmarks.dense import confusion_table, plan, replace_section, section_problem, table
 
 
 def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
@@ -62,3 +63,12 @@ def test_pruning_benchmark_set_changes_the_dense_run_and_every_pruned_phase(tmp_
     mrmp, mp = phase_config(dense, "mrmp", args, "d.pt"), phase_config(dense, "mp", args, "d.pt", 0.5)
     assert (mrmp.features.clips, mrmp.model.embed, mp.features.clips, mp.model.embed) == (3, 16, 3, 16)
     assert (mrmp.prune.method, mrmp.prune.prior, mp.prune.rate, mp.prune.source) == ("mrmp", "laplace", 0.5, "d.pt")
+
+
+def test_confusion_table_sums_a_rows_errors_over_splits_by_true_class() -> None:
+    errors = {
+        ("r", "fold0"): {"confused": Counter({("a", "b"): 2}), "tested": Counter({"a": 4, "b": 4})},
+        ("r", "fold1"): {"confused": Counter({("a", "c"): 1, ("b", "a"): 1}), "tested": Counter({"a": 2, "b": 2})},
+    }
+    lines = confusion_table(errors).splitlines()
+    assert lines[2:] == ["| r | a | 3 / 6 | b ×2, c ×1 |", "| r | b | 1 / 6 | a ×1 |"]
