@@ -303,6 +303,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "each class's cross-entropy weighed by its inverse training frequency (`train.class_weight=balanced`)",
         ("train.class_weight=balanced",),
     ),
+    "stgcn_ema_distill": (
+        "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
+        ("model.name=stgcn", "train.ema_distill=0.5", "train.distill_temperature=2"),
+    ),
     "joint_bone": (
         (
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "
