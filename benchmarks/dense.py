@@ -472,7 +472,9 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
             "sometimes": len(set.union(*wrong)) - len(always),
             "ensemble": float((mean.argmax(1) == data.test_labels).float().mean()),
             "confused": confused,
-            "tested": Counter(names[int(y)] for y in data.test_labels) * len(checkpoints),
+            "tested": Counter(
+                {c: k * len(checkpoints) for c, k in Counter(names[int(y)] for y in data.test_labels).items()}
+            ),
         }
     return out
 

@@ -7,7 +7,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.dense import confusion_table, plan, replace_section, section_problem, table
+import torch
+
+from benchmarks.dense import confusion_table, plan, replace_section, section_problem, seed_errors, table
+from mrmp.engine import accuracy, fit, load_bundle, load_data
+from tiny import tiny_config
 
 
 def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) -> None:
@@ -72,3 +76,18 @@ def test_confusion_table_sums_a_rows_errors_over_splits_by_true_class() -> None:
     }
     lines = confusion_table(errors).splitlines()
     assert lines[2:] == ["| r | a | 3 / 6 | b ×2, c ×1 |", "| r | b | 1 / 6 | a ×1 |"]
+
+
+def test_seed_errors_count_each_runs_wrong_predictions_by_class(tmp_path: Path) -> None:
+    results, wrong = [], 0
+    for seed in (0, 1):
+        cfg = tiny_config(1, train={"seed": seed})
+        run = fit(cfg, tmp_path / f"s{seed}", progress=False)
+        bundle, _ = load_bundle(run.checkpoint)
+        data = load_data(bundle.cfg, scale=bundle.meta.scale)
+        wrong += round((1 - accuracy(bundle.model, data.test, data.test_labels)) * len(data.test_labels))
+        results.append((("r", "all", seed), {"checkpoint": str(run.checkpoint)}))
+    e = seed_errors(results)[("r", "all")]
+    counts = torch.bincount(data.test_labels)
+    assert sorted(e["tested"].values()) == sorted(2 * int(k) for k in counts if k > 0)
+    assert sum(e["confused"].values()) == wrong and all(t != p for t, p in e["confused"])
