@@ -284,10 +284,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "heads16": ("16 attention heads (`model.heads=16`)", ("model.heads=16",)),
     "hidden512": ("a hidden layer of 512 (`model.hidden=512`)", ("model.hidden=512",)),
     "chunks6_dist": ("6 chunks (`features.chunks=6`), with SBU's distances", ("features.chunks=6",)),
-    "lr3_1200_dist": (
-        "learning rate 3e-3, 1200 epochs (`train.lr=0.003`, `train.epochs=1200`: FPHA's schedule)",
-        ("train.lr=0.003", "train.epochs=1200"),
-    ),
     "ema_distill": (
         (
             "the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, "
