@@ -448,7 +448,7 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
         runs.setdefault((row, split), []).append(run["checkpoint"])
     out = {}
     for key, checkpoints in runs.items():
-        probs, wrong, confused = [], [], Counter()
+        probs, wrong, confused, tested = [], [], Counter(), Counter()
         for checkpoint in checkpoints:
             bundle, _ = load_bundle(checkpoint)
             data = load_data(bundle.cfg, scale=bundle.meta.scale)
@@ -459,6 +459,7 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
             wrong.append(set((p.argmax(1) != data.test_labels).nonzero().flatten().tolist()))
             names = data.dataset.class_names
             confused.update((names[int(data.test_labels[i])], names[int(p[i].argmax())]) for i in wrong[-1])
+            tested.update(names[int(y)] for y in data.test_labels)
         mean = torch.stack(probs).mean(0)
         test = data.dataset.split(bundle.cfg.data.split).test
         ids = [data.dataset.ids[i] for i in test]
@@ -468,9 +469,7 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
             "sometimes": len(set.union(*wrong)) - len(always),
             "ensemble": float((mean.argmax(1) == data.test_labels).float().mean()),
             "confused": confused,
-            "tested": Counter(
-                {c: k * len(checkpoints) for c, k in Counter(names[int(y)] for y in data.test_labels).items()}
-            ),
+            "tested": tested,
         }
     return out
 
@@ -485,7 +484,7 @@ def confusion_table(errors: dict[tuple[str, str], dict[str, Any]]) -> str:
         confused.update(e["confused"])
         tested.update(e["tested"])
     for row, (confused, tested) in rows.items():
-        wrong = Counter()
+        wrong: Counter = Counter()
         for (true, _), n in confused.items():
             wrong[true] += n
         for true, n in wrong.most_common():

@@ -69,10 +69,10 @@ def test_loss_mixes_cross_entropy_and_distillation_by_alpha() -> None:
     torch.testing.assert_close(plain.loss, ce)
 
 
-def test_distillation_needs_an_average_and_skips_rate_handles(tmp_path: Path) -> None:
+def test_distillation_needs_an_average_and_skips_rate_handles() -> None:
     with pytest.raises(ConfigError, match=r"train\.ema_distill.*train\.ema > 0"):
         RunConfig().replace(train={"ema": 0.0, "ema_distill": 0.5})
-    cfg = tiny_config(1, train={"ema_distill": 0.5, "epochs": 1, "batch_size": 32})
+    cfg = tiny_config(1, train={"ema_distill": 0.5})
     data = load_data(cfg)
     dense = build_bundle(cfg, data.meta)
     assert distils(dense, cfg) and build_objective(dense, cfg).teacher_weight == 0.5

@@ -221,8 +221,8 @@ def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor
 
 def distils(bundle: Bundle, cfg: RunConfig) -> bool:
     """Whether training distils the weight average's predictions (``train.ema_distill``): in runs
-    without a rate handle (dense training and dense warm-ups) only."""
-    return cfg.train.ema_distill > 0 and cfg.train.ema > 0 and bundle.pruner is None
+    without a rate handle (dense training and dense warm-ups) only; the config requires an average."""
+    return cfg.train.ema_distill > 0 and bundle.pruner is None
 
 
 def class_weights(labels: Tensor, num_classes: int, rule: str) -> Tensor | None:
