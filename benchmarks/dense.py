@@ -299,6 +299,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "each class's cross-entropy weighed by its inverse training frequency (`train.class_weight=balanced`)",
         ("train.class_weight=balanced",),
     ),
+    "smooth2": ("label smoothing 0.2 (`train.label_smoothing=0.2`)", ("train.label_smoothing=0.2",)),
+    "rot20": ("rotations ≤ 20° in training (`features.rotate_deg=20`)", ("features.rotate_deg=20",)),
     "stgcn_ema_distill": (
         "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
         ("model.name=stgcn", "train.ema_distill=0.5", "train.distill_temperature=2"),
