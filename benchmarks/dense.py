@@ -301,6 +301,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "smooth2": ("label smoothing 0.2 (`train.label_smoothing=0.2`)", ("train.label_smoothing=0.2",)),
     "rot20": ("rotations ≤ 20° in training (`features.rotate_deg=20`)", ("features.rotate_deg=20",)),
+    "swa": (
+        "the last quarter of the epochs averaged equally at a flat lr 5e-4 (`train.swa=0.25`, SWA)",
+        ("train.swa=0.25",),
+    ),
+    "swa_lr1": (
+        "the last quarter of the epochs averaged equally at a flat lr 1e-4 (`train.swa=0.25`, `train.swa_lr=1e-4`)",
+        ("train.swa=0.25", "train.swa_lr=1e-4"),
+    ),
     "stgcn_ema_distill": (
         "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
         ("model.name=stgcn", "train.ema_distill=0.5", "train.distill_temperature=2"),

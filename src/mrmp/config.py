@@ -300,6 +300,10 @@ class TrainConfig:
     (1 − α)·CE + α·T²·KL(softmax(t/T) ‖ softmax(s/T)), T = ``distill_temperature``, t the
     average's logits and s the network's; in training without a rate handle (dense runs, the
     dense warm-up of a pruning method; its pruned phase trains without it), with ``ema`` > 0.
+    ``swa``: the last ``swa`` fraction of the epochs as stochastic weight averaging (Izmailov et
+    al. 2018; 0: off): the learning rate follows its cosine from ``lr`` down to ``swa_lr`` over the
+    other epochs and then holds at ``swa_lr``, and from there on the weight average is the equal
+    average of the weights after every step instead of the EMA (which it continues, with ``ema`` > 0).
     ``amp``: mixed precision of the forward pass (``bf16``, or ``fp16`` with gradient scaling), on
     CUDA or CPU; ``auto``: bf16 where the device computes it in hardware (CPUs with AMX or AVX-512
     BF16, recent GPUs), else float32, the choice logged with every epoch; ``off``: float32.
@@ -323,6 +327,8 @@ class TrainConfig:
     ema: Fraction = 0.995
     ema_distill: Fraction = 0.0
     distill_temperature: Annotated[float, Range(0, lo_open=True)] = 1.0
+    swa: Annotated[float, Range(0, 1, hi_open=True)] = 0.0
+    swa_lr: Annotated[float, Range(0, lo_open=True)] = 5e-4
     seed: Seed = 0
     device: Annotated[str, Pattern(r"cpu|auto|cuda(:\d+)?", "cpu, cuda, cuda:N or auto")] = "cpu"
     amp: Literal["off", "auto", "bf16", "fp16"] = "off"
@@ -334,6 +340,8 @@ class TrainConfig:
         check_fields(self, "train")
         if self.ema_distill > 0 and self.ema == 0:
             raise ConfigError("train.ema_distill needs a weight average to distil from: set train.ema > 0")
+        if self.swa > 0 and self.ema == 0:
+            raise ConfigError("train.swa continues the weight average: set train.ema > 0")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ ends with exactly the metrics of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mrmp.config import ModelConfig, RunConfig
+from mrmp.config import ModelConfig, RunConfig, TrainConfig
 from mrmp.data.loader import Loaded, batches
 from mrmp.engine import distributed as dist
 from mrmp.engine.averaging import WeightAverage
@@ -162,8 +163,9 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     objective = ctx.wrap(build_objective(bundle, cfg, data.train_labels))
     groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
-    average = WeightAverage(model, tc.ema) if tc.ema > 0 else None
+    sched = lr_schedule(opt, tc)
+    swa_from = swa_start(tc) * math.ceil(len(data.train) / tc.batch_size) if tc.swa > 0 else None
+    average = WeightAverage(model, tc.ema, swa_from) if tc.ema > 0 else None
     amp = resolve_amp(tc.amp, ctx.device)
     run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, amp, grad_scaler(amp, ctx.device))
     if payload is not None:
@@ -174,6 +176,34 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
         write_json(out / "config.json", cfg.to_dict())
         truncate_log(out / "log.jsonl", run.start_epoch)
     return run
+
+
+def swa_start(tc: TrainConfig) -> int:
+    """The epoch (0-based) at which ``train.swa``'s weight averaging starts: the last ``swa``
+    fraction of ``train.epochs``, rounded."""
+    return tc.epochs - round(tc.swa * tc.epochs)
+
+
+def lr_schedule(opt: torch.optim.Optimizer, tc: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch learning rate: cosine decay from ``train.lr`` to ``train.lr_min`` over the
+    epochs; with ``train.swa``, cosine decay to ``train.swa_lr`` until :func:`swa_start`, then flat
+    (each parameter group scaled alike: a group at c · ``lr`` ends at c · ``swa_lr``)."""
+    if tc.swa == 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(tc.epochs, 1), eta_min=tc.lr_min)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, functools.partial(_cosine_to_flat, span=swa_start(tc), floor=tc.swa_lr / tc.lr)
+    )
+
+
+def _cosine_to_flat(epoch: int, span: int, floor: float) -> float:
+    """Factor of the base learning rate: a half cosine from 1 to ``floor`` over ``span`` epochs, then ``floor``.
+
+    >>> [round(_cosine_to_flat(e, 4, 0.5), 3) for e in range(6)]
+    [1.0, 0.927, 0.75, 0.573, 0.5, 0.5]
+    """
+    if epoch >= span:
+        return floor
+    return floor + (1 - floor) * (1 + math.cos(math.pi * epoch / span)) / 2
 
 
 def _build(cfg: RunConfig, data: Data, warm: bool) -> Bundle:
