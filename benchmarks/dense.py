@@ -309,6 +309,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "the last quarter of the epochs averaged equally at a flat lr 1e-4 (`train.swa=0.25`, `train.swa_lr=1e-4`)",
         ("train.swa=0.25", "train.swa_lr=1e-4"),
     ),
+    "stgcn_jbm": (
+        "ST-GCN, its recipe, a motion stream too, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
+        ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0"),
+    ),
     "stgcn_ema_distill": (
         "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
         ("model.name=stgcn", "train.ema_distill=0.5", "train.distill_temperature=2"),
