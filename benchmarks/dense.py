@@ -313,6 +313,13 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe, a motion stream too, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
         ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0"),
     ),
+    "stgcn_jb": (
+        (
+            "ST-GCN, its recipe with joint and bone streams and coordinate noise 0.05 (`features.streams=joint,bone`, "
+            "`features.noise=0.05`): SBU's ST-GCN recipe before the motion stream"
+        ),
+        ("model.name=stgcn", "features.streams=joint,bone", "features.noise=0.05"),
+    ),
     "stgcn_ema_distill": (
         "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
         ("model.name=stgcn", "train.ema_distill=0.5", "train.distill_temperature=2"),

@@ -502,11 +502,13 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
     assert _train_config("--dataset", "fpha").train.mixup == 0.2  # FPHA's recipe, for either backbone
     # both GCN recipes take each joint's distances to the others and 5 test clips, the ST-GCN settings not the
-    # distances; SBU's ST-GCN averages 5 clips too, FPHA's not
+    # distances; SBU's ST-GCN averages 5 clips too, FPHA's not, and SBU's reads a motion stream without noise
     sbu = _train_config("--dataset", "sbu")
     for gcn in (_train_config("--dataset", "fpha"), sbu):
         assert gcn.features.streams == ("joint", "bone", "distance") and gcn.features.clips == 5
-    assert fpha.features.streams == ("joint", "bone") == st.features.streams == npz.features.streams
+    assert fpha.features.streams == ("joint", "bone") == npz.features.streams
+    assert st.features.streams == ("joint", "bone", "motion") and st.features.noise == 0.0
+    assert sbu.features.noise == fpha.features.noise == npz.features.noise == 0.05
     assert (st.features.clips, npz.features.clips, sbu.features.clips) == (5, 1, 5)
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
