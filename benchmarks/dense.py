@@ -169,8 +169,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "stgcn_default": (
         (
-            "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs, 5 clips; FPHA 300, 48-96-96 channels, "
-            "a learned graph, mixup, 1 pass)"
+            "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs, 5 clips, a motion stream, no noise; FPHA 300, "
+            "48-96-96 channels, a learned graph, mixup, 1 pass)"
         ),
         ("model.name=stgcn",),
     ),
