@@ -1,7 +1,9 @@
 """Shared helpers of the benchmark scripts: cached runs, parallel jobs, machine description.
 
 Every training run lives in its own folder under ``--out``; a folder that already holds
-``bench.json`` is reused, so an interrupted benchmark continues where it stopped.
+``bench.json`` is reused, so an interrupted benchmark continues where it stopped, unless its run
+was trained with other settings (a recipe changed under a row's name): then the benchmark stops and
+names them (:func:`cache_mismatch`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mrmp.bench import machine_info
 from mrmp.config import RunConfig
 from mrmp.engine import fit, load_bundle, load_data, rate_report
 from mrmp.engine.recipe import dense_recipe
+from mrmp.errors import ConfigError
 
 SPLITS = {"sbu": [f"fold{i}" for i in range(5)], "fpha": ["default"], "synthetic": ["default"]}
 
@@ -39,9 +42,45 @@ def base_config(dataset: str, split: str, data: str | None, model: str = "gcn") 
     return cfg.replace(model={"name": model}).replace(**dense_recipe(dataset, model))
 
 
+#: Settings that do not change what a cached run trained: where the data and caches are, the device,
+#: bookkeeping cadences, test-time views (each benchmark evaluates with its own) and the path of a source
+#: checkpoint (a folder may move).
+_NOT_TRAINING = {
+    "data": ("root", "cache", "workers"),
+    "features": ("clips", "test_swap", "test_mirror"),
+    "train": ("device", "eval_every", "save_every", "save_seconds"),
+    "prune": ("source",),
+}
+
+
+def cache_mismatch(cfg: RunConfig, out: Path) -> str | None:
+    """Why the finished run cached in ``out`` is not a run of ``cfg`` (the training settings that
+    differ, ``section.field=stored (wanted: value)``), or None: it is, or ``out`` holds no finished run."""
+    stored_file = out / "config.json"
+    if not (out / "bench.json").exists() or not stored_file.exists():
+        return None
+    stored = RunConfig.from_stored(json.loads(stored_file.read_text())).to_dict()
+    wanted = cfg.to_dict()
+    diff = [
+        f"{section}.{name}={stored[section].get(name)!r} (wanted: {value!r})"
+        for section, fields in wanted.items()
+        for name, value in fields.items()
+        if name not in _NOT_TRAINING.get(section, ()) and stored[section].get(name) != value
+    ]
+    if not diff:
+        return None
+    return f"{out}: the cached run was trained with other settings, {', '.join(diff)}; remove it or use another --out"
+
+
 def train_cached(cfg: RunConfig, out: Path) -> dict[str, Any]:
-    """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, cpu_seconds, metrics}."""
+    """Train ``cfg`` into ``out`` unless done before; returns {checkpoint, seconds, cpu_seconds, metrics}.
+
+    Raises:
+        ConfigError: ``out`` holds a finished run of other training settings (:func:`cache_mismatch`).
+    """
     done = out / "bench.json"
+    if problem := cache_mismatch(cfg, out):
+        raise ConfigError(problem)
     if done.exists():  # the folder may have moved since: the checkpoint is the one beside it
         return {**json.loads(done.read_text()), "checkpoint": str(out / "checkpoint.pt")}
     torch.set_num_threads(1)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import SPLITS, base_config, clip_accuracies, machine, run_jobs, train_cached
+from benchmarks.common import SPLITS, base_config, cache_mismatch, clip_accuracies, machine, run_jobs, train_cached
 from mrmp.config import RunConfig
 from mrmp.config_fields import Changes, parse_field
 
@@ -626,7 +626,10 @@ def main() -> None:
     section = args.section or f"dense:{args.dataset}"
     if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
-    results = run_jobs(_train, plan(args.dataset, rows, seeds, args.data, args.out, splits), args.jobs)
+    jobs = plan(args.dataset, rows, seeds, args.data, args.out, splits)
+    if problem := next(filter(None, (cache_mismatch(cfg, folder) for cfg, folder, _ in jobs)), None):
+        p.error(problem)  # before any training, not after hours of it
+    results = run_jobs(_train, jobs, args.jobs)
     summary = summarise(results, seeds)
     command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"
     command += f" --splits {args.splits}" if splits else ""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import torch
 
+from benchmarks.common import cache_mismatch, train_cached
 from benchmarks.dense import confusion_table, plan, replace_section, section_problem, seed_errors, table
 from mrmp.engine import accuracy, fit, load_bundle, load_data
+from mrmp.errors import ConfigError
 from tiny import tiny_config
 
 
@@ -92,3 +96,31 @@ def test_seed_errors_count_each_runs_wrong_predictions_by_class(tmp_path: Path) 
     assert sorted(e["tested"].values()) == sorted(2 * int(k) for k in counts if k > 0)
     assert wrong > 0  # one epoch leaves errors to count
     assert sum(e["confused"].values()) == wrong and all(t != p for t, p in e["confused"])
+
+
+def test_a_cached_run_of_other_training_settings_is_refused_not_reused(tmp_path: Path) -> None:
+    cfg = tiny_config(1)
+    out = tmp_path / "row" / "seed0"
+    first = train_cached(cfg, out)
+    assert cache_mismatch(cfg, out) is None and train_cached(cfg, out)["metrics"] == first["metrics"]
+    moved = cfg.replace(data={"root": "/elsewhere"}, features={"clips": 5}, train={"eval_every": 7})
+    assert cache_mismatch(moved, out) is None  # where the data are and how the run is tested: same training
+    other = cfg.replace(features={"noise": 0.0}, train={"lr": 0.01})
+    problem = cache_mismatch(other, out)
+    assert problem is not None and str(out) in problem
+    assert "features.noise=0.05 (wanted: 0.0)" in problem and "train.lr=0.001 (wanted: 0.01)" in problem
+    with pytest.raises(ConfigError, match="other settings"):
+        train_cached(other, out)
+    assert cache_mismatch(other, tmp_path / "not-run") is None  # nothing cached: nothing to refuse
+
+
+def test_dense_benchmark_stops_on_a_stale_cache_before_training(tmp_path: Path) -> None:
+    (cfg, folder, _), *_ = plan("sbu", ["default"], [0], str(tmp_path), tmp_path, ["fold0"])
+    folder.mkdir(parents=True)
+    stale = cfg.replace(features={"streams": ("joint",)})
+    (folder / "config.json").write_text(json.dumps(stale.to_dict()))
+    (folder / "bench.json").write_text("{}")
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--dataset", "sbu", "--rows", "default", "--seeds", "0"]
+    cmd += ["--splits", "fold0", "--data", str(tmp_path), "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and "features.streams=('joint',)" in done.stderr and "Traceback" not in done.stderr
