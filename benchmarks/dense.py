@@ -309,10 +309,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "the last quarter of the epochs averaged equally at a flat lr 1e-4 (`train.swa=0.25`, `train.swa_lr=1e-4`)",
         ("train.swa=0.25", "train.swa_lr=1e-4"),
     ),
-    "stgcn_jbm": (
-        "ST-GCN, its recipe, a motion stream too, no noise (`features.streams=joint,bone,motion`, `features.noise=0`)",
-        ("model.name=stgcn", "features.streams=joint,bone,motion", "features.noise=0"),
-    ),
     "stgcn_jb": (
         (
             "ST-GCN, its recipe with joint and bone streams and coordinate noise 0.05 (`features.streams=joint,bone`, "

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mrmp.config import RunConfig
+from mrmp.config import RunConfig, TrainConfig
 from mrmp.engine import fit, load_data
 from mrmp.engine.averaging import WeightAverage
 from mrmp.engine.checkpoint import load_checkpoint
@@ -49,7 +49,7 @@ def test_average_is_ema_then_the_equal_mean_from_swa_from() -> None:
 
 def test_schedule_decays_to_swa_lr_then_holds_and_scales_every_group() -> None:
     net = torch.nn.Linear(2, 2)
-    tc = RunConfig().train.__class__(epochs=8, lr=1e-3, swa=0.25, swa_lr=4e-4)
+    tc = TrainConfig(epochs=8, lr=1e-3, swa=0.25, swa_lr=4e-4)
     opt = torch.optim.Adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 2e-3}], lr=tc.lr)
     sched = lr_schedule(opt, tc)
     assert swa_start(tc) == 6
@@ -75,7 +75,7 @@ def test_swa_needs_a_weight_average_and_a_fraction_under_one() -> None:
 
 
 def test_run_with_swa_averages_its_last_epochs_and_resumes_exactly(tmp_path: Path) -> None:
-    cfg = tiny_config(4, train={"epochs": 4, "batch_size": 32, "eval_every": 4, "save_every": 4, "swa": 0.5})
+    cfg = tiny_config(4, train={"swa": 0.5})
     data = load_data(cfg)
     full = fit(cfg, tmp_path / "full", data=data, progress=False)
     payload = load_checkpoint(full.checkpoint)
@@ -94,5 +94,5 @@ def test_run_with_swa_averages_its_last_epochs_and_resumes_exactly(tmp_path: Pat
     assert resumed.metrics["test_accuracy"] == full.metrics["test_accuracy"]
     for k, v in load_checkpoint(resumed.checkpoint)["model"].items():
         assert torch.equal(v, payload["model"][k])
-    plain = fit(tiny_config(4, train={"batch_size": 32}), tmp_path / "plain", data=data, progress=False)
+    plain = fit(tiny_config(4), tmp_path / "plain", data=data, progress=False)
     assert plain.metrics["lr"] != full.metrics["lr"]

@@ -92,7 +92,7 @@ class Run:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data.train) / self.cfg.train.batch_size)
+        return steps_per_epoch(len(self.data.train), self.cfg.train.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -164,7 +164,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
     opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = lr_schedule(opt, tc)
-    swa_from = swa_start(tc) * math.ceil(len(data.train) / tc.batch_size) if tc.swa > 0 else None
+    swa_from = swa_start(tc) * steps_per_epoch(len(data.train), tc.batch_size) if tc.swa > 0 else None
     average = WeightAverage(model, tc.ema, swa_from) if tc.ema > 0 else None
     amp = resolve_amp(tc.amp, ctx.device)
     run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, amp, grad_scaler(amp, ctx.device))
@@ -176,6 +176,11 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
         write_json(out / "config.json", cfg.to_dict())
         truncate_log(out / "log.jsonl", run.start_epoch)
     return run
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps of one epoch over ``samples`` training sequences (the last batch may be short)."""
+    return math.ceil(samples / batch_size)
 
 
 def swa_start(tc: TrainConfig) -> int:
