@@ -368,6 +368,25 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with 48-96-96 channels and an input batch norm (`model.stgcn_input_norm=true`)",
         ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_input_norm=true"),
     ),
+    "stgcn_f16": (
+        "ST-GCN, its recipe on 16 resampled frames (`features.frames=16`), about half the time",
+        ("model.name=stgcn", "features.frames=16"),
+    ),
+    "stgcn_f16_e600": (
+        "ST-GCN, its recipe on 16 frames, 600 epochs (`features.frames=16`, `train.epochs=600`)",
+        ("model.name=stgcn", "features.frames=16", "train.epochs=600"),
+    ),
+    "stgcn_f16_c64": (
+        (
+            "ST-GCN, its recipe on 16 frames, 64-128-128 channels "
+            "(`features.frames=16`, `model.stgcn_channels=64,128,128`)"
+        ),
+        ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=64,128,128"),
+    ),
+    "stgcn_f16_c48": (
+        "ST-GCN, its recipe on 16 frames, 48-96-96 channels (`features.frames=16`, `model.stgcn_channels=48,96,96`)",
+        ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=48,96,96"),
+    ),
     "dist_seqnoise": (
         (
             "distances too, 5 test-time clips, the noise one offset per joint and sequence "
