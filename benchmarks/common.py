@@ -47,7 +47,7 @@ def base_config(dataset: str, split: str, data: str | None, model: str = "gcn") 
 #: checkpoint (a folder may move).
 _NOT_TRAINING = {
     "data": ("root", "cache", "workers"),
-    "features": ("clips", "test_swap", "test_mirror"),
+    "features": ("clips", "clip_lengths", "test_swap", "test_mirror"),
     "train": ("device", "eval_every", "save_every", "save_seconds"),
     "prune": ("source",),
 }
@@ -122,10 +122,14 @@ def evaluate_rates(
     return out
 
 
+#: Test-time clips of an evaluation: (``features.clips``, ``features.clip_lengths``).
+Clips = tuple[int, tuple[float, ...]]
+
+
 def clip_accuracies(
-    checkpoint: str, clips: Sequence[int], test_swap: bool | None = None, test_mirror: bool = False
-) -> dict[int, float]:
-    """Test accuracy of a checkpoint's model with each number of test-time clips, cached beside it.
+    checkpoint: str, clips: Sequence[Clips], test_swap: bool | None = None, test_mirror: bool = False
+) -> dict[Clips, float]:
+    """Test accuracy of a checkpoint's model with each of ``clips``, cached beside it.
 
     ``test_swap``: evaluate with (True) or without (False) the persons' other order averaged in,
     whatever the checkpoint was trained with; None: as its config says. ``test_mirror``: likewise
@@ -135,17 +139,29 @@ def clip_accuracies(
 
     name = "clips.json" if test_swap is None else f"clips_swap{int(test_swap)}{'_mirror1' * test_mirror}.json"
     cache = Path(checkpoint).with_name(name)
-    known = {int(k): v for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
-    missing = [k for k in clips if k not in known]
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    missing = [c for c in clips if clips_key(c) not in known]
     if missing:
         torch.set_num_threads(1)
         bundle, _ = load_bundle(checkpoint)
         views = {} if test_swap is None else {"test_swap": test_swap, "test_mirror": test_mirror}
-        for k in missing:
-            data = load_data(bundle.cfg.replace(features={"clips": k, **views}), scale=bundle.meta.scale)
-            known[k] = accuracy(bundle.model, data.test, data.test_labels)
+        for k, lengths in missing:
+            data = load_data(
+                bundle.cfg.replace(features={"clips": k, "clip_lengths": lengths, **views}), scale=bundle.meta.scale
+            )
+            known[clips_key((k, lengths))] = accuracy(bundle.model, data.test, data.test_labels)
         cache.write_text(json.dumps(known))
-    return {k: known[k] for k in clips}
+    return {c: known[clips_key(c)] for c in clips}
+
+
+def clips_key(clips: Clips) -> str:
+    """The cache key of ``clips``: ``K``, or ``K@length,length,…`` with lengths.
+
+    >>> clips_key((5, ())), clips_key((5, (0.7, 1.0)))
+    ('5', '5@0.7,1.0')
+    """
+    k, lengths = clips
+    return f"{k}@{','.join(map(str, lengths))}" if lengths else str(k)
 
 
 def machine() -> str:

@@ -325,7 +325,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "joint and bone streams, one test pass (`features.streams=joint,bone`, `features.clips=1`): SBU's "
             "recipe before the distances"
         ),
-        ("features.streams=joint,bone", "features.clips=1"),
+        ("features.streams=joint,bone", "features.clips=1", "features.clip_lengths="),
     ),
     "stgcn_dist": (
         (
@@ -470,8 +470,9 @@ def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[An
     both with the row's ``test_swap`` and ``test_mirror`` (which do not change training)."""
     run = train_cached(cfg, folder)
     f = cfg.features
-    acc = clip_accuracies(run["checkpoint"], [f.clips, 1], f.test_swap, f.test_mirror)
-    return key, {**run, "test": acc[f.clips], "single": acc[1]}
+    views, single = (f.clips, f.clip_lengths), (1, ())
+    acc = clip_accuracies(run["checkpoint"], [views, single], f.test_swap, f.test_mirror)
+    return key, {**run, "test": acc[views], "single": acc[single]}
 
 
 def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -591,6 +592,76 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
     )
 
 
+def length_scan(
+    results: list[tuple[tuple[Any, ...], dict[str, Any]]], lengths: list[float]
+) -> dict[str, dict[float, dict[tuple[str, int], float]]]:
+    """Per row and clip length L: each run's test accuracy (%) with its row's clips, all of length L
+    (``features.clip_lengths=L``), by (split, seed)."""
+    from mrmp.engine import load_bundle
+
+    out: dict[str, dict[float, dict[tuple[str, int], float]]] = {}
+    for (row, split, seed), run in results:
+        f = load_bundle(run["checkpoint"])[0].cfg.features
+        clips = [(f.clips, (length,)) for length in lengths]
+        acc = clip_accuracies(run["checkpoint"], clips, f.test_swap, f.test_mirror)
+        for length, c in zip(lengths, clips, strict=True):
+            out.setdefault(row, {}).setdefault(length, {})[split, seed] = 100 * acc[c]
+    return out
+
+
+def chosen_elsewhere(scan: dict[float, dict[tuple[str, int], float]]) -> dict[tuple[str, int], tuple[float, float]]:
+    """Each run's (length, accuracy) at the clip length that the *other* splits favour (their mean
+    over splits and seeds; ties to the shorter length): a choice of the length that never sees the
+    split it is scored on.
+
+    >>> scan = {0.5: {("a", 0): 90.0, ("b", 0): 80.0}, 0.8: {("a", 0): 70.0, ("b", 0): 95.0}}
+    >>> chosen_elsewhere(scan)
+    {('a', 0): (0.8, 70.0), ('b', 0): (0.5, 80.0)}
+    """
+    keys = next(iter(scan.values())).keys()
+    out = {}
+    for split, seed in keys:
+        others = {
+            length: statistics.mean(v for (sp, _), v in acc.items() if sp != split) for length, acc in scan.items()
+        }
+        best = max(sorted(others), key=lambda length: others[length])
+        out[split, seed] = (best, scan[best][split, seed])
+    return out
+
+
+def lengths_table(scan: dict[str, dict[float, dict[tuple[str, int], float]]], seeds: list[int], command: str) -> str:
+    """Markdown: per row, the accuracy with clips of each length, and with the length chosen on the other splits."""
+    first = next(iter(next(iter(scan.values())).values()))
+    splits = list(dict.fromkeys(sp for sp, _ in first))
+    head = "| setting | clip length | " + " | ".join(splits) + " | **mean ± std** |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def cells(acc: dict[tuple[str, int], float]) -> list[str]:
+        per_seed = [statistics.mean(acc[sp, seed] for sp in splits) for seed in seeds]
+        spread = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
+        per_split = [f"{statistics.mean(acc[sp, seed] for seed in seeds):.1f}" for sp in splits]
+        return [*per_split, f"**{statistics.mean(per_seed):.2f} ± {spread:.2f}**"]
+
+    for row, by_length in scan.items():
+        for length, acc in by_length.items():
+            lines.append("| " + " | ".join([ROWS[row][0], f"{length:g}", *cells(acc)]) + " |")
+        if len(splits) > 1:
+            chosen = chosen_elsewhere(by_length)
+            picks = "/".join(f"{chosen[sp, seeds[0]][0]:g}" for sp in splits)
+            acc = {k: v for k, (_, v) in chosen.items()}
+            lines.append("| " + " | ".join([ROWS[row][0], f"chosen on the other splits ({picks})", *cells(acc)]) + " |")
+    return "\n".join(
+        [
+            f"`{command}` — {machine()}.",
+            "Test accuracy (%) of the same runs with their test clips all of one length (`features.clip_lengths`, a",
+            f"fraction of the sequence); mean ± std over seeds {', '.join(map(str, seeds))}; per-split columns average",
+            "the seeds; `chosen on the other splits`: each split scored at the length that the other splits favour.",
+            "",
+            *lines,
+        ]
+    )
+
+
 def section_problem(path: Path, key: str) -> str | None:
     """Why ``path`` cannot take section ``key`` (no such file, or not both of its markers), or None:
     the benchmarks check it before training, not after hours of it."""
@@ -624,6 +695,11 @@ def main() -> None:
     p.add_argument("--results", type=Path, help="markdown file whose dense:<dataset> section is replaced")
     p.add_argument("--section", help="marker name of the section to replace instead (e.g. dense:sbu-seed0)")
     p.add_argument(
+        "--clip-lengths",
+        help="comma-separated clip lengths (fractions of a sequence): also evaluate every run with its clips "
+        "all of each length, a second table",
+    )
+    p.add_argument(
         "--errors",
         action="store_true",
         help="also list the test sequences every seed gets wrong, and all runs' errors by class",
@@ -638,6 +714,12 @@ def main() -> None:
     known = SPLITS[args.dataset]
     if splits and set(splits) - set(known):
         p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
+    try:
+        lengths = [float(x) for x in (args.clip_lengths or "").split(",") if x]
+    except ValueError:
+        p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
+    if any(not 0 < x <= 1 for x in lengths):
+        p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
     section = args.section or f"dense:{args.dataset}"
     if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
@@ -649,6 +731,10 @@ def main() -> None:
     command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"
     command += f" --splits {args.splits}" if splits else ""
     text = table(args.dataset, summary, seeds, command)
+    if lengths:
+        text += "\n\n" + lengths_table(
+            length_scan(results, lengths), seeds, f"{command} --clip-lengths {args.clip_lengths}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
     (args.out / f"{args.dataset}.md").write_text(text + "\n")

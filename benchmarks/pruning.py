@@ -29,7 +29,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SPLITS, base_config, machine, run_jobs, train_cached
+from benchmarks.common import SPLITS, Clips, base_config, clips_key, machine, run_jobs, train_cached
 from benchmarks.dense import changes as dense_changes
 from benchmarks.dense import replace_section, section_problem
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig, parse_rates
@@ -51,7 +51,8 @@ METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
 DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
 #: Rates at which MRMP is also evaluated without the per-layer floor.
 FLOOR_RATES = (0.95, 0.98, 0.99)
-#: Cached evaluations of a run: ``eval_clips<k>_<EVAL_TAG>.json`` (older files hold other rules' results).
+#: Cached evaluations of a run: ``eval_clips<clips>_<EVAL_TAG>.json``, ``<clips>`` the clips' cache key
+#: (:func:`benchmarks.common.clips_key`; older files hold other rules' results).
 EVAL_TAG = "anchored"
 
 
@@ -86,8 +87,8 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
             runs[name] = {**trained, "column": col}
             rates[name] = all_rates if r is None else [r]
     for name, run in runs.items():
-        clips = cfg.features.clips  # evaluated with today's test-time clips and masks, whenever trained
-        done = Path(run["checkpoint"]).with_name(f"eval_clips{clips}_{EVAL_TAG}.json")
+        clips = (cfg.features.clips, cfg.features.clip_lengths)  # today's test-time clips and masks, whenever trained
+        done = Path(run["checkpoint"]).with_name(f"eval_clips{clips_key(clips)}_{EVAL_TAG}.json")
         ev = json.loads(done.read_text()) if done.exists() else {}
         nofloor, exact = (_floor_rates(args), _unseen(rates[name])) if name == "mrmp" else ([], [])
         wanted = [f"{r:g}" for r in rates[name]] + [f"nofloor{r:g}" for r in nofloor] + [f"exact{r:g}" for r in exact]
@@ -99,14 +100,15 @@ def chain(cfg: RunConfig, folder: Path, args: argparse.Namespace) -> dict[str, A
 
 
 def _evaluate(
-    checkpoint: str, clips: int, rates: list[float], nofloor: list[float], exact: list[float]
+    checkpoint: str, clips: Clips, rates: list[float], nofloor: list[float], exact: list[float]
 ) -> dict[str, Any]:
     """Rate reports of a checkpoint at ``rates`` (its default rule), with ``exact`` global ranking at
     ``exact``, and without its per-layer floor at ``nofloor``."""
     from mrmp.engine import load_bundle, load_data, rate_report
 
     bundle, _ = load_bundle(checkpoint)
-    data = load_data(bundle.cfg.replace(features={"clips": clips}), scale=bundle.meta.scale)
+    views = {"clips": clips[0], "clip_lengths": clips[1]}
+    data = load_data(bundle.cfg.replace(features=views), scale=bundle.meta.scale)
     ev = {f"{r:g}": _report(rate_report(bundle, data, r)) for r in rates}
     ev.update({f"exact{r:g}": _report(rate_report(bundle, data, r, "exact")) for r in exact})
     if nofloor:

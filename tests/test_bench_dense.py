@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.common import cache_mismatch, train_cached
+from benchmarks.common import cache_mismatch, clip_accuracies, train_cached
 from benchmarks.dense import confusion_table, plan, replace_section, section_problem, seed_errors, table
 from mrmp.engine import accuracy, fit, load_bundle, load_data
 from mrmp.errors import ConfigError
@@ -103,7 +103,9 @@ def test_a_cached_run_of_other_training_settings_is_refused_not_reused(tmp_path:
     out = tmp_path / "row" / "seed0"
     first = train_cached(cfg, out)
     assert cache_mismatch(cfg, out) is None and train_cached(cfg, out)["metrics"] == first["metrics"]
-    moved = cfg.replace(data={"root": "/elsewhere"}, features={"clips": 5}, train={"eval_every": 7})
+    moved = cfg.replace(
+        data={"root": "/elsewhere"}, features={"clips": 5, "clip_lengths": (0.7,)}, train={"eval_every": 7}
+    )
     assert cache_mismatch(moved, out) is None  # where the data are and how the run is tested: same training
     other = cfg.replace(features={"noise": 0.0}, train={"lr": 0.01})
     problem = cache_mismatch(other, out)
@@ -124,3 +126,17 @@ def test_dense_benchmark_stops_on_a_stale_cache_before_training(tmp_path: Path) 
     cmd += ["--splits", "fold0", "--data", str(tmp_path), "--out", str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 2 and "features.streams=('joint',)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_clip_accuracies_evaluate_each_clip_setting_once_and_cache_it_by_clips_and_lengths(tmp_path: Path) -> None:
+    run = fit(tiny_config(1), tmp_path / "run", progress=False)
+    bundle, _ = load_bundle(run.checkpoint)
+    wanted = [(1, ()), (3, (0.5, 1.0))]
+    acc = clip_accuracies(str(run.checkpoint), wanted, test_swap=False)
+    for k, lengths in wanted:
+        data = load_data(bundle.cfg.replace(features={"clips": k, "clip_lengths": lengths}), scale=bundle.meta.scale)
+        assert acc[k, lengths] == accuracy(bundle.model, data.test, data.test_labels)
+    cache = run.checkpoint.with_name("clips_swap0.json")
+    assert set(json.loads(cache.read_text())) == {"1", "3@0.5,1.0"}
+    cache.write_text(json.dumps({"1": 0.25, "3@0.5,1.0": 0.75}))  # read back, not evaluated again
+    assert clip_accuracies(str(run.checkpoint), wanted, test_swap=False) == {(1, ()): 0.25, (3, (0.5, 1.0)): 0.75}

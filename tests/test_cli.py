@@ -287,6 +287,8 @@ def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, A
         value = next(c for c in reversed(options) if c != default)  # npz, not sbu: no fold0 default
     elif hint is bool:
         value = not default
+    elif isinstance(default, tuple) and not default:  # empty by default: one item of its own
+        value = {"features.clip_lengths": (0.5,)}[key]
     elif isinstance(default, tuple):  # variadic: drop the last item; fixed length: reversed
         value = default[:-1] if typing.get_args(hint)[-1] is Ellipsis else default[::-1]
     elif isinstance(default, int | float):
@@ -510,6 +512,14 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     assert st.features.streams == ("joint", "bone", "motion") and st.features.noise == 0.0
     assert sbu.features.noise == fpha.features.noise == npz.features.noise == 0.05
     assert (st.features.clips, npz.features.clips, sbu.features.clips) == (5, 1, 5)
+    # SBU's clips, for both backbones, are 0.7 of the sequence long; elsewhere the mean training crop's
+    assert sbu.features.clip_lengths == st.features.clip_lengths == (0.7,)
+    assert (
+        fpha.features.clip_lengths
+        == npz.features.clip_lengths
+        == _train_config("--dataset", "fpha").features.clip_lengths
+        == ()
+    )
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
     flags = _train_config(

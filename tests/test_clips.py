@@ -15,11 +15,11 @@ from mrmp.engine.evaluate import predict
 from mrmp.errors import ConfigError
 
 
-def _pipeline(clips: int, crop: float = 0.4) -> InputPipeline:
+def _pipeline(clips: int, crop: float = 0.4, lengths: tuple[float, ...] = (), kind: str = "chunks") -> InputPipeline:
     rng = np.random.default_rng(0)
     seqs = [rng.normal(size=(t, 4, 3)).astype(np.float32) for t in (9, 17, 30)]
-    cfg = FeatureConfig(centre="none", align="off", size="dataset", clips=clips, crop=crop)
-    return InputPipeline(seqs, cfg, "chunks", scale=1.0)
+    cfg = FeatureConfig(centre="none", align="off", size="dataset", clips=clips, crop=crop, clip_lengths=lengths)
+    return InputPipeline(seqs, cfg, kind, scale=1.0)
 
 
 @pytest.mark.parametrize("clips", [2, 3, 5, 10])
@@ -47,6 +47,35 @@ def test_clips_are_crops_at_the_mean_training_window() -> None:
         expected = pipe._encoder.encode(pipe._frames(idx, w), pipe.cfg, pipe.parents, pipe.persons)
         assert torch.equal(view, expected)
     assert not torch.equal(views[0], views[2])
+
+
+@pytest.mark.parametrize("kind", ["chunks", "frames"])
+def test_clip_lengths_give_clips_windows_of_each_length_and_one_whole_pass(kind: str) -> None:
+    pipe = _pipeline(3, crop=0.4, lengths=(0.5, 0.7, 1.0), kind=kind)
+    idx = torch.arange(3)
+    views = pipe.views(idx)
+    windows = [*even_windows(3, 3, 0.5), *even_windows(3, 3, 0.7)]
+    assert len(views) == len(windows) + 1
+    for view, w in zip(views, windows, strict=False):
+        expected = pipe._encoder.encode(pipe._frames(idx, w), pipe.cfg, pipe.parents, pipe.persons)
+        assert torch.equal(view, expected)
+    assert torch.equal(views[-1], pipe.inputs(idx))
+
+
+def test_one_clip_of_a_given_length_is_the_centred_window() -> None:
+    pipe = _pipeline(1, lengths=(0.6,))
+    idx = torch.arange(3)
+    (view,) = pipe.views(idx)
+    centred = even_windows(3, 1, 0.6)[0]
+    assert torch.allclose(centred, torch.tensor([0.2, 0.8]).expand(3, 2))
+    assert torch.equal(view, pipe._encoder.encode(pipe._frames(idx, centred), pipe.cfg, pipe.parents, pipe.persons))
+    assert not torch.equal(view, pipe.inputs(idx))
+
+
+@pytest.mark.parametrize("lengths", [(0.0,), (1.2,), (0.5, -0.1)])
+def test_clip_lengths_outside_zero_to_one_are_refused(lengths: tuple[float, ...]) -> None:
+    with pytest.raises(ConfigError, match=r"features\.clip_lengths"):
+        FeatureConfig(clip_lengths=lengths)
 
 
 class _Linear(nn.Module):

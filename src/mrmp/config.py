@@ -108,6 +108,9 @@ class FeatureConfig:
         clips: Test-time clips K: a prediction averages the class probabilities of K temporal
             windows evenly placed over the sequence, each of the mean training crop's length
             (1 − ``crop`` / 2); 1: the whole sequence in one pass.
+        clip_lengths: The test clips' lengths as fractions of the sequence, instead of the mean
+            training crop's: K windows of each length (1: the whole sequence, once), all averaged;
+            empty: the mean training crop's length (K = 1: the whole sequence).
         test_swap: Multi-person data: also predict each test view with the persons in the other
             order, averaging the class probabilities of both orders.
         test_mirror: Also predict each test view mirrored, averaging the class probabilities of
@@ -137,6 +140,7 @@ class FeatureConfig:
     noise: NonNegative = 0.05
     noise_per: Literal["frame", "sequence"] = "frame"
     clips: Annotated[int, Range(1, 100)] = 1
+    clip_lengths: tuple[Annotated[float, Range(0, 1, lo_open=True)], ...] = ()
     test_swap: bool = False
     test_mirror: bool = False
 

@@ -15,7 +15,15 @@ from torch import Tensor
 from mrmp.config import FeatureConfig
 from mrmp.data.geometry import roll_persons
 
-__all__ = ["augment", "even_windows", "random_rotations", "random_shears", "random_windows", "swap_persons"]
+__all__ = [
+    "augment",
+    "even_windows",
+    "random_rotations",
+    "random_shears",
+    "random_windows",
+    "swap_persons",
+    "evaluation_windows",
+]
 
 
 def random_rotations(n: int, max_deg: float, generator: torch.Generator, axes: str = "xyz") -> Tensor:
@@ -87,6 +95,28 @@ def even_windows(n: int, clips: int, keep: float) -> Tensor:
     """
     start = torch.linspace(0, 1 - keep, clips) if clips > 1 else torch.tensor([(1 - keep) / 2])
     return torch.stack([start, start + keep], 1)[:, None, :].expand(-1, n, -1)
+
+
+def evaluation_windows(n: int, cfg: FeatureConfig) -> list[Tensor | None]:
+    """The test-time windows (each (N, 2), or None: the whole sequence) of ``cfg``'s ``clips`` and
+    ``clip_lengths``: ``clips`` evenly placed windows of each length (a length of 1: the whole
+    sequence, once); without lengths, of the mean training crop's (1 − ``crop`` / 2; one clip: the
+    whole sequence).
+
+    >>> from mrmp.config import FeatureConfig
+    >>> [
+    ...     None if w is None else w[0].tolist()
+    ...     for w in evaluation_windows(1, FeatureConfig(clips=2, clip_lengths=(0.5, 1)))
+    ... ]
+    [[0.0, 0.5], [0.5, 1.0], None]
+    >>> evaluation_windows(3, FeatureConfig(clips=1))
+    [None]
+    """
+    lengths = cfg.clip_lengths or ((1.0,) if cfg.clips == 1 else (1 - cfg.crop / 2,))
+    windows: list[Tensor | None] = []
+    for length in lengths:
+        windows += [None] if length >= 1 else list(even_windows(n, cfg.clips, length))
+    return windows
 
 
 def augment(

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from mrmp.config import FeatureConfig, StatName, StreamName
 from mrmp.data import geometry
-from mrmp.data.augment import augment, even_windows, random_windows, swap_persons
+from mrmp.data.augment import augment, evaluation_windows, random_windows, swap_persons
 from mrmp.data.base import Body
 from mrmp.data.cache import derived_store
 from mrmp.errors import ConfigError
@@ -400,18 +400,16 @@ class InputPipeline:
         return self._encoder.encode(self._frames(index, None, loaded), self.cfg, self.parents, self.persons)
 
     def views(self, index: Tensor) -> list[Tensor]:
-        """The test-time views of the sequences at ``index``: the whole sequences (``clips`` = 1) or
-        ``clips`` evenly placed windows of the mean training crop (see :func:`even_windows`), each
-        also with the persons in the other order when ``test_swap`` is set (multi-person data),
-        and each of those also mirrored when ``test_mirror`` is set."""
+        """The test-time views of the sequences at ``index``: the windows of ``clips`` and
+        ``clip_lengths`` (:func:`~mrmp.data.augment.evaluation_windows`: by default the whole sequences
+        for one clip, else ``clips`` evenly placed windows of the mean training crop), each also
+        with the persons in the other order when ``test_swap`` is set (multi-person data), and
+        each of those also mirrored when ``test_mirror`` is set."""
         swap = self.cfg.test_swap and self.persons > 1
-        if self.cfg.clips == 1 and not swap and not self.cfg.test_mirror:
+        windows = evaluation_windows(len(index), self.cfg)
+        if len(windows) == 1 and windows[0] is None and not swap and not self.cfg.test_mirror:
             return [self.inputs(index)]
         loaded = self.load(index)
-        if self.cfg.clips == 1:
-            windows: list[Tensor | None] = [None]
-        else:
-            windows = list(even_windows(len(index), self.cfg.clips, 1 - self.cfg.crop / 2))
         frames = [self._frames(index, w, loaded) for w in windows]
         if swap:
             frames += [swap_persons(f, self.persons) for f in frames]
