@@ -387,6 +387,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe on 16 frames, 48-96-96 channels (`features.frames=16`, `model.stgcn_channels=48,96,96`)",
         ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=48,96,96"),
     ),
+    "stgcn_mixup4": (
+        "ST-GCN, its recipe with mixup α = 0.4 (`train.mixup=0.4`)",
+        ("model.name=stgcn", "train.mixup=0.4"),
+    ),
     "dist_seqnoise": (
         (
             "distances too, 5 test-time clips, the noise one offset per joint and sequence "
