@@ -368,20 +368,9 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with 48-96-96 channels and an input batch norm (`model.stgcn_input_norm=true`)",
         ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_input_norm=true"),
     ),
-    "stgcn_f16": (
-        "ST-GCN, its recipe on 16 resampled frames (`features.frames=16`), about half the time",
-        ("model.name=stgcn", "features.frames=16"),
-    ),
     "stgcn_f16_e600": (
         "ST-GCN, its recipe on 16 frames, 600 epochs (`features.frames=16`, `train.epochs=600`)",
         ("model.name=stgcn", "features.frames=16", "train.epochs=600"),
-    ),
-    "stgcn_f16_c64": (
-        (
-            "ST-GCN, its recipe on 16 frames, 64-128-128 channels "
-            "(`features.frames=16`, `model.stgcn_channels=64,128,128`)"
-        ),
-        ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=64,128,128"),
     ),
     "stgcn_f16_c48": (
         "ST-GCN, its recipe on 16 frames, 48-96-96 channels (`features.frames=16`, `model.stgcn_channels=48,96,96`)",
@@ -474,25 +463,29 @@ def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[An
     both with the row's ``test_swap`` and ``test_mirror`` (which do not change training)."""
     run = train_cached(cfg, folder)
     f = cfg.features
-    views, single = (f.clips, f.clip_lengths), (1, ())
-    acc = clip_accuracies(run["checkpoint"], [views, single], f.test_swap, f.test_mirror)
-    return key, {**run, "test": acc[views], "single": acc[single]}
+    clips, single = (f.clips, f.clip_lengths), (1, ())
+    acc = clip_accuracies(run["checkpoint"], [clips, single], f.test_swap, f.test_mirror)
+    views = {"clips": f.clips, "clip_lengths": f.clip_lengths, "test_swap": f.test_swap, "test_mirror": f.test_mirror}
+    return key, {**run, "test": acc[clips], "single": acc[single], "views": views}
 
 
 def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (row, split): the test sequences every seed gets wrong (``id: true → predicted``), the
-    number wrong in some seed only, and the accuracy of the seeds' averaged class probabilities."""
+    number wrong in some seed only, and the accuracy of the seeds' averaged class probabilities;
+    each run predicted with its row's test views (``views``: features fields, as :func:`_train`
+    gives them; else those the run was trained with)."""
     from mrmp.engine import load_bundle, load_data
 
-    runs: dict[tuple[str, str], list[str]] = {}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (row, split, _), run in results:
-        runs.setdefault((row, split), []).append(run["checkpoint"])
+        runs.setdefault((row, split), []).append(run)
     out = {}
-    for key, checkpoints in runs.items():
+    for key, row_runs in runs.items():
         probs, wrong, confused, tested = [], [], Counter(), Counter()
-        for checkpoint in checkpoints:
-            bundle, _ = load_bundle(checkpoint)
-            data = load_data(bundle.cfg, scale=bundle.meta.scale)
+        for run in row_runs:
+            bundle, _ = load_bundle(run["checkpoint"])
+            cfg = bundle.cfg.replace(features=run["views"]) if "views" in run else bundle.cfg
+            data = load_data(cfg, scale=bundle.meta.scale)
             model, idx = bundle.model.eval(), torch.arange(len(data.test_labels))
             with torch.no_grad():
                 p = sum(model(view).softmax(1) for view in data.test.views(idx))
@@ -647,19 +640,25 @@ def lengths_table(scan: dict[str, dict[float, dict[tuple[str, int], float]]], se
         return [*per_split, f"**{statistics.mean(per_seed):.2f} ± {spread:.2f}**"]
 
     for row, by_length in scan.items():
-        for length, acc in by_length.items():
-            lines.append("| " + " | ".join([ROWS[row][0], f"{length:g}", *cells(acc)]) + " |")
+        names = [ROWS[row][0], *[""] * len(by_length)]  # the setting on its first line only
+        for name, (length, acc) in zip(names, by_length.items(), strict=False):
+            lines.append("| " + " | ".join([name, f"{length:g}", *cells(acc)]) + " |")
         if len(splits) > 1:
             chosen = chosen_elsewhere(by_length)
             picks = "/".join(f"{chosen[sp, seeds[0]][0]:g}" for sp in splits)
             acc = {k: v for k, (_, v) in chosen.items()}
-            lines.append("| " + " | ".join([ROWS[row][0], f"chosen on the other splits ({picks})", *cells(acc)]) + " |")
+            lines.append("| " + " | ".join(["", f"chosen on the other splits ({picks})", *cells(acc)]) + " |")
     return "\n".join(
         [
             f"`{command}` — {machine()}.",
             "Test accuracy (%) of the same runs with their test clips all of one length (`features.clip_lengths`, a",
             f"fraction of the sequence); mean ± std over seeds {', '.join(map(str, seeds))}; per-split columns average",
-            "the seeds; `chosen on the other splits`: each split scored at the length that the other splits favour.",
+            "the seeds"
+            + (
+                "; `chosen on the other splits`: each split scored at the length that the other splits favour."
+                if len(splits) > 1
+                else "."
+            ),
             "",
             *lines,
         ]

@@ -96,6 +96,14 @@ def test_seed_errors_count_each_runs_wrong_predictions_by_class(tmp_path: Path) 
     assert sorted(e["tested"].values()) == sorted(2 * int(k) for k in counts if k > 0)
     assert wrong > 0  # one epoch leaves errors to count
     assert sum(e["confused"].values()) == wrong and all(t != p for t, p in e["confused"])
+    views = {"clips": 3, "clip_lengths": (0.5,), "test_swap": False, "test_mirror": False}
+    wrong_views = 0
+    for _, run in results:  # the row's test views, not those the run was trained with
+        bundle, _ = load_bundle(run["checkpoint"])
+        data = load_data(bundle.cfg.replace(features=views), scale=bundle.meta.scale)
+        wrong_views += round((1 - accuracy(bundle.model, data.test, data.test_labels)) * len(data.test_labels))
+    e = seed_errors([(key, {**run, "views": views}) for key, run in results])[("r", "all")]
+    assert sum(e["confused"].values()) == wrong_views
 
 
 def test_a_cached_run_of_other_training_settings_is_refused_not_reused(tmp_path: Path) -> None:
