@@ -82,7 +82,7 @@ DATASETS: dict[str, _Source] = {
         {
             # an interaction's class is either person's; each joint's distances to all joints of both
             # persons, with 5 test clips: +0.6 over 5 seeds; the clips 0.7 of the sequence long instead of
-            # the mean training crop's 0.8: +0.4 (GCN), +0.15 (ST-GCN) over 5 seeds (results §1)
+            # the mean training crop's 0.8: +0.4 over 8 seeds (GCN), +0.15 over 5 (ST-GCN) (results §1)
             "features": {
                 "swap_persons": 0.5,
                 "test_swap": True,
