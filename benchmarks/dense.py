@@ -380,6 +380,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with mixup α = 0.4 (`train.mixup=0.4`)",
         ("model.name=stgcn", "train.mixup=0.4"),
     ),
+    "crop6": (
+        "temporal crops ≤ 60 % in training (`features.crop=0.6`: their mean length 0.7, SBU's clips)",
+        ("features.crop=0.6",),
+    ),
     "dist_seqnoise": (
         (
             "distances too, 5 test-time clips, the noise one offset per joint and sequence "
