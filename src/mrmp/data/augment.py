@@ -17,12 +17,12 @@ from mrmp.data.geometry import roll_persons
 
 __all__ = [
     "augment",
+    "evaluation_windows",
     "even_windows",
     "random_rotations",
     "random_shears",
     "random_windows",
     "swap_persons",
-    "evaluation_windows",
 ]
 
 
