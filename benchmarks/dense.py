@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from benchmarks.common import SPLITS, base_config, cache_mismatch, clip_accuracies, machine, run_jobs, train_cached
-from mrmp.config import RunConfig
+from mrmp.config import FeatureConfig, RunConfig
 from mrmp.config_fields import Changes, parse_field
+from mrmp.errors import ConfigError
 
 #: ST-GCN's channels before FPHA's recipe took 48-96-96 (its default; SBU's): the rows measured then pin them.
 _NARROW = ("model.stgcn_channels=32,64,64",)
@@ -596,15 +597,13 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
 def length_scan(
     results: list[tuple[tuple[Any, ...], dict[str, Any]]], lengths: list[float]
 ) -> dict[str, dict[float, dict[tuple[str, int], float]]]:
-    """Per row and clip length L: each run's test accuracy (%) with its row's clips, all of length L
-    (``features.clip_lengths=L``), by (split, seed)."""
-    from mrmp.engine import load_bundle
-
+    """Per row and clip length L: each run's test accuracy (%) with its row's clips (``views``, as
+    :func:`_train` gives them), all of length L (``features.clip_lengths=L``), by (split, seed)."""
     out: dict[str, dict[float, dict[tuple[str, int], float]]] = {}
     for (row, split, seed), run in results:
-        f = load_bundle(run["checkpoint"])[0].cfg.features
-        clips = [(f.clips, (length,)) for length in lengths]
-        acc = clip_accuracies(run["checkpoint"], clips, f.test_swap, f.test_mirror)
+        v = run["views"]
+        clips = [(v["clips"], (length,)) for length in lengths]
+        acc = clip_accuracies(run["checkpoint"], clips, v["test_swap"], v["test_mirror"])
         for length, c in zip(lengths, clips, strict=True):
             out.setdefault(row, {}).setdefault(length, {})[split, seed] = 100 * acc[c]
     return out
@@ -721,11 +720,10 @@ def main() -> None:
     known = SPLITS[args.dataset]
     if splits and set(splits) - set(known):
         p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
-    try:
-        lengths = [float(x) for x in (args.clip_lengths or "").split(",") if x]
-    except ValueError:
-        p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
-    if any(not 0 < x <= 1 for x in lengths):
+    try:  # the field's own parser and bounds
+        text = args.clip_lengths or ""
+        lengths = list(FeatureConfig(clip_lengths=parse_field("features.clip_lengths", text)).clip_lengths)
+    except (ValueError, ConfigError):
         p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
     section = args.section or f"dense:{args.dataset}"
     if args.results and (problem := section_problem(args.results, section)):

@@ -12,7 +12,15 @@ import pytest
 import torch
 
 from benchmarks.common import cache_mismatch, clip_accuracies, train_cached
-from benchmarks.dense import confusion_table, plan, replace_section, section_problem, seed_errors, table
+from benchmarks.dense import (
+    chosen_elsewhere,
+    confusion_table,
+    plan,
+    replace_section,
+    section_problem,
+    seed_errors,
+    table,
+)
 from mrmp.engine import accuracy, fit, load_bundle, load_data
 from mrmp.errors import ConfigError
 from tiny import tiny_config
@@ -148,3 +156,22 @@ def test_clip_accuracies_evaluate_each_clip_setting_once_and_cache_it_by_clips_a
     assert set(json.loads(cache.read_text())) == {"1", "3@0.5,1.0"}
     cache.write_text(json.dumps({"1": 0.25, "3@0.5,1.0": 0.75}))  # read back, not evaluated again
     assert clip_accuracies(str(run.checkpoint), wanted, test_swap=False) == {(1, ()): 0.25, (3, (0.5, 1.0)): 0.75}
+
+
+def test_each_split_is_scored_at_the_length_the_other_splits_favour() -> None:
+    scan = {
+        0.5: {("a", 0): 90.0, ("b", 0): 80.0, ("c", 0): 80.0},
+        0.8: {("a", 0): 70.0, ("b", 0): 95.0, ("c", 0): 80.0},
+    }
+    chosen = chosen_elsewhere(scan)
+    # a: b and c favour 0.8 (87.5 > 80); b: a and c favour 0.5 (85 > 75); c: a and b favour 0.5 (85 > 82.5)
+    assert chosen == {("a", 0): (0.8, 70.0), ("b", 0): (0.5, 80.0), ("c", 0): (0.5, 80.0)}
+
+
+@pytest.mark.parametrize("bad", ["0.7,x", "0,0.7", "1.2"])
+def test_dense_benchmark_refuses_clip_lengths_outside_zero_to_one(tmp_path: Path, bad: str) -> None:
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--dataset", "synthetic", "--rows", "default", "--seeds", "0"]
+    cmd += ["--clip-lengths", bad, "--out", str(tmp_path / "out")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and "--clip-lengths: expected" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
