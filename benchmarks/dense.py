@@ -381,9 +381,13 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with mixup α = 0.4 (`train.mixup=0.4`)",
         ("model.name=stgcn", "train.mixup=0.4"),
     ),
-    "crop6": (
-        "temporal crops ≤ 60 % in training (`features.crop=0.6`: their mean length 0.7, SBU's clips)",
-        ("features.crop=0.6",),
+    "crop4": (
+        "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
+        ("features.crop=0.4",),
+    ),
+    "stgcn_crop6": (
+        "ST-GCN, its recipe with temporal crops ≤ 60 % in training (`features.crop=0.6`, as SBU's GCN)",
+        ("model.name=stgcn", "features.crop=0.6"),
     ),
     "dist_seqnoise": (
         (
