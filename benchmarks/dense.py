@@ -394,6 +394,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
     ),
+    "crop6": (
+        "temporal crops ≤ 60 % in training (`features.crop=0.6`): SBU's GCN recipe, elsewhere",
+        ("features.crop=0.6",),
+    ),
     "stgcn_crop6": (
         "ST-GCN, its recipe with temporal crops ≤ 60 % in training (`features.crop=0.6`, as SBU's GCN)",
         ("model.name=stgcn", "features.crop=0.6"),
