@@ -46,6 +46,7 @@ METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
     "mrmag": ("multi-rate magnitude", "mrmag", {}, True),
     "mrmp_kl0": ("MRMP λ = 0", "mrmp", {"prune": {"kl_weight": 0.0}}, True),
     "mrmp": ("**MRMP**", "mrmp", {}, True),
+    "mrmp_crop4": ("MRMP, crops ≤ 40 %", "mrmp", {"features": {"crop": 0.4}}, True),
 }
 #: The columns run unless ``--methods`` says otherwise (the ``…low`` ones: FPHA, whose lr is 3e-3).
 DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
@@ -60,11 +61,11 @@ def phase_config(
     cfg: RunConfig, col: str, args: argparse.Namespace, source: str, rate: float | None = None
 ) -> RunConfig:
     """The pruned phase of column ``col`` from the dense run ``cfg`` (checkpoint ``source``): what
-    ``mrmp train --method M --from SOURCE`` runs, with the column's changes and ``--epochs``."""
+    ``mrmp train --method M --from SOURCE`` runs, with the column's changes (any section) and ``--epochs``."""
     _, method, extra, _ = METHODS[col]
     pc = {"method": method, "source": source, **({} if rate is None else {"rate": rate})}
     train = {**({"epochs": args.epochs} if args.epochs else {}), **extra.get("train", {})}
-    changes = {"prune": {**pc, **extra.get("prune", {})}, "train": train}
+    changes = {**extra, "prune": {**pc, **extra.get("prune", {})}, "train": train}
     return recipe_config(cfg.replace(**changes), [_set(args), changes])
 
 
