@@ -57,7 +57,7 @@ _DIST = ("features.streams=joint,bone,distance",)
 #: Ablations measured on the recipe before the GCN's layer norm (``model.norm=false``, the paper's GCN).
 _NO_NORM = ("model.norm=false",)
 
-#: SBU's GCN trained on crops ≤ 40 % before crops ≤ 60 % (round 18): the rows measured then keep it.
+#: SBU's recipes trained on crops ≤ 40 % before crops ≤ 60 % (round 18): the rows measured then keep it.
 _CROP4 = ("features.crop=0.4",)
 
 #: Setting name -> (description, changes of the default configuration as ``section.field=value``).
@@ -322,9 +322,9 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stgcn_jb": (
         (
             "ST-GCN, its recipe with joint and bone streams and coordinate noise 0.05 (`features.streams=joint,bone`, "
-            "`features.noise=0.05`): SBU's ST-GCN recipe before the motion stream"
+            "`features.noise=0.05`), crops ≤ 40 %: SBU's ST-GCN recipe before the motion stream"
         ),
-        ("model.name=stgcn", "features.streams=joint,bone", "features.noise=0.05"),
+        ("model.name=stgcn", "features.streams=joint,bone", "features.noise=0.05", *_CROP4),
     ),
     "stgcn_ema_distill": (
         "ST-GCN, its recipe, the weight average's predictions distilled, α = 0.5, T = 2 (`train.ema_distill=0.5`, …)",
@@ -383,8 +383,11 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model.name=stgcn", "features.frames=16", "train.epochs=600"),
     ),
     "stgcn_f16_c48": (
-        "ST-GCN, its recipe on 16 frames, 48-96-96 channels (`features.frames=16`, `model.stgcn_channels=48,96,96`)",
-        ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=48,96,96"),
+        (
+            "ST-GCN, its recipe on 16 frames, 48-96-96 channels (`features.frames=16`, "
+            "`model.stgcn_channels=48,96,96`), crops ≤ 40 %"
+        ),
+        ("model.name=stgcn", "features.frames=16", "model.stgcn_channels=48,96,96", *_CROP4),
     ),
     "stgcn_mixup4": (
         "ST-GCN, its recipe with mixup α = 0.4 (`train.mixup=0.4`)",
@@ -398,8 +401,12 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "temporal crops ≤ 60 % in training (`features.crop=0.6`): SBU's GCN recipe, elsewhere",
         ("features.crop=0.6",),
     ),
+    "stgcn_crop4": (
+        "ST-GCN, its recipe with temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's before crops ≤ 60 %)",
+        ("model.name=stgcn", *_CROP4),
+    ),
     "stgcn_crop6": (
-        "ST-GCN, its recipe with temporal crops ≤ 60 % in training (`features.crop=0.6`, as SBU's GCN)",
+        "ST-GCN, its recipe with temporal crops ≤ 60 % in training (`features.crop=0.6`: SBU's recipe, elsewhere)",
         ("model.name=stgcn", "features.crop=0.6"),
     ),
     "dist_seqnoise": (

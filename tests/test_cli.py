@@ -520,9 +520,9 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
         == _train_config("--dataset", "fpha").features.clip_lengths
         == ()
     )
-    # SBU's GCN trains on crops of up to 60 % of the frames; its ST-GCN, and every other recipe, 40 %
-    assert sbu.features.crop == 0.6
-    assert st.features.crop == fpha.features.crop == npz.features.crop == 0.4
+    # SBU's recipe trains on crops of up to 60 % of the frames, for both backbones; every other, 40 %
+    assert sbu.features.crop == st.features.crop == 0.6
+    assert fpha.features.crop == npz.features.crop == _train_config("--dataset", "fpha").features.crop == 0.4
     assert _train_config("--dataset", "sbu", "--set", "features.crop=0.2").features.crop == 0.2  # a flag wins
     mrmp = _train_config("--dataset", "fpha", "--model", "stgcn", "--method", "mrmp")
     assert (mrmp.prune.warmup_epochs, mrmp.prune.warmup_lr, mrmp.train.epochs) == (300, 3e-3, round(0.375 * 300))
