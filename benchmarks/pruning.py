@@ -46,7 +46,7 @@ METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
     "mrmag": ("multi-rate magnitude", "mrmag", {}, True),
     "mrmp_kl0": ("MRMP λ = 0", "mrmp", {"prune": {"kl_weight": 0.0}}, True),
     "mrmp": ("**MRMP**", "mrmp", {}, True),
-    "mrmp_crop4": ("MRMP, crops ≤ 40 %", "mrmp", {"features": {"crop": 0.4}}, True),
+    "mrmp_crop6": ("MRMP, crops ≤ 60 %", "mrmp", {"features": {"crop": 0.6}}, True),
 }
 #: The columns run unless ``--methods`` says otherwise (the ``…low`` ones: FPHA, whose lr is 3e-3).
 DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")

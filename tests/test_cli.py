@@ -23,6 +23,7 @@ from mrmp.cli_config import TRAIN_FLAGS, Flag, field_list
 from mrmp.config import DEFAULT_SEEN_RATES, RunConfig
 from mrmp.config_fields import field_default, field_text, field_types, parse_field
 from mrmp.engine import load_bundle
+from mrmp.engine.recipe import warmup_config
 from mrmp.errors import ConfigError
 from mrmp.methods import get_method
 from mrmp.models import MODEL_RECIPES
@@ -293,8 +294,8 @@ def _other_value(key: str, choices: Sequence[str] | None = None) -> tuple[str, A
         value = default[:-1] if typing.get_args(hint)[-1] is Ellipsis else default[::-1]
     elif isinstance(default, int | float):
         value = (default // 2 + 1 if default > 1 else default + 1) if hint is int else round(default / 2 + 0.03, 6)
-    else:  # text; fields with a pattern take one of their own
-        value = {"features.rotate_axes": "xy", "train.device": "auto"}.get(key, "some-text")
+    else:  # text or none; fields with a pattern or a number type take one of their own
+        value = {"features.rotate_axes": "xy", "train.device": "auto", "prune.warmup_crop": 0.3}.get(key, "some-text")
     text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     return text, value
 
@@ -468,6 +469,16 @@ def test_dataset_recipe_sits_under_the_config_file_and_flags(tmp_path: Path) -> 
         64,
     )
     assert _train_config("--dataset", "sbu", "--method", "srmp").prune.prior == "gaussian"  # MRMP's recipe only
+    # SBU's MRMP phase crops ≤ 40 % from dense runs on ≤ 60 %: its warm-up stays the dense recipe's
+    assert (sbu_mrmp.features.crop, sbu_mrmp.prune.warmup_crop, warmup_config(sbu_mrmp).features.crop) == (
+        0.4,
+        0.6,
+        0.6,
+    )
+    own = _train_config("--dataset", "sbu", "--method", "mrmp", "--set", "features.crop=0.2")  # given: both phases
+    assert (own.features.crop, own.prune.warmup_crop, warmup_config(own).features.crop) == (0.2, None, 0.2)
+    assert _train_config("--dataset", "sbu", "--method", "mp", "--from", "d.pt").features.crop == 0.6
+    assert (mrmp.prune.warmup_crop, _train_config("--dataset", "sbu").prune.warmup_crop) == (None, None)
     assert _train_config("--dataset", "fpha", "--method", "mrmp", "--prior", "gaussian").prune.prior == "gaussian"
     mp = _train_config("--dataset", "fpha", "--method", "mp", "--from", "d.pt")  # the others: a quarter
     assert (mp.train.lr, mp.train.batch_size, mp.train.epochs) == (3e-3, 64, 300)

@@ -41,6 +41,14 @@ def test_warmup_trains_at_its_own_lr_and_batch_where_set() -> None:
     assert warmup_config(own.replace(prune={"warmup_lr": 0.0})).train.lr == 5e-3  # 0: the pruned phase's
 
 
+def test_warmup_crops_as_its_own_crop_says_else_as_the_pruned_phase() -> None:
+    own = TINY.replace(features={"crop": 0.4}, prune={"warmup_crop": 0.6})
+    dense = warmup_config(own)
+    assert (dense.features.crop, dense.prune.warmup_crop) == (0.6, None)  # a plain dense run
+    assert warmup_config(own.replace(prune={"warmup_crop": None})).features.crop == 0.4
+    assert warmup_config(own.replace(prune={"warmup_crop": 0.0})).features.crop == 0.0  # no crop is a crop
+
+
 def test_recipe_trains_the_dense_phase_then_warm_starts_from_it(tmp_path: Path, data) -> None:
     result = fit_recipe(TINY, tmp_path, data=data, progress=False)
     dense = tmp_path / WARMUP_DIR

@@ -237,6 +237,8 @@ class PruneConfig:
         warmup_batch_size: Batch size of the dense warm-up phase (0: ``train.batch_size``). A dataset's
             recipe sets both where its pruned phase trains with other settings than its dense runs
             (FPHA's MRMP, see :func:`mrmp.data.dataset_recipe`), so that the warm-up stays the dense run.
+        warmup_crop: Temporal crop (``features.crop``) of the dense warm-up phase (none: the pruned
+            phase's). Set by a dataset's recipe whose pruned phase crops otherwise (SBU's MRMP).
         gmp_end: ``gmp``: fraction of the training steps over which the rate rises along the cubic
             schedule (the rest fine-tunes at ``rate``); see :mod:`mrmp.pruning.schedules`.
         gmp_every: ``gmp``: steps between mask updates (0: one epoch).
@@ -267,6 +269,7 @@ class PruneConfig:
     phase_fraction: Annotated[float, Range(0, 10, lo_open=True)] = 0.25
     warmup_lr: NonNegative = 0.0
     warmup_batch_size: Annotated[int, Range(0, 1_000_000)] = 0
+    warmup_crop: Fraction | None = None
     gmp_end: Probability = 0.75
     gmp_every: Annotated[int, Range(0, 1_000_000)] = 0
     distill: bool = False

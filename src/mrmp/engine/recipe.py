@@ -58,16 +58,18 @@ def recipe_config(cfg: RunConfig, given: Sequence[Changes] = ()) -> RunConfig:
     """``cfg`` with the defaults ``mrmp train`` fills in, wherever none of the ``given`` changes
     (a config file's, the flags') sets a field: the dataset's recipe for the backbone
     (:func:`dense_recipe`), its settings for the method, then the method's epochs
-    (:meth:`~mrmp.methods.Method.default_epochs`). Where the method's settings change the lr or
-    batch size, the dense warm-up keeps the dense recipe's (``prune.warmup_lr``,
-    ``prune.warmup_batch_size``)."""
+    (:meth:`~mrmp.methods.Method.default_epochs`). Where the method's settings change the lr, the
+    batch size or the temporal crop (none given), the dense warm-up keeps the dense recipe's
+    (``prune.warmup_lr``, ``prune.warmup_batch_size``, ``prune.warmup_crop``)."""
     given = list(given)
     recipe = dense_recipe(cfg.data.dataset, cfg.model.name)
     cfg = fill_defaults(cfg, recipe, given)
     method = dataset_recipe(cfg.data.dataset, cfg.prune.method)
     if method:
-        dense = RunConfig().replace(**recipe).train
-        warm = {"warmup_lr": dense.lr, "warmup_batch_size": dense.batch_size}
+        dense = RunConfig().replace(**recipe)
+        warm: dict[str, Any] = {"warmup_lr": dense.train.lr, "warmup_batch_size": dense.train.batch_size}
+        if "crop" in method.get("features", {}) and not any("crop" in g.get("features", {}) for g in given):
+            warm["warmup_crop"] = dense.features.crop
         method = {**method, "prune": {**warm, **method.get("prune", {})}}
     cfg = fill_defaults(cfg, method, given)
     epochs = get_method(cfg.prune.method).default_epochs(cfg.prune)
@@ -75,16 +77,24 @@ def recipe_config(cfg: RunConfig, given: Sequence[Changes] = ()) -> RunConfig:
 
 
 def warmup_config(cfg: RunConfig) -> RunConfig:
-    """The dense phase of ``cfg``: a dense run of ``prune.warmup_epochs`` (at ``prune.warmup_lr`` and
-    ``prune.warmup_batch_size`` where set) with its other settings."""
+    """The dense phase of ``cfg``: a dense run of ``prune.warmup_epochs`` (at ``prune.warmup_lr``,
+    ``prune.warmup_batch_size`` and ``prune.warmup_crop`` where set) with its other settings."""
     pc, tc = cfg.prune, cfg.train
     train = {
         "epochs": pc.warmup_epochs,
         "lr": pc.warmup_lr or tc.lr,
         "batch_size": pc.warmup_batch_size or tc.batch_size,
     }
-    dense = {"method": Dense.name, "source": None, "warmup": False, "warmup_lr": 0.0, "warmup_batch_size": 0}
-    return cfg.replace(prune=dense, train=train)
+    crop = cfg.features.crop if pc.warmup_crop is None else pc.warmup_crop
+    dense = {
+        "method": Dense.name,
+        "source": None,
+        "warmup": False,
+        "warmup_lr": 0.0,
+        "warmup_batch_size": 0,
+        "warmup_crop": None,
+    }
+    return cfg.replace(prune=dense, train=train, features={"crop": crop})
 
 
 def is_recipe(cfg: RunConfig, out: Path, resume: bool) -> bool:
