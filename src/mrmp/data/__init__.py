@@ -83,7 +83,7 @@ DATASETS: dict[str, _Source] = {
             # an interaction's class is either person's; each joint's distances to all joints of both
             # persons, with 5 test clips: +0.6 over 5 seeds; the clips 0.7 of the sequence long instead of
             # the mean training crop's 0.8: +0.4 over 8 seeds (GCN), +0.15 over 5 (ST-GCN); training crops
-            # up to 60 % instead of 40 %: +0.3 over 8 seeds (GCN), +0.5 over 5 (ST-GCN) (results §1)
+            # up to 60 % instead of 40 %: +0.3 over 8 seeds (GCN), +0.7 over 5 (ST-GCN) (results §1)
             "features": {
                 "crop": 0.6,
                 "swap_persons": 0.5,
