@@ -47,6 +47,7 @@ METHODS: dict[str, tuple[str, str, dict[str, dict[str, Any]], bool]] = {
     "mrmp_kl0": ("MRMP λ = 0", "mrmp", {"prune": {"kl_weight": 0.0}}, True),
     "mrmp": ("**MRMP**", "mrmp", {}, True),
     "mrmp_crop6": ("MRMP, crops ≤ 60 %", "mrmp", {"features": {"crop": 0.6}}, True),
+    "mp_crop4": ("MP + FT, crops ≤ 40 %", "mp", {"features": {"crop": 0.4}}, False),
 }
 #: The columns run unless ``--methods`` says otherwise (the ``…low`` ones: FPHA, whose lr is 3e-3).
 DEFAULT_METHODS = ("mp", "gmp", "mrmag", "mrmp_kl0", "mrmp")
