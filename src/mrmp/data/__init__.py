@@ -155,7 +155,7 @@ def dataset_recipe(name: str, method: str | None = None, model: str | None = Non
     >>> dataset_recipe("fpha", "mrmp")["train"]
     {'batch_size': 128, 'lr': 0.005}
     >>> dataset_recipe("sbu", "mrmp")
-    {'prune': {'prior': 'laplace'}}
+    {'prune': {'prior': 'laplace'}, 'features': {'crop': 0.4}}
     """
     source = DATASETS.get(name)
     if source is None:
