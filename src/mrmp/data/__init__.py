@@ -95,7 +95,7 @@ DATASETS: dict[str, _Source] = {
             "model": {"stgcn_persons": "graph"},  # ST-GCN: both persons in one graph (results §1)
         },
         # MRMP's latents pulled towards a Laplace prior, as on FPHA (results §4); its pruned phase on
-        # crops ≤ 40 % from the dense runs' 60 %: +0.9 at 0.98, +0.8 at the unseen 0.99 (results §3)
+        # crops ≤ 40 % from the dense runs' 60 %: +0.8 at 0.98 over 5 seeds, level at 0.95 (results §3)
         {"mrmp": {"prune": {"prior": "laplace"}, "features": {"crop": 0.4}}},
         # ST-GCN: 350 epochs instead of its 200 (bf16 makes them fit SBU's 5 minutes), 5 test clips
         # (+0.9 over one pass), joint, bone and motion streams without coordinate noise instead of the
