@@ -667,8 +667,8 @@ def lengths_table(scan: dict[str, dict[float, dict[tuple[str, int], float]]], se
         return [*per_split, f"**{statistics.mean(per_seed):.2f} ± {spread:.2f}**"]
 
     for row, by_length in scan.items():
-        names = [ROWS[row][0], *[""] * len(by_length)]  # the setting on its first line only
-        for name, (length, acc) in zip(names, by_length.items(), strict=False):
+        names = [ROWS[row][0], *[""] * (len(by_length) - 1)]  # the setting on its first line only
+        for name, (length, acc) in zip(names, by_length.items(), strict=True):
             lines.append("| " + " | ".join([name, f"{length:g}", *cells(acc)]) + " |")
         if len(splits) > 1:
             chosen = chosen_elsewhere(by_length)
