@@ -393,6 +393,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with mixup α = 0.4 (`train.mixup=0.4`)",
         ("model.name=stgcn", "train.mixup=0.4"),
     ),
+    "stgcn_joint_narrow": (
+        "ST-GCN, its recipe with 32-64-64 channels on the joint stream alone (`features.streams=joint`)",
+        ("model.name=stgcn", *_NARROW, "features.streams=joint"),
+    ),
+    "stgcn_bone_narrow": (
+        "ST-GCN, its recipe with 32-64-64 channels on the bone stream alone (`features.streams=bone`)",
+        ("model.name=stgcn", *_NARROW, "features.streams=bone"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
