@@ -401,6 +401,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with 32-64-64 channels on the bone stream alone (`features.streams=bone`)",
         ("model.name=stgcn", *_NARROW, "features.streams=bone"),
     ),
+    "stgcn_swa": (
+        "ST-GCN, its recipe, the last quarter of the epochs averaged equally at a flat lr 5e-4 (`train.swa=0.25`)",
+        ("model.name=stgcn", "train.swa=0.25"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
