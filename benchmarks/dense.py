@@ -510,13 +510,25 @@ def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[An
     return key, {**run, "test": acc[clips], "single": acc[single], "views": views}
 
 
-def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (row, split): the test sequences every seed gets wrong (``id: true → predicted``), the
-    number wrong in some seed only, and the accuracy of the seeds' averaged class probabilities;
-    each run predicted with its row's test views (``views``: features fields, as :func:`_train`
-    gives them; else those the run was trained with)."""
+def run_probabilities(run: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, Any, str]:
+    """Class probabilities (N, classes) of a cached run on its test sequences, averaged over its
+    row's test views (``views``: features fields, as :func:`_train` gives them; else those the run
+    was trained with), the true labels (N,), the loaded :class:`~mrmp.engine.Data` and its split."""
     from mrmp.engine import load_bundle, load_data
 
+    bundle, _ = load_bundle(run["checkpoint"])
+    cfg = bundle.cfg.replace(features=run["views"]) if "views" in run else bundle.cfg
+    data = load_data(cfg, scale=bundle.meta.scale)
+    model, idx = bundle.model.eval(), torch.arange(len(data.test_labels))
+    with torch.no_grad():
+        p = sum(model(view).softmax(1) for view in data.test.views(idx))
+    return p / p.sum(1, keepdim=True), data.test_labels, data, cfg.data.split
+
+
+def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (row, split): the test sequences every seed gets wrong (``id: true → predicted``), the
+    number wrong in some seed only, and the accuracy of the seeds' averaged class probabilities
+    (:func:`run_probabilities`)."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (row, split, _), run in results:
         runs.setdefault((row, split), []).append(run)
@@ -524,29 +536,43 @@ def seed_errors(results: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> dict[t
     for key, row_runs in runs.items():
         probs, wrong, confused, tested = [], [], Counter(), Counter()
         for run in row_runs:
-            bundle, _ = load_bundle(run["checkpoint"])
-            cfg = bundle.cfg.replace(features=run["views"]) if "views" in run else bundle.cfg
-            data = load_data(cfg, scale=bundle.meta.scale)
-            model, idx = bundle.model.eval(), torch.arange(len(data.test_labels))
-            with torch.no_grad():
-                p = sum(model(view).softmax(1) for view in data.test.views(idx))
-            probs.append(p / p.sum(1, keepdim=True))
-            wrong.append(set((p.argmax(1) != data.test_labels).nonzero().flatten().tolist()))
+            p, labels, data, split = run_probabilities(run)
+            probs.append(p)
+            wrong.append(set((p.argmax(1) != labels).nonzero().flatten().tolist()))
             names = data.dataset.class_names
-            confused.update((names[int(data.test_labels[i])], names[int(p[i].argmax())]) for i in wrong[-1])
-            tested.update(names[int(y)] for y in data.test_labels)
+            confused.update((names[int(labels[i])], names[int(p[i].argmax())]) for i in wrong[-1])
+            tested.update(names[int(y)] for y in labels)
         mean = torch.stack(probs).mean(0)
-        test = data.dataset.split(bundle.cfg.data.split).test
+        test = data.dataset.split(split).test
         ids = [data.dataset.ids[i] for i in test]
         always = sorted(set.intersection(*wrong))
         out[key] = {
-            "always": [f"{ids[i]}: {names[int(data.test_labels[i])]} → {names[int(mean[i].argmax())]}" for i in always],
+            "always": [f"{ids[i]}: {names[int(labels[i])]} → {names[int(mean[i].argmax())]}" for i in always],
             "sometimes": len(set.union(*wrong)) - len(always),
-            "ensemble": float((mean.argmax(1) == data.test_labels).float().mean()),
+            "ensemble": float((mean.argmax(1) == labels).float().mean()),
             "confused": confused,
             "tested": tested,
         }
     return out
+
+
+def ensembles(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
+    """Accuracies (%, the mean over splits) of averaged class probabilities (:func:`run_probabilities`):
+    ``rows``, per seed, of all the rows' runs of that seed (late fusion, e.g. of one stream per row);
+    ``seeds``, per row, of all its seeds' runs (one number each)."""
+    probs, labels = {}, {}
+    for (row, split, seed), run in results:
+        probs[row, split, seed], labels[split], _, _ = run_probabilities(run)
+    rows = list(dict.fromkeys(r for r, _, _ in probs))
+    splits = list(labels)
+
+    def accuracy(split: str, keys: list[tuple[str, str, int]]) -> float:
+        mean = torch.stack([probs[k] for k in keys]).mean(0)
+        return 100 * float((mean.argmax(1) == labels[split]).float().mean())
+
+    by_seed = [statistics.mean(accuracy(sp, [(r, sp, seed) for r in rows]) for sp in splits) for seed in seeds]
+    by_row = {r: statistics.mean(accuracy(sp, [(r, sp, seed) for seed in seeds]) for sp in splits) for r in rows}
+    return {"rows": by_seed, "seeds": by_row}
 
 
 def confusion_table(errors: dict[tuple[str, str], dict[str, Any]]) -> str:
@@ -578,6 +604,29 @@ def errors_table(errors: dict[tuple[str, str], dict[str, Any]], seeds: list[int]
         always = "; ".join(e["always"]) or "–"
         lines.append(f"| {row} | {split} | {always} | {e['sometimes']} | {100 * e['ensemble']:.1f} |")
     return "\n".join(lines)
+
+
+def ensembles_table(ens: dict[str, Any], seeds: list[int], command: str) -> str:
+    """Markdown: the accuracies of :func:`ensembles`."""
+    per_seed = ens["rows"]
+    spread = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
+    names = " + ".join(ROWS[r][0] for r in ens["seeds"]) if len(ens["seeds"]) > 1 else None
+    lines = ["| class probabilities averaged over | runs | **accuracy** |", "|---|---|---|"]
+    if names:
+        each = "/".join(f"{a:.1f}" for a in per_seed)
+        acc = f"**{statistics.mean(per_seed):.1f} ± {spread:.1f}** ({each})"
+        lines.append(f"| the rows' runs of one seed: {names} | {len(ens['seeds'])} | {acc} |")
+    for row, acc in ens["seeds"].items():
+        lines.append(f"| the seeds' runs of one row: {ROWS[row][0]} | {len(seeds)} | **{acc:.1f}** |")
+    return "\n".join(
+        [
+            f"`{command}` — {machine()}.",
+            "Test accuracy (%) of the class probabilities averaged over several runs (an ensemble), the mean over",
+            f"the splits; seeds {', '.join(map(str, seeds))}; rows: mean ± std over the seeds, each seed after.",
+            "",
+            *lines,
+        ]
+    )
 
 
 def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
@@ -746,6 +795,11 @@ def main() -> None:
         action="store_true",
         help="also list the test sequences every seed gets wrong, and all runs' errors by class",
     )
+    p.add_argument(
+        "--ensembles",
+        action="store_true",
+        help="also a table of ensembles: the rows' runs of each seed averaged, and each row's seeds averaged",
+    )
     args = p.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -776,6 +830,8 @@ def main() -> None:
         text += "\n\n" + lengths_table(
             length_scan(results, lengths), seeds, f"{command} --clip-lengths {args.clip_lengths}"
         )
+    if args.ensembles:
+        text += "\n\n" + ensembles_table(ensembles(results, seeds), seeds, f"{command} --ensembles")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.dataset}.json").write_text(json.dumps(summary, indent=1))
     (args.out / f"{args.dataset}.md").write_text(text + "\n")

@@ -15,8 +15,11 @@ from benchmarks.common import cache_mismatch, clip_accuracies, train_cached
 from benchmarks.dense import (
     chosen_elsewhere,
     confusion_table,
+    ensembles,
+    ensembles_table,
     plan,
     replace_section,
+    run_probabilities,
     section_problem,
     seed_errors,
     table,
@@ -116,6 +119,34 @@ def test_seed_errors_count_each_runs_wrong_predictions_by_class(tmp_path: Path) 
         wrong_views += round((1 - accuracy(bundle.model, data.test, data.test_labels)) * len(data.test_labels))
     e = seed_errors([(key, {**run, "views": views}) for key, run in results])[("r", "all")]
     assert sum(e["confused"].values()) == wrong_views
+
+
+def test_ensembles_average_the_class_probabilities_of_the_rows_per_seed_and_of_each_rows_seeds(tmp_path: Path) -> None:
+    runs = {}
+    for seed in (0, 1, 2):
+        run = fit(tiny_config(1, train={"seed": seed}), tmp_path / f"s{seed}", progress=False)
+        runs[seed] = {"checkpoint": str(run.checkpoint)}
+    probs = {seed: run_probabilities(run)[0] for seed, run in runs.items()}
+    labels = run_probabilities(runs[0])[1]
+
+    def acc(*seeds: int) -> float:
+        mean = torch.stack([probs[s] for s in seeds]).mean(0)
+        return 100 * float((mean.argmax(1) == labels).float().mean())
+
+    assert all(torch.allclose(p.sum(1), torch.ones(len(labels))) for p in probs.values())
+    # two rows: runs 0 and 1 as seeds 0 and 1 of the first, runs 1 and 2 of the second
+    results = [
+        (("default", "all", 0), runs[0]),
+        (("default", "all", 1), runs[1]),
+        (("crop4", "all", 0), runs[1]),
+        (("crop4", "all", 1), runs[2]),
+    ]
+    ens = ensembles(results, [0, 1])
+    assert ens["rows"] == pytest.approx([acc(0, 1), acc(1, 2)])
+    assert ens["seeds"] == pytest.approx({"default": acc(0, 1), "crop4": acc(1, 2)})
+    assert len({acc(0), acc(1), acc(2), acc(0, 1, 2)}) > 1  # the runs differ: an average that ignored one would show
+    text = ensembles_table(ens, [0, 1], "cmd")
+    assert text.startswith("`cmd`") and f"**{acc(0, 1):.1f}**" in text
 
 
 def test_a_cached_run_of_other_training_settings_is_refused_not_reused(tmp_path: Path) -> None:
