@@ -405,6 +405,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe, the last quarter of the epochs averaged equally at a flat lr 5e-4 (`train.swa=0.25`)",
         ("model.name=stgcn", "train.swa=0.25"),
     ),
+    "stgcn_adamw": (
+        "ST-GCN, its recipe with decoupled weight decay 0.05 (`train.optimizer=adamw`, `train.weight_decay=0.05`)",
+        ("model.name=stgcn", "train.optimizer=adamw", "train.weight_decay=0.05"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,

@@ -295,6 +295,10 @@ class PruneConfig:
 class TrainConfig:
     """Optimisation and bookkeeping.
 
+    ``optimizer``: Adam, with ``weight_decay`` as an L2 term added to the gradient (``adam``, whose
+    adaptive step scales it down for weights of large gradients), or with the decay decoupled from the
+    gradient (``adamw``, Loshchilov & Hutter 2019: every step also shrinks each weight by
+    lr·``weight_decay``, so decays of 1e-2 to 5e-2 are usual there, against 1e-4 to 5e-4 for ``adam``).
     ``class_weight``: ``balanced`` weighs each class's cross-entropy by N / (K·N_k), the inverse of
     its share of the N training samples over K classes (scikit-learn's rule), so that a rare class
     counts as much as a frequent one; ``none``: every sample alike.
@@ -328,6 +332,7 @@ class TrainConfig:
     lr: Annotated[float, Range(0, lo_open=True)] = 1e-3
     lr_min: NonNegative = 1e-5
     weight_decay: NonNegative = 0.0
+    optimizer: Literal["adam", "adamw"] = "adam"
     label_smoothing: Fraction = 0.1
     class_weight: Literal["none", "balanced"] = "none"
     mixup: NonNegative = 0.0

@@ -38,7 +38,10 @@ from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
 
-__all__ = ["fit", "FitResult", "Run", "build_objective", "source_weights"]
+__all__ = ["OPTIMIZERS", "fit", "FitResult", "Run", "build_objective", "source_weights"]
+
+#: ``train.optimizer`` -> its torch optimizer, built from (param groups, lr, weight_decay).
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 @dataclass
@@ -162,7 +165,7 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     model = bundle.model.to(ctx.device)
     objective = ctx.wrap(build_objective(bundle, cfg, data.train_labels))
     groups = bundle.pruner.param_groups(tc.lr) if bundle.pruner is not None else model.parameters()
-    opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = OPTIMIZERS[tc.optimizer](groups, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = lr_schedule(opt, tc)
     swa_from = swa_start(tc) * steps_per_epoch(len(data.train), tc.batch_size) if tc.swa > 0 else None
     average = WeightAverage(model, tc.ema, swa_from) if tc.ema > 0 else None
