@@ -409,6 +409,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with decoupled weight decay 0.05 (`train.optimizer=adamw`, `train.weight_decay=0.05`)",
         ("model.name=stgcn", "train.optimizer=adamw", "train.weight_decay=0.05"),
     ),
+    "stgcn_lr6": (
+        "ST-GCN, its recipe at twice the learning rate (`train.lr=6e-3`)",
+        ("model.name=stgcn", "train.lr=6e-3"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
