@@ -413,6 +413,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe at twice the learning rate (`train.lr=6e-3`)",
         ("model.name=stgcn", "train.lr=6e-3"),
     ),
+    "stgcn_mixup1": (
+        "ST-GCN, its recipe with mixup α = 0.1 (`train.mixup=0.1`)",
+        ("model.name=stgcn", "train.mixup=0.1"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
