@@ -417,6 +417,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with mixup α = 0.1 (`train.mixup=0.1`)",
         ("model.name=stgcn", "train.mixup=0.1"),
     ),
+    "stgcn_ema999": (
+        "ST-GCN, its recipe with a slower weight average (`train.ema=0.999`)",
+        ("model.name=stgcn", "train.ema=0.999"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
