@@ -629,7 +629,7 @@ def ensembles_table(ens: dict[str, Any], seeds: list[int], command: str) -> str:
     names = " + ".join(ROWS[r][0] for r in ens["seeds"]) if len(ens["seeds"]) > 1 else None
     lines = ["| class probabilities averaged over | runs | **accuracy** |", "|---|---|---|"]
     if names:
-        each = "/".join(f"{a:.1f}" for a in per_seed)
+        each = " / ".join(f"{a:.1f}" for a in per_seed)
         acc = f"**{statistics.mean(per_seed):.1f} ± {spread:.1f}** ({each})"
         lines.append(f"| the rows' runs of one seed: {names} | {len(ens['seeds'])} | {acc} |")
     for row, acc in ens["seeds"].items():
@@ -677,15 +677,18 @@ def table(dataset: str, summary: dict[str, Any], seeds: list[int], command: str)
         cells = [ROWS[row][0]]
         if len(splits) > 1:
             cells += [f"{s['per_split'][sp]:.1f}" for sp in splits]
-        cells += [f"**{s['mean']:.1f} ± {s['std']:.1f}**", f"{s['single_mean']:.1f} ± {s['single_std']:.1f}"]
+        each = f" ({' / '.join(f'{a:.1f}' for a in s['per_seed'])})" if len(seeds) > 1 else ""
+        cells += [f"**{s['mean']:.1f} ± {s['std']:.1f}**{each}", f"{s['single_mean']:.1f} ± {s['single_std']:.1f}"]
         cells += [f"{s['train_accuracy']:.1f}", f"{s['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     what = f"the {len(splits)}-fold mean" if len(splits) > 1 else f"the {splits[0]} accuracy"
     what = "the test accuracy" if splits == ["default"] else what
+    listed = ", each seed's after it" if len(seeds) > 1 else ""
     return "\n".join(
         [
             f"`{command}` — {machine()}.",
-            f"Mean ± std over seeds {', '.join(map(str, seeds))} of {what} (%); per-split columns average the seeds;",
+            f"Mean ± std over seeds {', '.join(map(str, seeds))} of {what} (%){listed}; per-split columns average",
+            "the seeds;",
             "`1 pass`: the same models evaluated on the whole sequence in one pass (`features.clips=1`) instead",
             "of the test-time clips; `train`: training accuracy of the last epoch (augmented inputs);",
             "`s/run`: wall time of one run.",

@@ -42,10 +42,12 @@ def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) 
 
 def test_table_names_the_folds_it_averages() -> None:
     row = {"mean": 95.0, "std": 0.5, "single_mean": 94.0, "single_std": 0.1, "train_accuracy": 100.0, "seconds": 9.0}
+    row = {**row, "per_seed": [94.65, 95.35]}
     two = table("sbu", {"default": {**row, "per_split": {"fold0": 94.0, "fold1": 96.0}}}, [0, 1], "CMD")
-    assert "of the 2-fold mean" in two and "| fold0 | fold1 |" in two and "| 94.0 | 96.0 | **95.0 ± 0.5** |" in two
-    one = table("fpha", {"default": {**row, "per_split": {"default": 95.0}}}, [0], "CMD")
-    assert "of the test accuracy" in one and "fold" not in one
+    assert "of the 2-fold mean" in two and "| fold0 | fold1 |" in two
+    assert "| 94.0 | 96.0 | **95.0 ± 0.5** (94.7 / 95.3) |" in two  # each seed's mean after the seeds' mean
+    one = table("fpha", {"default": {**row, "per_seed": [95.0], "per_split": {"default": 95.0}}}, [0], "CMD")
+    assert "of the test accuracy" in one and "fold" not in one and "**95.0 ± 0.5** |" in one  # one seed: no list
     single = table("sbu", {"default": {**row, "per_split": {"fold3": 95.0}}}, [0], "CMD")
     assert "of the fold3 accuracy" in single
 
