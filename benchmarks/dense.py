@@ -421,6 +421,22 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with a slower weight average (`train.ema=0.999`)",
         ("model.name=stgcn", "train.ema=0.999"),
     ),
+    "stgcn_b32": (
+        "ST-GCN, its recipe with batches of 32, twice the steps (`train.batch_size=32`)",
+        ("model.name=stgcn", "train.batch_size=32"),
+    ),
+    "stgcn_lr15": (
+        "ST-GCN, its recipe with half the learning rate (`train.lr=0.0015`)",
+        ("model.name=stgcn", "train.lr=0.0015"),
+    ),
+    "stgcn_ls0": (
+        "ST-GCN, its recipe without label smoothing (`train.label_smoothing=0`)",
+        ("model.name=stgcn", "train.label_smoothing=0"),
+    ),
+    "stgcn_wd5": (
+        "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
+        ("model.name=stgcn", "train.weight_decay=5e-4"),
+    ),
     "crop4": (
         "temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's GCN before crops ≤ 60 %)",
         _CROP4,
