@@ -162,7 +162,9 @@ class ModelConfig:
     norm over each joint's input channels, the original's ``data_bn``; ``stgcn_temporal``: each block's
     temporal convolution, the original's ``plain`` kernel of 9 frames or ST-GCN++'s ``multiscale``
     branches (dilated kernels of 3, a max-pool, a 1×1); ``stgcn_gcn_residual``: a residual around
-    each block's graph convolution too (ST-GCN++'s); see :mod:`mrmp.models.stgcn`.
+    each block's graph convolution too (ST-GCN++'s); ``stgcn_block_dropout``: dropout after every
+    block's temporal convolution but the first's (the original's, 0.5 there); see
+    :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -182,6 +184,7 @@ class ModelConfig:
     stgcn_input_norm: bool = False
     stgcn_temporal: Literal["plain", "multiscale"] = "plain"
     stgcn_gcn_residual: bool = False
+    stgcn_block_dropout: Fraction = 0.0
 
     def __post_init__(self) -> None:
         check_fields(self, "model")

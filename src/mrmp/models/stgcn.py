@@ -37,9 +37,10 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   or (``"graph"``) the persons' joints form **one graph**, each joint also linked to the same joint
   of the other persons, so that the graph convolutions see who does what to whom (a two-person
   graph, as in interaction recognisers), pooled over time and all joints. Dropout and a linear
-  ``classifier`` follow. (Dropout
-  inside every block, as in the original, slowed training of this small network a lot on
-  the small skeleton datasets: 41 % vs 77 % training accuracy after 30 synthetic epochs.)
+  ``classifier`` follow. Dropout inside every block but the first, after its temporal
+  convolution, as in the original, is ``stgcn_block_dropout`` (off by default: the original's 0.5
+  slowed training of this small network a lot on the small skeleton datasets, 41 % vs 77 %
+  training accuracy after 30 synthetic epochs).
 
 Normalisation: **GroupNorm**, not BatchNorm. BatchNorm's running statistics are estimated
 during training under the mixture of rates of a multi-rate step, but a network pruned at
@@ -268,8 +269,8 @@ class STGCN(nn.Module):
 
     Args:
         cfg: ``stgcn_channels`` (one block per entry), ``dropout`` (on the pooled features,
-            before the classifier) and ``input_dropout`` (on the coordinates, when the config
-            has it).
+            before the classifier), ``stgcn_block_dropout`` (in the blocks after the first) and
+            ``input_dropout`` (on the coordinates, when the config has it).
         adjacency: Normalised adjacency (V, V) of one person's skeleton.
         in_channels: C, coordinates per joint.
         num_classes: Output classes.
@@ -320,6 +321,7 @@ class STGCN(nn.Module):
                     attention=cfg.stgcn_attention,
                     temporal=cfg.stgcn_temporal,
                     gcn_residual=cfg.stgcn_gcn_residual,
+                    dropout=cfg.stgcn_block_dropout if i > 0 else 0.0,
                 )
             )
             cin = c
