@@ -425,6 +425,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with batches of 32, twice the steps (`train.batch_size=32`)",
         ("model.name=stgcn", "train.batch_size=32"),
     ),
+    "stgcn_b16": (
+        "ST-GCN, its recipe with batches of 16, four times the steps (`train.batch_size=16`)",
+        ("model.name=stgcn", "train.batch_size=16"),
+    ),
     "stgcn_lr15": (
         "ST-GCN, its recipe with half the learning rate (`train.lr=0.0015`)",
         ("model.name=stgcn", "train.lr=0.0015"),
