@@ -441,6 +441,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
         ("model.name=stgcn", "model.stgcn_block_dropout=0.2"),
     ),
+    "stgcn_b32_bdrop2": (
+        "… and dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
+        ("model.name=stgcn", "train.batch_size=32", "model.stgcn_block_dropout=0.2"),
+    ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
         ("model.name=stgcn", "train.weight_decay=5e-4"),
