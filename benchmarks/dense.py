@@ -433,10 +433,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with half the learning rate (`train.lr=0.0015`)",
         ("model.name=stgcn", "train.lr=0.0015"),
     ),
-    "stgcn_ls0": (
-        "ST-GCN, its recipe without label smoothing (`train.label_smoothing=0`)",
-        ("model.name=stgcn", "train.label_smoothing=0"),
-    ),
     "stgcn_bdrop2": (
         "ST-GCN, its recipe with dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
         ("model.name=stgcn", "model.stgcn_block_dropout=0.2"),
