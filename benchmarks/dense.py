@@ -433,10 +433,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with half the learning rate (`train.lr=0.0015`)",
         ("model.name=stgcn", "train.lr=0.0015"),
     ),
-    "stgcn_bdrop2": (
-        "ST-GCN, its recipe with dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
-        ("model.name=stgcn", "model.stgcn_block_dropout=0.2"),
-    ),
     "stgcn_b32_bdrop2": (
         "… and dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
         ("model.name=stgcn", "train.batch_size=32", "model.stgcn_block_dropout=0.2"),

@@ -352,14 +352,14 @@ def test_block_dropout_drops_in_every_block_but_the_first_and_only_in_training()
     """``stgcn_block_dropout``: the original's dropout after each temporal convolution but the
     first block's; training-mode outputs vary between passes, evaluation-mode outputs do not."""
     cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0, stgcn_block_dropout=0.5)
+    graph = skeleton_adjacency([(0, 1), (1, 2)], 3)
     torch.manual_seed(0)
-    net = STGCN(cfg, skeleton_adjacency([(0, 1), (1, 2)], 3), in_channels=3, num_classes=4)
+    net = STGCN(cfg, graph, in_channels=3, num_classes=4)
     assert [block.dropout.p for block in net.blocks] == [0.0, 0.5, 0.5]
     x = torch.randn(2, 3, 12, 3, 1)
     net.train()
     assert not torch.allclose(net(x), net(x))
     net.eval()
     assert torch.equal(net(x), net(x))
-    graph = skeleton_adjacency([(0, 1), (1, 2)], 3)
     plain = STGCN(ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0), graph, 3, 4)
     assert all(block.dropout.p == 0.0 for block in plain.blocks)
