@@ -43,12 +43,12 @@ def base_config(dataset: str, split: str, data: str | None, model: str = "gcn") 
 
 
 #: Settings that do not change what a cached run trained: where the data and caches are, the device,
-#: bookkeeping cadences, test-time views (each benchmark evaluates with its own) and the path of a source
-#: checkpoint (a folder may move).
+#: bookkeeping cadences, test-time views (each benchmark evaluates with its own) and the paths of a source
+#: checkpoint and of a teacher run (a folder may move).
 _NOT_TRAINING = {
     "data": ("root", "cache", "workers"),
     "features": ("clips", "clip_lengths", "test_swap", "test_mirror"),
-    "train": ("device", "eval_every", "save_every", "save_seconds"),
+    "train": ("device", "eval_every", "save_every", "save_seconds", "teacher"),
     "prune": ("source", "warmup_crop"),  # the benchmarks train every phase apart (no in-run warm-up)
 }
 

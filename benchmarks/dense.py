@@ -437,6 +437,18 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… and dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
         ("model.name=stgcn", "train.batch_size=32", "model.stgcn_block_dropout=0.2"),
     ),
+    "stgcn_kd": (
+        "ST-GCN, its recipe, the GCN's predictions distilled, α = 0.5, T = 1 (`train.teacher`: row `default`)",
+        ("model.name=stgcn", "train.teacher=@default"),
+    ),
+    "stgcn_kd_t4": (
+        "… α = 0.7, T = 4 (`train.teacher_distill=0.7`, `train.distill_temperature=4`)",
+        ("model.name=stgcn", "train.teacher=@default", "train.teacher_distill=0.7", "train.distill_temperature=4"),
+    ),
+    "stgcn_kd_narrow": (
+        "ST-GCN, its recipe with 32-64-64 channels, the GCN's predictions distilled, α = 0.5, T = 1",
+        ("model.name=stgcn", *_NARROW, "train.teacher=@default"),
+    ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
         ("model.name=stgcn", "train.weight_decay=5e-4"),
@@ -530,9 +542,17 @@ def plan(
                 extra = changes(ROWS[row][1])
                 model = extra.get("model", {}).get("name", "gcn")  # the backbone's recipe under the row
                 cfg = base_config(dataset, split, data, model).replace(train={"eval_every": 10_000, "seed": seed})
+                if teacher := teacher_row(row):  # ``@ROW``: that row's run of this split and seed
+                    extra["train"]["teacher"] = str(out / dataset / teacher / split / f"seed{seed}")
                 cfg = cfg.replace(**extra) if extra else cfg
                 jobs.append((cfg, out / dataset / row / split / f"seed{seed}", (row, split, seed)))
     return jobs
+
+
+def teacher_row(row: str) -> str | None:
+    """The row whose runs teach ``row``'s (its ``train.teacher=@ROW``), or None."""
+    teacher = changes(ROWS[row][1]).get("train", {}).get("teacher")
+    return teacher[1:] if isinstance(teacher, str) and teacher.startswith("@") else None
 
 
 def _train(cfg: RunConfig, folder: Path, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -858,8 +878,11 @@ def main() -> None:
     if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
     jobs = plan(args.dataset, rows, seeds, args.data, args.out, splits)
-    if problem := next(filter(None, (cache_mismatch(cfg, folder) for cfg, folder, _ in jobs)), None):
+    teachers = list(dict.fromkeys(t for r in rows if (t := teacher_row(r))))
+    first = plan(args.dataset, teachers, seeds, args.data, args.out, splits)  # trained before their students
+    if problem := next(filter(None, (cache_mismatch(cfg, folder) for cfg, folder, _ in first + jobs)), None):
         p.error(problem)  # before any training, not after hours of it
+    run_jobs(train_cached, [(cfg, folder) for cfg, folder, _ in first], args.jobs)
     results = run_jobs(_train, jobs, args.jobs)
     summary = summarise(results, seeds)
     command = f"python -m benchmarks.dense --dataset {args.dataset} --rows {','.join(rows)} --seeds {args.seeds}"

@@ -23,6 +23,7 @@ from benchmarks.dense import (
     section_problem,
     seed_errors,
     table,
+    teacher_row,
 )
 from mrmp.engine import accuracy, fit, load_bundle, load_data
 from mrmp.errors import ConfigError
@@ -38,6 +39,13 @@ def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) 
     assert folder == tmp_path / "sbu" / "shear" / "fold3" / "seed1"
     assert jobs[0][0].features.shear == 0.0 and jobs[0][0].model.norm  # the default: the GCN's recipe
     assert len(plan("sbu", ["default"], [0], str(tmp_path), tmp_path)) == 5  # every fold by default
+
+
+def test_a_rows_teacher_is_the_run_of_its_teacher_row_with_the_same_split_and_seed(tmp_path: Path) -> None:
+    assert teacher_row("stgcn_kd") == "default" and teacher_row("stgcn_default") is None
+    (cfg, folder, _), *_ = plan("fpha", ["stgcn_kd"], [2], str(tmp_path), tmp_path)
+    assert cfg.model.name == "stgcn" and folder == tmp_path / "fpha" / "stgcn_kd" / "default" / "seed2"
+    assert cfg.train.teacher == str(tmp_path / "fpha" / "default" / "default" / "seed2")
 
 
 def test_table_names_the_folds_it_averages() -> None:

@@ -314,6 +314,10 @@ class TrainConfig:
     (1 − α)·CE + α·T²·KL(softmax(t/T) ‖ softmax(s/T)), T = ``distill_temperature``, t the
     average's logits and s the network's; in training without a rate handle (dense runs, the
     dense warm-up of a pruning method; its pruned phase trains without it), with ``ema`` > 0.
+    ``teacher``: a finished dense run (its folder or checkpoint) whose predictions are distilled
+    instead, the same term with α = ``teacher_distill``; its backbone and streams may differ from
+    this run's (a GCN teaching an ST-GCN): it sees the same augmented sequences as its own inputs
+    (:mod:`mrmp.engine.teacher`); None (the default): none.
     ``swa``: the last ``swa`` fraction of the epochs as stochastic weight averaging (Izmailov et
     al. 2018; 0: off): the learning rate follows its cosine from ``lr`` down to ``swa_lr`` over the
     other epochs and then holds at ``swa_lr``, and from there on the weight average is the equal
@@ -341,6 +345,8 @@ class TrainConfig:
     mixup: NonNegative = 0.0
     ema: Fraction = 0.995
     ema_distill: Fraction = 0.0
+    teacher: str | None = None
+    teacher_distill: Fraction = 0.5
     distill_temperature: Annotated[float, Range(0, lo_open=True)] = 1.0
     swa: Annotated[float, Range(0, 1, hi_open=True)] = 0.0
     swa_lr: Annotated[float, Range(0, lo_open=True)] = 5e-4
@@ -355,6 +361,8 @@ class TrainConfig:
         check_fields(self, "train")
         if self.ema_distill > 0 and self.ema == 0:
             raise ConfigError("train.ema_distill needs a weight average to distil from: set train.ema > 0")
+        if self.ema_distill > 0 and self.teacher:
+            raise ConfigError("train.ema_distill and train.teacher both name a teacher: set one of them")
         if self.swa > 0 and self.ema == 0:
             raise ConfigError("train.swa continues the weight average: set train.ema > 0")
 

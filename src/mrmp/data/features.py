@@ -40,6 +40,7 @@ __all__ = [
     "Skeleton",
     "InputPipeline",
     "chunk_descriptors",
+    "input_features",
     "normalise",
     "pad_sequences",
     "resample",
@@ -283,6 +284,14 @@ ENCODERS: dict[str, Encoder] = {
 }
 
 
+def input_features(cfg: FeatureConfig, kind: str, coords: int, joints: int) -> int:
+    """F of ``chunks`` inputs, channels of ``frames`` inputs, of sequences of ``joints`` × ``coords``."""
+    c = sum(stream_channels(s, coords, joints) for s in cfg.streams)
+    if kind != "chunks":
+        return c
+    return len(cfg.stats) * sum(pyramid_levels(cfg.chunks, cfg.pyramid)) * c
+
+
 def _spread(n: int, most: int) -> list[int]:
     """At most ``most`` evenly spaced indices of ``range(n)``."""
     return sorted({int(i) for i in np.linspace(0, n - 1, min(n, most)).round()})
@@ -380,10 +389,7 @@ class InputPipeline:
     @property
     def num_features(self) -> int:
         """F of ``chunks`` inputs, channels of ``frames`` inputs."""
-        c = sum(stream_channels(s, self.coords, self.joints) for s in self.cfg.streams)
-        if self.kind != "chunks":
-            return c
-        return len(self.cfg.stats) * sum(pyramid_levels(self.cfg.chunks, self.cfg.pyramid)) * c
+        return input_features(self.cfg, self.kind, self.coords, self.joints)
 
     def load(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised, scaled sequences at ``index``, padded (N, T, V, C), and their lengths (N,)."""
@@ -430,13 +436,26 @@ class InputPipeline:
         random draws are made for all of ``index``, so the result equals those rows of the whole
         batch's inputs while only they are resampled, augmented and encoded.
         """
+        return self.encode(self.augmented_frames(index, generator, loaded, keep))
+
+    def augmented_frames(
+        self,
+        index: Tensor,
+        generator: torch.Generator,
+        loaded: tuple[Tensor, Tensor] | None = None,
+        keep: Tensor | None = None,
+    ) -> Tensor:
+        """The resampled, cropped and augmented frames (N, T', V, C) that :meth:`augmented` encodes."""
         size = len(index)
         windows = random_windows(size, self.cfg.crop, generator)
         if keep is not None:
             windows, index = windows[keep], index[keep]
             loaded = None if loaded is None else (loaded[0][keep], loaded[1][keep])
         frames = self._frames(index, windows, loaded)
-        frames = augment(frames, self.cfg, self.persons, generator, keep, size, self.mirror)
+        return augment(frames, self.cfg, self.persons, generator, keep, size, self.mirror)
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """Model inputs of resampled frames (N, T', V, C)."""
         return self._encoder.encode(frames, self.cfg, self.parents, self.persons)
 
     def __call__(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -34,6 +34,7 @@ from mrmp.engine.mixup import mixup
 from mrmp.engine.precision import autocast, grad_scaler, resolve_amp, subnormals_flushed
 from mrmp.engine.runfiles import append_log, truncate_log, write_json
 from mrmp.engine.setup import Bundle, Data, Meta, build_bundle, load_bundle, load_data, pruned_view, use_default_rate
+from mrmp.engine.teacher import Teacher, load_teacher
 from mrmp.errors import CheckpointError, ConfigError, TrainingError, one_line
 from mrmp.methods import Method, get_method
 from mrmp.pruning import MultiRateLoss, layer_sparsity, sigma_at
@@ -60,6 +61,7 @@ class Run:
     Attributes:
         objective: The method's loss (:class:`~mrmp.pruning.MultiRateLoss`), DDP-wrapped under torchrun.
         average: EMA of the weights (``train.ema`` > 0): evaluated, and saved as the model.
+        teacher: The dense run of ``train.teacher`` whose predictions are distilled (None: none).
         amp: The precision the forward pass runs at: ``train.amp`` resolved on the device (``auto``
             is ``bf16`` or ``off``, :func:`~mrmp.engine.precision.resolve_amp`), once per run.
         scaler: Gradient scaling of ``fp16`` (a no-op otherwise).
@@ -78,6 +80,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ctx: dist.Context
     average: WeightAverage | None = None
+    teacher: Teacher | None = None
     amp: str = "off"
     scaler: torch.amp.GradScaler = field(default_factory=lambda: grad_scaler("off", torch.device("cpu")))
     start_epoch: int = 0
@@ -170,7 +173,8 @@ def setup(cfg: RunConfig, out: Path, resume: bool = False, data: Data | None = N
     swa_from = swa_start(tc) * steps_per_epoch(len(data.train), tc.batch_size) if tc.swa > 0 else None
     average = WeightAverage(model, tc.ema, swa_from) if tc.ema > 0 else None
     amp = resolve_amp(tc.amp, ctx.device)
-    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, amp, grad_scaler(amp, ctx.device))
+    teacher = load_teacher(tc.teacher, cfg, data, ctx.device) if tc.teacher and distils(bundle, cfg) else None
+    run = Run(cfg, out, data, bundle, objective, opt, sched, ctx, average, teacher, amp, grad_scaler(amp, ctx.device))
     if payload is not None:
         resume_from(run, payload)
     ctx.check_same(run.start_epoch, "epoch to resume from")
@@ -258,9 +262,15 @@ def source_weights(cfg: RunConfig, meta: Meta | None = None) -> dict[str, Tensor
 
 
 def distils(bundle: Bundle, cfg: RunConfig) -> bool:
-    """Whether training distils the weight average's predictions (``train.ema_distill``): in runs
-    without a rate handle (dense training and dense warm-ups) only; the config requires an average."""
-    return cfg.train.ema_distill > 0 and bundle.pruner is None
+    """Whether training distils a teacher's predictions, the weight average's (``train.ema_distill``)
+    or a dense run's (``train.teacher``): in runs without a rate handle (dense training and dense
+    warm-ups) only."""
+    return (cfg.train.ema_distill > 0 or bool(cfg.train.teacher)) and bundle.pruner is None
+
+
+def teacher_weight(cfg: RunConfig) -> float:
+    """α of the distillation term: ``train.teacher_distill`` with a teacher run, else ``train.ema_distill``."""
+    return cfg.train.teacher_distill if cfg.train.teacher else cfg.train.ema_distill
 
 
 def class_weights(labels: Tensor, num_classes: int, rule: str) -> Tensor | None:
@@ -295,7 +305,7 @@ def build_objective(bundle: Bundle, cfg: RunConfig, labels: Tensor | None = None
         split_batch=pc.split_batch,
         distill=pc.distill,
         label_smoothing=cfg.train.label_smoothing,
-        teacher_weight=cfg.train.ema_distill if distils(bundle, cfg) else 0.0,
+        teacher_weight=teacher_weight(cfg) if distils(bundle, cfg) else 0.0,
         temperature=cfg.train.distill_temperature,
         class_weights=weights,
     )
@@ -376,18 +386,22 @@ def _train_step(
     share = ctx.share(len(batch))
     idx, k = share.index, share.count
     keep = idx if ctx.world > 1 else None  # this rank's share, with the global batch's random draws
-    x = data.train.augmented(batch, gen, loaded, keep)
-    x, y = x.to(ctx.device, non_blocking=True), data.train_labels[batch[idx]].to(ctx.device)
+    frames = data.train.augmented_frames(batch, gen, loaded, keep)
+    x = data.train.encode(frames).to(ctx.device, non_blocking=True)
+    y = data.train_labels[batch[idx]].to(ctx.device)
+    xt = run.teacher.inputs(frames).to(ctx.device, non_blocking=True) if run.teacher is not None else None
     targets = y
     if run.cfg.train.mixup > 0:  # one draw from the shared generator keeps the ranks' draws in step
-        mix = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen)) + ctx.rank)
-        x, targets = mixup(x, y, data.meta.num_classes, run.cfg.train.mixup, mix)
+        seed = int(torch.randint(2**62, (1,), generator=gen)) + ctx.rank
+        x, targets = mixup(x, y, data.meta.num_classes, run.cfg.train.mixup, torch.Generator().manual_seed(seed))
+        if xt is not None:  # the teacher's inputs blended by the same λ and pairing
+            xt, _ = mixup(xt, y, data.meta.num_classes, run.cfg.train.mixup, torch.Generator().manual_seed(seed))
     run.method.before_step(run.bundle, step, run.total_steps, run.steps_per_epoch)
     rates = run.method.step_rates(pc, gen)
     if run.bundle.pruner is not None:
         run.bundle.pruner.set_sigma(sigma_at(step / run.total_steps, *pc.sigma))
     with autocast(run.amp, ctx.device):
-        teacher = run.average.predict(x) if run.average is not None and distils(run.bundle, run.cfg) else None
+        teacher = _teacher_logits(run, x, xt)
         loss, ce, kl, logits = run.objective(x, targets, rates, gen, teacher)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss * share.weight).backward()  # DDP's average of these = grad of the global mean
@@ -403,6 +417,16 @@ def _train_step(
     sums["kl"] += float(kl.detach()) * k
     sums["correct"] += float((logits.argmax(1) == (y if targets is y else targets.argmax(1)))[:k].sum())
     sums["count"] += k
+
+
+def _teacher_logits(run: Run, x: Tensor, xt: Tensor | None) -> Tensor | None:
+    """The logits to distil on this batch: the teacher run's on its inputs ``xt``, or the weight
+    average's on ``x`` (``train.ema_distill``), or None."""
+    if not distils(run.bundle, run.cfg):
+        return None
+    if run.teacher is not None and xt is not None:
+        return run.teacher(xt)
+    return run.average.predict(x) if run.average is not None else None
 
 
 def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
