@@ -449,6 +449,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe with 32-64-64 channels, the GCN's predictions distilled, α = 0.5, T = 1",
         ("model.name=stgcn", *_NARROW, "train.teacher=@default"),
     ),
+    "stgcn_kd_narrow_t2": (
+        "… α = 0.5, T = 2 (`train.distill_temperature=2`)",
+        ("model.name=stgcn", *_NARROW, "train.teacher=@default", "train.distill_temperature=2"),
+    ),
     "stgcn_kd_narrow_a9": (
         "… α = 0.9, T = 2 (`train.teacher_distill=0.9`, `train.distill_temperature=2`)",
         (
