@@ -437,14 +437,6 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "… and dropout 0.2 in the blocks after the first (`model.stgcn_block_dropout=0.2`)",
         ("model.name=stgcn", "train.batch_size=32", "model.stgcn_block_dropout=0.2"),
     ),
-    "stgcn_kd": (
-        "ST-GCN, its recipe, the GCN's predictions distilled, α = 0.5, T = 1 (`train.teacher`: row `default`)",
-        ("model.name=stgcn", "train.teacher=@default"),
-    ),
-    "stgcn_kd_t4": (
-        "… α = 0.7, T = 4 (`train.teacher_distill=0.7`, `train.distill_temperature=4`)",
-        ("model.name=stgcn", "train.teacher=@default", "train.teacher_distill=0.7", "train.distill_temperature=4"),
-    ),
     "stgcn_kd_narrow": (
         "ST-GCN, its recipe with 32-64-64 channels, the GCN's predictions distilled, α = 0.5, T = 1",
         ("model.name=stgcn", *_NARROW, "train.teacher=@default"),

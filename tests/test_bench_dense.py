@@ -42,9 +42,9 @@ def test_plan_takes_a_subset_of_the_splits_and_the_rows_changes(tmp_path: Path) 
 
 
 def test_a_rows_teacher_is_the_run_of_its_teacher_row_with_the_same_split_and_seed(tmp_path: Path) -> None:
-    assert teacher_row("stgcn_kd") == "default" and teacher_row("stgcn_default") is None
-    (cfg, folder, _), *_ = plan("fpha", ["stgcn_kd"], [2], str(tmp_path), tmp_path)
-    assert cfg.model.name == "stgcn" and folder == tmp_path / "fpha" / "stgcn_kd" / "default" / "seed2"
+    assert teacher_row("stgcn_kd_narrow") == "default" and teacher_row("stgcn_default") is None
+    (cfg, folder, _), *_ = plan("fpha", ["stgcn_kd_narrow"], [2], str(tmp_path), tmp_path)
+    assert cfg.model.name == "stgcn" and folder == tmp_path / "fpha" / "stgcn_kd_narrow" / "default" / "seed2"
     assert cfg.train.teacher == str(tmp_path / "fpha" / "default" / "default" / "seed2")
 
 
