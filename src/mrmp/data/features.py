@@ -39,6 +39,7 @@ __all__ = [
     "STREAMS",
     "Skeleton",
     "InputPipeline",
+    "NORMALISATION",
     "chunk_descriptors",
     "input_features",
     "normalise",
@@ -51,6 +52,9 @@ __all__ = [
 STATS: tuple[str, ...] = typing.get_args(StatName)
 STREAMS: tuple[str, ...] = typing.get_args(StreamName)
 _SAMPLES_PER_CHUNK = 8
+
+#: The feature settings :func:`normalise` depends on (beside the skeleton).
+NORMALISATION: tuple[str, ...] = ("person_order", "centre", "align", "size")
 
 
 @dataclass(frozen=True)
@@ -365,7 +369,7 @@ class InputPipeline:
     def _normalised_name(self) -> str:
         """Name of the normalised copy of a cache entry: a hash of what :func:`normalise` depends on."""
         cfg, sk = self.cfg, self.skeleton
-        settings = (cfg.person_order, cfg.centre, cfg.align, cfg.size, sk.persons, sk.edges, sk.body)
+        settings = (*(getattr(cfg, name) for name in NORMALISATION), sk.persons, sk.edges, sk.body)
         return "normalised-" + hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
     def _normalise_each(self, sequences: list[np.ndarray]) -> list[np.ndarray]:

@@ -17,15 +17,12 @@ import torch
 from torch import Tensor, nn
 
 from mrmp.config import FeatureConfig, RunConfig
-from mrmp.data.features import ENCODERS, input_features, resample
+from mrmp.data.features import ENCODERS, NORMALISATION, input_features, resample
 from mrmp.engine.setup import Data, load_bundle
 from mrmp.errors import ConfigError
 from mrmp.models import input_kind
 
 __all__ = ["Teacher", "load_teacher"]
-
-#: Feature settings that shape the normalised sequences: a teacher must share them with the student.
-NORMALISATION = ("person_order", "centre", "align", "size")
 
 
 @dataclass

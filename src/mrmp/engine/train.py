@@ -422,11 +422,10 @@ def _train_step(
 def _teacher_logits(run: Run, x: Tensor, xt: Tensor | None) -> Tensor | None:
     """The logits to distil on this batch: the teacher run's on its inputs ``xt``, or the weight
     average's on ``x`` (``train.ema_distill``), or None."""
-    if not distils(run.bundle, run.cfg):
-        return None
-    if run.teacher is not None and xt is not None:
+    if xt is not None and run.teacher is not None:
         return run.teacher(xt)
-    return run.average.predict(x) if run.average is not None else None
+    distil_average = run.average is not None and distils(run.bundle, run.cfg)
+    return run.average.predict(x) if distil_average else None
 
 
 def end_epoch(run: Run, epoch: int, record: dict[str, Any]) -> None:
