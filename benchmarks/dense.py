@@ -455,6 +455,17 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "train.distill_temperature=2",
         ),
     ),
+    "stgcn_joints_narrow": (
+        (
+            "ST-GCN, its recipe with 32-64-64 channels, the classifier on each joint's features "
+            "(`model.stgcn_head=joints`)"
+        ),
+        ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints"),
+    ),
+    "stgcn_joints_d3_narrow": (
+        "… and dropout 0.3 before the classifier (`model.dropout=0.3`)",
+        ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints", "model.dropout=0.3"),
+    ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
         ("model.name=stgcn", "train.weight_decay=5e-4"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -363,3 +364,25 @@ def test_block_dropout_drops_in_every_block_but_the_first_and_only_in_training()
     assert torch.equal(net(x), net(x))
     plain = STGCN(ModelConfig(name="stgcn", stgcn_channels=(8, 16, 16), dropout=0.0), graph, 3, 4)
     assert all(block.dropout.p == 0.0 for block in plain.blocks)
+
+
+@pytest.mark.parametrize("persons", ["apart", "graph"])
+def test_joint_head_reads_each_joint_and_reduces_to_the_pooled_head(persons: str) -> None:
+    """``stgcn_head=joints``: the classifier reads C·V' features (V' = all persons' joints in one
+    graph); given the pooled head's weights divided by V' on every joint, it computes the same logits."""
+    edges = [(0, 1), (1, 2), (3, 4), (4, 5)]  # two persons of 3 joints
+    pooled_cfg = ModelConfig(name="stgcn", stgcn_channels=(8, 16), dropout=0.0, stgcn_persons=persons)
+    joint_cfg = dataclasses.replace(pooled_cfg, stgcn_head="joints")
+    torch.manual_seed(0)
+    pooled = STGCN.for_skeleton(pooled_cfg, 3, 6, 4, edges, persons=2)
+    joints = STGCN.for_skeleton(joint_cfg, 3, 6, 4, edges, persons=2)
+    v = 6 if persons == "graph" else 3
+    assert joints.classifier.in_features == 16 * v and pooled.classifier.in_features == 16
+    state = dict(pooled.state_dict())
+    state["classifier.weight"] = pooled.classifier.weight.repeat_interleave(v, dim=1) / v  # (K, C·V'), c-major
+    joints.load_state_dict(state)
+    x = torch.randn(3, 3, 10, 3, 2)
+    assert torch.allclose(joints(x), pooled(x), atol=1e-5)
+    with torch.no_grad():
+        joints.classifier.weight[:, 1::v] = 0  # the second joint unread: the logits change
+    assert not torch.allclose(joints(x), pooled(x), atol=1e-5)

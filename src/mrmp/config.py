@@ -163,8 +163,10 @@ class ModelConfig:
     temporal convolution, the original's ``plain`` kernel of 9 frames or ST-GCN++'s ``multiscale``
     branches (dilated kernels of 3, a max-pool, a 1×1); ``stgcn_gcn_residual``: a residual around
     each block's graph convolution too (ST-GCN++'s); ``stgcn_block_dropout``: dropout after every
-    block's temporal convolution but the first's (the original's, 0.5 there); see
-    :mod:`mrmp.models.stgcn`.
+    block's temporal convolution but the first's (the original's, 0.5 there); ``stgcn_head``: what
+    the classifier reads, the features averaged over frames and joints (``pool``, the original's) or
+    averaged over frames only, each joint's kept apart (``joints``, as the GCN's classifier reads
+    every joint's own features); see :mod:`mrmp.models.stgcn`.
     """
 
     name: Literal["gcn", "stgcn"] = "gcn"
@@ -185,6 +187,7 @@ class ModelConfig:
     stgcn_temporal: Literal["plain", "multiscale"] = "plain"
     stgcn_gcn_residual: bool = False
     stgcn_block_dropout: Fraction = 0.0
+    stgcn_head: Literal["pool", "joints"] = "pool"
 
     def __post_init__(self) -> None:
         check_fields(self, "model")
