@@ -28,8 +28,9 @@ from mrmp.config import FeatureConfig, RunConfig
 from mrmp.config_fields import Changes, parse_field
 from mrmp.errors import ConfigError
 
-#: ST-GCN's channels before FPHA's recipe took 48-96-96 (its default; SBU's): the rows measured then pin them.
-_NARROW = ("model.stgcn_channels=32,64,64",)
+#: ST-GCN's default channels (SBU's; FPHA's recipe had 48-96-96 in rounds 18-21) with the pooled head (every
+#: recipe's before FPHA's took the joint head in round 22): the rows measured with both pin them.
+_NARROW = ("model.stgcn_channels=32,64,64", "model.stgcn_head=pool")
 
 #: ST-GCN's recipe before its learned graphs and mixup: the ST-GCN rows measured on it pin it.
 _STGCN_BEFORE = ("model.stgcn_adaptive=false", "model.stgcn_attention=false", "train.mixup=0", *_NARROW)
@@ -174,12 +175,15 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stgcn_default": (
         (
             "ST-GCN, its recipe (`--model stgcn`: bf16; SBU 350 epochs, 5 clips, a motion stream, no noise; FPHA 300, "
-            "48-96-96 channels, a learned graph, mixup, 1 pass)"
+            "a learned graph, the classifier on each joint, mixup, 1 pass)"
         ),
         ("model.name=stgcn",),
     ),
     "stgcn_narrow": (
-        "ST-GCN, its recipe with 32-64-64 channels (`model.stgcn_channels=32,64,64`: FPHA's before 48-96-96)",
+        (
+            "ST-GCN, its recipe with 32-64-64 channels and the pooled head (`model.stgcn_channels=32,64,64`, "
+            "`model.stgcn_head=pool`: FPHA's before 48-96-96)"
+        ),
         ("model.name=stgcn", *_NARROW),
     ),
     "stgcn_clips5": ("… 5 test clips (`features.clips=5`)", ("model.name=stgcn", *_NARROW, "features.clips=5")),
@@ -455,12 +459,27 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "train.distill_temperature=2",
         ),
     ),
+    "stgcn_joints": (
+        (
+            "ST-GCN, its recipe with the classifier on each joint's features (`model.stgcn_head=joints`: "
+            "FPHA's recipe has it)"
+        ),
+        ("model.name=stgcn", "model.stgcn_head=joints"),
+    ),
     "stgcn_joints_narrow": (
         (
             "ST-GCN, its recipe with 32-64-64 channels, the classifier on each joint's features "
-            "(`model.stgcn_head=joints`)"
+            "(`model.stgcn_head=joints`: FPHA's recipe since round 22)"
         ),
         ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints"),
+    ),
+    "stgcn_joints_wide": (
+        "… with 48-96-96 channels (`model.stgcn_channels=48,96,96`)",
+        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=joints"),
+    ),
+    "stgcn_wide_pool": (
+        "ST-GCN, FPHA's recipe of rounds 18-21 (48-96-96 channels, the pooled head: `model.stgcn_head=pool`)",
+        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=pool"),
     ),
     "stgcn_joints_d3_narrow": (
         "… and dropout 0.3 before the classifier (`model.dropout=0.3`)",

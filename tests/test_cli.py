@@ -510,8 +510,9 @@ def test_other_backbones_get_their_own_schedule_under_the_dataset_recipe() -> No
     fpha = _train_config("--dataset", "fpha", "--model", "stgcn")  # FPHA's ST-GCN setting over both
     assert (fpha.train.epochs, fpha.train.lr, fpha.train.weight_decay, fpha.features.clips) == (300, 3e-3, 1e-4, 1)
     assert fpha.model.stgcn_adaptive and fpha.train.mixup == 0.2 and not fpha.model.stgcn_attention
-    assert fpha.model.stgcn_channels == (48, 96, 96)  # FPHA's ST-GCN is wider; SBU's and the backbone's are not
-    assert st.model.stgcn_channels == npz.model.stgcn_channels == (32, 64, 64)
+    assert fpha.model.stgcn_head == "joints"  # FPHA's ST-GCN classifies each joint's features; SBU's and npz's pool
+    assert st.model.stgcn_head == npz.model.stgcn_head == "pool"
+    assert fpha.model.stgcn_channels == st.model.stgcn_channels == npz.model.stgcn_channels == (32, 64, 64)
     assert not (st.model.stgcn_adaptive or npz.model.stgcn_adaptive or st.train.mixup or npz.train.mixup)
     assert _train_config("--dataset", "fpha").train.mixup == 0.2  # FPHA's recipe, for either backbone
     # both GCN recipes take each joint's distances to the others and 5 test clips, the ST-GCN settings not the

@@ -39,11 +39,11 @@ Skeleton-Based Action Recognition* (2018), made to prune well at many rates:
   graph, as in interaction recognisers), pooled over time and all joints. Dropout and a linear
   ``classifier`` follow. With ``stgcn_head = "joints"`` the features are pooled over time only and
   the classifier reads each joint's apart (V·C inputs, persons still merged by their mean), as the
-  paper's GCN reads each node's: the pooled original cannot tell which finger moved, only how.
-  Dropout inside every block but the first, after its temporal
-  convolution, as in the original, is ``stgcn_block_dropout`` (off by default: the original's 0.5
-  slowed training of this small network a lot on the small skeleton datasets, 41 % vs 77 %
-  training accuracy after 30 synthetic epochs).
+  paper's GCN reads each node's (the pooled head knows which joint moved only through what the
+  graph convolutions wrote into the features). Dropout inside every block but the first, after its
+  temporal convolution, as in the original, is ``stgcn_block_dropout`` (off by default: the
+  original's 0.5 slowed training of this small network a lot on the small skeleton datasets, 41 %
+  vs 77 % training accuracy after 30 synthetic epochs).
 
 Normalisation: **GroupNorm**, not BatchNorm. BatchNorm's running statistics are estimated
 during training under the mixture of rates of a multi-rate step, but a network pruned at
