@@ -181,8 +181,8 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "stgcn_narrow": (
         (
-            "ST-GCN, its recipe with 32-64-64 channels and the pooled head (`model.stgcn_channels=32,64,64`, "
-            "`model.stgcn_head=pool`: FPHA's before 48-96-96)"
+            "ST-GCN, its recipe with the pooled head and 32-64-64 channels (`model.stgcn_head=pool`: every recipe's "
+            "before round 22, FPHA's then with 48-96-96 channels)"
         ),
         ("model.name=stgcn", *_NARROW),
     ),
@@ -468,7 +468,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "stgcn_joints_narrow": (
         (
-            "ST-GCN, its recipe with 32-64-64 channels, the classifier on each joint's features "
+            "ST-GCN, its recipe with the classifier on each joint's features and 32-64-64 channels "
             "(`model.stgcn_head=joints`: FPHA's recipe since round 22)"
         ),
         ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints"),
