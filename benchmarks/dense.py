@@ -28,7 +28,7 @@ from mrmp.config import FeatureConfig, RunConfig
 from mrmp.config_fields import Changes, parse_field
 from mrmp.errors import ConfigError
 
-#: ST-GCN's default channels (SBU's; FPHA's recipe had 48-96-96 in rounds 18-21) with the pooled head (every
+#: ST-GCN's default channels (SBU's; FPHA's recipe had 48-96-96 before round 22) with the pooled head (every
 #: recipe's before FPHA's took the joint head in round 22): the rows measured with both pin them.
 _NARROW = ("model.stgcn_channels=32,64,64", "model.stgcn_head=pool")
 
@@ -471,19 +471,15 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
             "ST-GCN, its recipe with the classifier on each joint's features and 32-64-64 channels "
             "(`model.stgcn_head=joints`: FPHA's recipe since round 22)"
         ),
-        ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints"),
-    ),
-    "stgcn_joints_wide": (
-        "… with 48-96-96 channels (`model.stgcn_channels=48,96,96`)",
-        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=joints"),
-    ),
-    "stgcn_wide_pool": (
-        "ST-GCN, FPHA's recipe of rounds 18-21 (48-96-96 channels, the pooled head: `model.stgcn_head=pool`)",
-        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=pool"),
+        ("model.name=stgcn", "model.stgcn_channels=32,64,64", "model.stgcn_head=joints"),
     ),
     "stgcn_joints_d3_narrow": (
         "… and dropout 0.3 before the classifier (`model.dropout=0.3`)",
-        ("model.name=stgcn", *_NARROW, "model.stgcn_head=joints", "model.dropout=0.3"),
+        ("model.name=stgcn", "model.stgcn_channels=32,64,64", "model.stgcn_head=joints", "model.dropout=0.3"),
+    ),
+    "stgcn_wide_pool": (
+        "ST-GCN, FPHA's recipe before round 22 (48-96-96 channels, the pooled head: `model.stgcn_head=pool`)",
+        ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=pool"),
     ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",

@@ -127,9 +127,9 @@ DATASETS: dict[str, _Source] = {
         },
         # ST-GCN: 300 epochs instead of its 200; a learned graph per block (with the recipe's mixup +5.5
         # here, −0.4 on SBU's seed 0), the classifier on each joint's features (+2.3 over 3 seeds with
-        # 32-64-64 channels, 0.2 under the GCN; 48-96-96 gave the pooled head +1.6 at 1.8× the
-        # time), one test pass, which beats 5 clips by 1.0 with mixup, no distance stream (−2.1, seed 0):
-        # results §1
+        # 32-64-64 channels, then level with the GCN over 5; 48-96-96 gave the pooled head +1.6 at 1.8×
+        # the time), one test pass, which beats 5 clips by 1.0 with mixup, no distance stream (−2.1,
+        # seed 0): results §1
         models={
             "stgcn": {
                 "model": {"stgcn_adaptive": True, "stgcn_head": "joints"},
