@@ -481,6 +481,10 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, FPHA's recipe before round 22 (48-96-96 channels, the pooled head: `model.stgcn_head=pool`)",
         ("model.name=stgcn", "model.stgcn_channels=48,96,96", "model.stgcn_head=pool"),
     ),
+    "stgcn_f32": (
+        "ST-GCN, its recipe in float32 (`train.amp=off`: what `train.amp=auto` gives a CPU without bf16)",
+        ("model.name=stgcn", "train.amp=off"),
+    ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
         ("model.name=stgcn", "train.weight_decay=5e-4"),
