@@ -9,6 +9,8 @@ recipe a user gets); every (row, split, seed) run is cached under ``OUT/<dataset
 ``<!-- dense:<dataset> -->`` markers in that file (docs/results.md). ``--errors`` adds, per row
 and split, the test sequences that every seed gets wrong and the accuracy of the seeds' averaged
 class probabilities (whether a row's errors are seed noise or the same sequences every time).
+``--paired`` adds each row against the first, seed by seed (the differences, the seeds each way and
+a sign-flip test's p-value); ``--ensembles`` the accuracy of averaged class probabilities.
 """
 
 from __future__ import annotations
@@ -721,6 +723,65 @@ def ensembles_table(ens: dict[str, Any], seeds: list[int], command: str) -> str:
     )
 
 
+def sign_flip_p(diffs: list[float], draws: int = 1 << 16) -> float:
+    """Two-sided p-value of the paired sign-flip (permutation) test of ``diffs`` (one per seed): the
+    share of sign assignments whose mean is at least as far from 0 as the observed one; every
+    assignment up to 16 differences, else ``draws`` random ones (a fixed generator)."""
+    d = torch.tensor(diffs, dtype=torch.float64)
+    n = len(diffs)
+    if n <= 16:
+        signs = ((torch.arange(1 << n)[:, None] >> torch.arange(n)) & 1) * 2 - 1
+    else:
+        signs = torch.randint(0, 2, (draws, n), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    means = (signs.double() * d).mean(1).abs()
+    return float((means >= d.mean().abs() - 1e-9).double().mean())
+
+
+def paired(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per row after the first: its per-seed differences (points) from the first row's per-seed
+    values (the seeds pair the runs), their mean and std, the seeds it is higher, level and lower
+    on, and :func:`sign_flip_p` of the differences."""
+    (base, first), *others = summary.items()
+    out = {}
+    for row, s in others:
+        diffs = [a - b for a, b in zip(s["per_seed"], first["per_seed"], strict=True)]
+        out[row] = {
+            "against": base,
+            "diffs": diffs,
+            "mean": statistics.mean(diffs),
+            "std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+            "higher": sum(x > 1e-9 for x in diffs),
+            "level": sum(abs(x) <= 1e-9 for x in diffs),
+            "lower": sum(x < -1e-9 for x in diffs),
+            "p": sign_flip_p(diffs),
+        }
+    return out
+
+
+def paired_table(pairs: dict[str, dict[str, Any]], seeds: list[int], command: str) -> str:
+    """Markdown: the comparisons of :func:`paired`."""
+    lines = [
+        "| setting | minus | per seed | **mean ± std** | higher / level / lower | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, c in pairs.items():
+        each = " / ".join(f"{x:+.1f}" for x in c["diffs"])
+        counts = f"{c['higher']} / {c['level']} / {c['lower']}"
+        cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{c['mean']:+.2f} ± {c['std']:.2f}**", counts]
+        lines.append("| " + " | ".join([*cells, f"{c['p']:.2f}"]) + " |")
+    listed = ", ".join(map(str, seeds))
+    return "\n".join(
+        [
+            f"`{command}` — {machine()}.",
+            f"Each row's per-seed accuracy minus the first row's on the same seed (points; seeds {listed});",
+            "`p`: two-sided p-value of the paired sign-flip test (the share of the 2^n sign assignments of the",
+            "differences whose mean is at least as far from 0).",
+            "",
+            *lines,
+        ]
+    )
+
+
 def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
     """Per row: mean and std over seeds of the split-mean accuracy, per-split means, time per run."""
     out: dict[str, Any] = {}
@@ -869,6 +930,32 @@ def replace_section(path: Path, key: str, text: str) -> None:
     path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", doc))
 
 
+def _checked(
+    p: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[list[str], list[int], list[str] | None, list[float]]:
+    """The rows, seeds, splits (None: all) and clip lengths the arguments name, or ``p.error``."""
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        p.error(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    if args.paired and (len(rows) < 2 or len(seeds) < 2):
+        p.error(f"--paired compares rows seed by seed: it needs 2 rows and 2 seeds, got {args.rows!r}, {args.seeds!r}")
+    splits = [s for s in (args.splits or "").split(",") if s] or None
+    known = SPLITS[args.dataset]
+    if splits and set(splits) - set(known):
+        p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
+    try:  # the field's own parser and bounds
+        text = args.clip_lengths or ""
+        lengths = list(FeatureConfig(clip_lengths=parse_field("features.clip_lengths", text)).clip_lengths)
+    except (ValueError, ConfigError):
+        p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
+    return rows, seeds, splits, lengths
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=["sbu", "fpha", "synthetic"], default="sbu")
@@ -891,25 +978,18 @@ def main() -> None:
         help="also list the test sequences every seed gets wrong, and all runs' errors by class",
     )
     p.add_argument(
+        "--paired",
+        action="store_true",
+        help="also a table of each row against the first, seed by seed: differences, their mean ± std, "
+        "the seeds higher / level / lower, and a sign-flip test's p-value",
+    )
+    p.add_argument(
         "--ensembles",
         action="store_true",
         help="also a table of ensembles: the rows' runs of each seed averaged, and each row's seeds averaged",
     )
     args = p.parse_args()
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = sorted(set(rows) - set(ROWS))
-    if unknown:
-        p.error(f"unknown rows {unknown}; choose among {', '.join(ROWS)}")
-    seeds = [int(s) for s in args.seeds.split(",")]
-    splits = [s for s in (args.splits or "").split(",") if s] or None
-    known = SPLITS[args.dataset]
-    if splits and set(splits) - set(known):
-        p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
-    try:  # the field's own parser and bounds
-        text = args.clip_lengths or ""
-        lengths = list(FeatureConfig(clip_lengths=parse_field("features.clip_lengths", text)).clip_lengths)
-    except (ValueError, ConfigError):
-        p.error(f"--clip-lengths: expected comma-separated numbers in (0, 1], got {args.clip_lengths!r}")
+    rows, seeds, splits, lengths = _checked(p, args)
     section = args.section or f"dense:{args.dataset}"
     if args.results and (problem := section_problem(args.results, section)):
         p.error(problem)
@@ -928,6 +1008,8 @@ def main() -> None:
         text += "\n\n" + lengths_table(
             length_scan(results, lengths), seeds, f"{command} --clip-lengths {args.clip_lengths}"
         )
+    if args.paired:
+        text += "\n\n" + paired_table(paired(summary), seeds, f"{command} --paired")
     if args.ensembles:
         text += "\n\n" + ensembles_table(ensembles(results, seeds), seeds, f"{command} --ensembles")
     args.out.mkdir(parents=True, exist_ok=True)

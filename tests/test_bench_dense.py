@@ -17,11 +17,14 @@ from benchmarks.dense import (
     confusion_table,
     ensembles,
     ensembles_table,
+    paired,
+    paired_table,
     plan,
     replace_section,
     run_probabilities,
     section_problem,
     seed_errors,
+    sign_flip_p,
     table,
     teacher_row,
 )
@@ -220,3 +223,37 @@ def test_dense_benchmark_refuses_clip_lengths_outside_zero_to_one(tmp_path: Path
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 2 and "--clip-lengths: expected" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_sign_flip_p_counts_the_sign_assignments_at_least_as_extreme() -> None:
+    assert sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)  # only all + and all − reach |mean| 2
+    assert sign_flip_p([1.0, -1.0]) == 1.0  # every assignment's |mean| is 0 or 1 ≥ 0
+    assert sign_flip_p([0.5, 0.5, 0.5, 0.5, 3.0]) == pytest.approx(2 / 32)
+    # one large difference against four small ones: every assignment's |sum| is ≥ 1 = the observed |sum|
+    assert sign_flip_p([0.5, 0.5, 0.5, 0.5, -3.0]) == 1.0
+    many = sign_flip_p([1.0] * 20)  # 20 differences: random assignments, with a fixed generator
+    assert many == sign_flip_p([1.0] * 20) and many < 1e-3
+
+
+def test_paired_compares_each_row_with_the_first_seed_by_seed() -> None:
+    summary = {
+        "default": {"per_seed": [97.5, 98.2, 97.9]},
+        "crop4": {"per_seed": [97.9, 98.2, 97.0]},
+        "crop6": {"per_seed": [98.0, 98.7, 98.4]},
+    }
+    pairs = paired(summary)
+    assert list(pairs) == ["crop4", "crop6"]
+    c = pairs["crop4"]
+    assert c["against"] == "default" and c["diffs"] == pytest.approx([0.4, 0.0, -0.9])
+    assert (c["higher"], c["level"], c["lower"]) == (1, 1, 1)
+    assert c["mean"] == pytest.approx(-0.5 / 3) and c["p"] == pytest.approx(sign_flip_p([0.4, 0.0, -0.9]))
+    assert pairs["crop6"]["p"] == pytest.approx(2 / 8) and pairs["crop6"]["higher"] == 3
+    text = paired_table(pairs, [0, 1, 2], "cmd --paired")
+    assert text.startswith("`cmd --paired`") and "+0.4 / +0.0 / -0.9" in text and "**+0.50 ± 0.00**" in text
+
+
+def test_dense_benchmark_refuses_paired_with_one_seed_before_training(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--rows", "default,crop4", "--seeds", "0", "--paired"]
+    done = subprocess.run([*cmd, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--paired" in done.stderr and "2 seeds" in done.stderr
+    assert not any(tmp_path.iterdir())
