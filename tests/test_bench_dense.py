@@ -252,8 +252,14 @@ def test_paired_compares_each_row_with_the_first_seed_by_seed() -> None:
     assert text.startswith("`cmd --paired`") and "+0.4 / +0.0 / -0.9" in text and "**+0.50 ± 0.00**" in text
 
 
-def test_dense_benchmark_refuses_paired_with_one_seed_before_training(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "benchmarks.dense", "--rows", "default,crop4", "--seeds", "0", "--paired"]
-    done = subprocess.run([*cmd, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--paired" in done.stderr and "2 seeds" in done.stderr
+@pytest.mark.parametrize(
+    ("seeds", "message"), [("0", "--paired compares rows seed by seed"), ("0,x", "--seeds: expected")]
+)
+def test_dense_benchmark_refuses_one_seed_for_paired_or_a_bad_seed_before_training(
+    tmp_path: Path, seeds: str, message: str
+) -> None:
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--rows", "default,crop4", "--seeds", seeds, "--paired"]
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([*cmd, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())
