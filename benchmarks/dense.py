@@ -487,6 +487,13 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ST-GCN, its recipe in float32 (`train.amp=off`: what `train.amp=auto` gives a CPU without bf16)",
         ("model.name=stgcn", "train.amp=off"),
     ),
+    "stgcn_f32_kd": (
+        (
+            "ST-GCN, its recipe in float32, the GCN's predictions distilled, α = 0.5, T = 2 "
+            "(`train.teacher=@default`, `train.distill_temperature=2`)"
+        ),
+        ("model.name=stgcn", "train.amp=off", "train.teacher=@default", "train.distill_temperature=2"),
+    ),
     "stgcn_wd5": (
         "ST-GCN, its recipe with weight decay 5e-4 (`train.weight_decay=5e-4`)",
         ("model.name=stgcn", "train.weight_decay=5e-4"),
