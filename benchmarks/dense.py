@@ -10,7 +10,8 @@ recipe a user gets); every (row, split, seed) run is cached under ``OUT/<dataset
 and split, the test sequences that every seed gets wrong and the accuracy of the seeds' averaged
 class probabilities (whether a row's errors are seed noise or the same sequences every time).
 ``--paired`` adds each row against the first, seed by seed (the differences, the seeds each way and
-a sign-flip test's p-value); ``--ensembles`` the accuracy of averaged class probabilities.
+a sign-flip test's p-value; with several splits also run by run); ``--ensembles`` the accuracy of
+averaged class probabilities.
 """
 
 from __future__ import annotations
@@ -744,49 +745,59 @@ def sign_flip_p(diffs: list[float], draws: int = 1 << 16) -> float:
     return float((means >= d.mean().abs() - 1e-9).double().mean())
 
 
+def _compare(diffs: list[float]) -> dict[str, Any]:
+    """Differences (points) summarised: mean, std, how many are higher, level and lower, the p-value."""
+    return {
+        "diffs": diffs,
+        "mean": statistics.mean(diffs),
+        "std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+        "higher": sum(x > 1e-9 for x in diffs),
+        "level": sum(abs(x) <= 1e-9 for x in diffs),
+        "lower": sum(x < -1e-9 for x in diffs),
+        "p": sign_flip_p(diffs),
+    }
+
+
 def paired(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per row after the first: its per-seed differences (points) from the first row's per-seed
-    values (the seeds pair the runs), their mean and std, the seeds it is higher, level and lower
-    on, and :func:`sign_flip_p` of the differences."""
+    values (the seeds pair the runs) summarised by :func:`_compare`; with several splits also
+    ``runs``, the same of its per-run differences (each split and seed pairs two runs: more pairs
+    than seeds, each coarser)."""
     (base, first), *others = summary.items()
     out = {}
     for row, s in others:
-        diffs = [a - b for a, b in zip(s["per_seed"], first["per_seed"], strict=True)]
-        out[row] = {
-            "against": base,
-            "diffs": diffs,
-            "mean": statistics.mean(diffs),
-            "std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
-            "higher": sum(x > 1e-9 for x in diffs),
-            "level": sum(abs(x) <= 1e-9 for x in diffs),
-            "lower": sum(x < -1e-9 for x in diffs),
-            "p": sign_flip_p(diffs),
-        }
+        out[row] = {"against": base, **_compare([a - b for a, b in zip(s["per_seed"], first["per_seed"], strict=True)])}
+        if len(first.get("per_split", {})) > 1:
+            out[row]["runs"] = _compare([a - b for a, b in zip(s["per_run"], first["per_run"], strict=True)])
     return out
 
 
 def paired_table(pairs: dict[str, dict[str, Any]], seeds: list[int], command: str) -> str:
     """Markdown: the comparisons of :func:`paired`."""
-    lines = [
-        "| setting | minus | per seed | **mean ± std** | higher / level / lower | p |",
-        "|---|---|---|---|---|---|",
-    ]
+    runs = all("runs" in c for c in pairs.values())
+    head = "| setting | minus | per seed | **mean ± std** | higher / level / lower | p |"
+    head += " runs higher / level / lower | p (runs) |" if runs else ""
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row, c in pairs.items():
         each = " / ".join(f"{x:+.1f}" for x in c["diffs"])
-        counts = f"{c['higher']} / {c['level']} / {c['lower']}"
-        cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{c['mean']:+.2f} ± {c['std']:.2f}**", counts]
-        lines.append("| " + " | ".join([*cells, f"{c['p']:.2f}"]) + " |")
+        cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{c['mean']:+.2f} ± {c['std']:.2f}**"]
+        cells += [f"{c['higher']} / {c['level']} / {c['lower']}", f"{c['p']:.2f}"]
+        if runs:
+            r = c["runs"]
+            cells += [f"{r['higher']} / {r['level']} / {r['lower']}", f"{r['p']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     listed = ", ".join(map(str, seeds))
-    return "\n".join(
-        [
-            f"`{command}` — {machine()}.",
-            f"Each row's per-seed accuracy minus the first row's on the same seed (points; seeds {listed});",
-            "`p`: two-sided p-value of the paired sign-flip test (the share of the 2^n sign assignments of the",
-            "differences whose mean is at least as far from 0).",
-            "",
-            *lines,
+    legend = [
+        f"Each row's per-seed accuracy minus the first row's on the same seed (points; seeds {listed});",
+        "`p`: two-sided p-value of the paired sign-flip test (the share of the 2^n sign assignments of the",
+        "differences whose mean is at least as far from 0; 2^16 random ones when n > 16).",
+    ]
+    if runs:
+        legend += [
+            "`runs`: the same test on each run's accuracy minus the first row's run of the same split and",
+            "seed (splits × seeds pairs; their mean is the seeds' mean).",
         ]
-    )
+    return "\n".join([f"`{command}` — {machine()}.", *legend, "", *lines])
 
 
 def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list[int]) -> dict[str, Any]:
@@ -797,6 +808,7 @@ def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list
         splits = list(dict.fromkeys(s for s, _ in runs))
         acc = {k: 100 * r["test"] for k, r in runs.items()}
         per_seed = [statistics.mean(acc[(s, seed)] for s in splits) for seed in seeds]
+        per_run = [acc[(s, seed)] for seed in seeds for s in splits]  # seed-major
         single = [statistics.mean(100 * runs[(s, seed)]["single"] for s in splits) for seed in seeds]
         out[row] = {
             "mean": statistics.mean(per_seed),
@@ -804,6 +816,7 @@ def summarise(results: list[tuple[tuple[Any, ...], dict[str, Any]]], seeds: list
             "single_mean": statistics.mean(single),
             "single_std": statistics.stdev(single) if len(single) > 1 else 0.0,
             "per_seed": per_seed,
+            "per_run": per_run,
             "per_split": {s: statistics.mean(acc[(s, seed)] for seed in seeds) for s in splits},
             "train_accuracy": statistics.mean(100 * r["metrics"]["train_accuracy"] for r in runs.values()),
             "seconds": statistics.mean(r["seconds"] for r in runs.values()),
@@ -988,7 +1001,7 @@ def main() -> None:
         "--paired",
         action="store_true",
         help="also a table of each row against the first, seed by seed: differences, their mean ± std, "
-        "the seeds higher / level / lower, and a sign-flip test's p-value",
+        "the seeds higher / level / lower, and a sign-flip test's p-value (with several splits also run by run)",
     )
     p.add_argument(
         "--ensembles",

@@ -252,6 +252,23 @@ def test_paired_compares_each_row_with_the_first_seed_by_seed() -> None:
     assert text.startswith("`cmd --paired`") and "+0.4 / +0.0 / -0.9" in text and "**+0.50 ± 0.00**" in text
 
 
+def test_paired_with_several_splits_also_pairs_each_run() -> None:
+    # 2 seeds × 2 folds, seed-major: the seed means tie (+0.0 each) while 3 of the 4 runs differ
+    summary = {
+        "default": {"per_seed": [97.0, 98.0], "per_run": [96.0, 98.0, 98.0, 98.0], "per_split": {"f0": 0, "f1": 0}},
+        "crop4": {"per_seed": [97.0, 98.0], "per_run": [98.0, 96.0, 97.0, 99.0], "per_split": {"f0": 0, "f1": 0}},
+    }
+    c = paired(summary)["crop4"]
+    assert c["diffs"] == pytest.approx([0.0, 0.0]) and c["level"] == 2 and c["p"] == 1.0
+    r = c["runs"]
+    assert r["diffs"] == pytest.approx([2.0, -2.0, -1.0, 1.0]) and (r["higher"], r["level"], r["lower"]) == (2, 0, 2)
+    assert r["mean"] == pytest.approx(c["mean"]) and r["p"] == pytest.approx(sign_flip_p([2.0, -2.0, -1.0, 1.0]))
+    text = paired_table(paired(summary), [0, 1], "cmd --paired")
+    assert "p (runs)" in text and text.splitlines()[-1].endswith("| 2 / 0 / 2 | 1.00 |")
+    one_split = {k: {**v, "per_split": {"default": 0}} for k, v in summary.items()}
+    assert "runs" not in paired(one_split)["crop4"] and "p (runs)" not in paired_table(paired(one_split), [0, 1], "c")
+
+
 @pytest.mark.parametrize(
     ("seeds", "message"), [("0", "--paired compares rows seed by seed"), ("0,x", "--seeds: expected")]
 )
