@@ -253,7 +253,7 @@ def test_paired_compares_each_row_with_the_first_seed_by_seed() -> None:
 
 
 def test_paired_with_several_splits_also_pairs_each_run() -> None:
-    # 2 seeds × 2 folds, seed-major: the seed means tie (+0.0 each) while 3 of the 4 runs differ
+    # 2 seeds × 2 folds, seed-major: the seed means tie (+0.0 each) while every run differs
     summary = {
         "default": {"per_seed": [97.0, 98.0], "per_run": [96.0, 98.0, 98.0, 98.0], "per_split": {"f0": 0, "f1": 0}},
         "crop4": {"per_seed": [97.0, 98.0], "per_run": [98.0, 96.0, 97.0, 99.0], "per_split": {"f0": 0, "f1": 0}},
