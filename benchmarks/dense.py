@@ -507,6 +507,14 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "temporal crops ≤ 60 % in training (`features.crop=0.6`): SBU's GCN recipe, elsewhere",
         ("features.crop=0.6",),
     ),
+    "crop8": (
+        "temporal crops ≤ 80 % in training (`features.crop=0.8`)",
+        ("features.crop=0.8",),
+    ),
+    "stgcn_f32_crop8": (
+        "ST-GCN, its recipe in float32 with temporal crops ≤ 80 % in training (`train.amp=off`, `features.crop=0.8`)",
+        ("model.name=stgcn", "train.amp=off", "features.crop=0.8"),
+    ),
     "stgcn_crop4": (
         "ST-GCN, its recipe with temporal crops ≤ 40 % in training (`features.crop=0.4`: SBU's before crops ≤ 60 %)",
         ("model.name=stgcn", *_CROP4),
