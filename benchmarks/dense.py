@@ -10,7 +10,8 @@ recipe a user gets); every (row, split, seed) run is cached under ``OUT/<dataset
 and split, the test sequences that every seed gets wrong and the accuracy of the seeds' averaged
 class probabilities (whether a row's errors are seed noise or the same sequences every time).
 ``--paired`` adds each row against the first, seed by seed (the differences, the seeds each way and
-a sign-flip test's p-value; with several splits also run by run); ``--ensembles`` the accuracy of
+a sign-flip test's p-value; with several splits also run by run, which alone needs one seed only);
+``--ensembles`` the accuracy of
 averaged class probabilities.
 """
 
@@ -781,26 +782,31 @@ def paired(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def paired_table(pairs: dict[str, dict[str, Any]], seeds: list[int], command: str) -> str:
-    """Markdown: the comparisons of :func:`paired`."""
+    """Markdown: the comparisons of :func:`paired` (one seed: only the run by run one)."""
+    by_seed = len(seeds) > 1
     runs = all("runs" in c for c in pairs.values())
-    head = "| setting | minus | per seed | **mean ± std** | higher / level / lower | p |"
-    head += " runs higher / level / lower | p (runs) |" if runs else ""
+    head = f"| setting | minus | per {'seed' if by_seed else 'run'} | **mean ± std** | higher / level / lower | p |"
+    head += " runs higher / level / lower | p (runs) |" if runs and by_seed else ""
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row, c in pairs.items():
-        each = " / ".join(f"{x:+.1f}" for x in c["diffs"])
-        cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{c['mean']:+.2f} ± {c['std']:.2f}**"]
-        cells += [f"{c['higher']} / {c['level']} / {c['lower']}", f"{c['p']:.2f}"]
-        if runs:
+        first = c if by_seed else c["runs"]
+        each = " / ".join(f"{x:+.1f}" for x in first["diffs"])
+        cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{first['mean']:+.2f} ± {first['std']:.2f}**"]
+        cells += [f"{first['higher']} / {first['level']} / {first['lower']}", f"{first['p']:.2f}"]
+        if runs and by_seed:
             r = c["runs"]
             cells += [f"{r['higher']} / {r['level']} / {r['lower']}", f"{r['p']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     listed = ", ".join(map(str, seeds))
-    legend = [
-        f"Each row's per-seed accuracy minus the first row's on the same seed (points; seeds {listed});",
+    if by_seed:
+        legend = [f"Each row's per-seed accuracy minus the first row's on the same seed (points; seeds {listed});"]
+    else:
+        legend = [f"Each row's accuracy on each split minus the first row's on the same split (points; seed {listed});"]
+    legend += [
         "`p`: two-sided p-value of the paired sign-flip test (the share of the 2^n sign assignments of the",
         "differences whose mean is at least as far from 0; 2^16 random ones when n > 16).",
     ]
-    if runs:
+    if runs and by_seed:
         legend += [
             "`runs`: the same test on each run's accuracy minus the first row's run of the same split and",
             "seed (splits × seeds pairs; their mean is the seeds' mean).",
@@ -970,12 +976,15 @@ def _checked(
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
-    if args.paired and (len(rows) < 2 or len(seeds) < 2):
-        p.error(f"--paired compares rows seed by seed: it needs 2 rows and 2 seeds, got {args.rows!r}, {args.seeds!r}")
     splits = [s for s in (args.splits or "").split(",") if s] or None
     known = SPLITS[args.dataset]
     if splits and set(splits) - set(known):
         p.error(f"unknown splits {sorted(set(splits) - set(known))}; choose among {', '.join(known)}")
+    if args.paired and (len(rows) < 2 or len(seeds) * len(splits or known) < 2):
+        p.error(
+            f"--paired compares rows seed by seed or run by run: it needs 2 rows and 2 seeds or 2 splits, "
+            f"got rows {args.rows!r}, seeds {args.seeds!r}, {len(splits or known)} split(s) of {args.dataset}"
+        )
     try:  # the field's own parser and bounds
         text = args.clip_lengths or ""
         lengths = list(FeatureConfig(clip_lengths=parse_field("features.clip_lengths", text)).clip_lengths)
@@ -1009,7 +1018,8 @@ def main() -> None:
         "--paired",
         action="store_true",
         help="also a table of each row against the first, seed by seed: differences, their mean ± std, "
-        "the seeds higher / level / lower, and a sign-flip test's p-value (with several splits also run by run)",
+        "the seeds higher / level / lower, and a sign-flip test's p-value (with several splits also run by "
+        "run, which needs only one seed)",
     )
     p.add_argument(
         "--ensembles",

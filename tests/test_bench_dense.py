@@ -269,13 +269,28 @@ def test_paired_with_several_splits_also_pairs_each_run() -> None:
     assert "runs" not in paired(one_split)["crop4"] and "p (runs)" not in paired_table(paired(one_split), [0, 1], "c")
 
 
+def test_paired_with_one_seed_and_several_splits_shows_the_runs_alone() -> None:
+    summary = {
+        "default": {"per_seed": [97.0], "per_run": [96.0, 98.0, 97.0], "per_split": {"f0": 0, "f1": 0, "f2": 0}},
+        "crop4": {"per_seed": [98.0], "per_run": [98.0, 98.0, 98.0], "per_split": {"f0": 0, "f1": 0, "f2": 0}},
+    }
+    text = paired_table(paired(summary), [0], "cmd --paired")
+    assert "| per run |" in text and "p (runs)" not in text and "per-seed" not in text
+    assert text.splitlines()[-1].endswith("| +2.0 / +0.0 / +1.0 | **+1.00 ± 1.00** | 2 / 1 / 0 | 0.50 |")
+
+
 @pytest.mark.parametrize(
-    ("seeds", "message"), [("0", "--paired compares rows seed by seed"), ("0,x", "--seeds: expected")]
+    ("args", "message"),
+    [
+        (["--seeds", "0", "--dataset", "fpha"], "--paired compares rows seed by seed or run by run"),
+        (["--seeds", "0", "--splits", "fold2"], "seeds '0', 1 split(s) of sbu"),
+        (["--seeds", "0,x"], "--seeds: expected"),
+    ],
 )
-def test_dense_benchmark_refuses_one_seed_for_paired_or_a_bad_seed_before_training(
-    tmp_path: Path, seeds: str, message: str
+def test_dense_benchmark_refuses_a_single_pair_for_paired_or_a_bad_seed_before_training(
+    tmp_path: Path, args: list[str], message: str
 ) -> None:
-    cmd = [sys.executable, "-m", "benchmarks.dense", "--rows", "default,crop4", "--seeds", seeds, "--paired"]
+    cmd = [sys.executable, "-m", "benchmarks.dense", "--rows", "default,crop4", *args, "--paired"]
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([*cmd, "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=root)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
