@@ -11,8 +11,7 @@ and split, the test sequences that every seed gets wrong and the accuracy of the
 class probabilities (whether a row's errors are seed noise or the same sequences every time).
 ``--paired`` adds each row against the first, seed by seed (the differences, the seeds each way and
 a sign-flip test's p-value; with several splits also run by run, which alone needs one seed only);
-``--ensembles`` the accuracy of
-averaged class probabilities.
+``--ensembles`` the accuracy of averaged class probabilities.
 """
 
 from __future__ import annotations
@@ -784,16 +783,16 @@ def paired(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def paired_table(pairs: dict[str, dict[str, Any]], seeds: list[int], command: str) -> str:
     """Markdown: the comparisons of :func:`paired` (one seed: only the run by run one)."""
     by_seed = len(seeds) > 1
-    runs = all("runs" in c for c in pairs.values())
+    runs = by_seed and all("runs" in c for c in pairs.values())  # extra columns beside the seeds'
     head = f"| setting | minus | per {'seed' if by_seed else 'run'} | **mean ± std** | higher / level / lower | p |"
-    head += " runs higher / level / lower | p (runs) |" if runs and by_seed else ""
+    head += " runs higher / level / lower | p (runs) |" if runs else ""
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row, c in pairs.items():
         first = c if by_seed else c["runs"]
         each = " / ".join(f"{x:+.1f}" for x in first["diffs"])
         cells = [ROWS[row][0], ROWS[c["against"]][0], each, f"**{first['mean']:+.2f} ± {first['std']:.2f}**"]
         cells += [f"{first['higher']} / {first['level']} / {first['lower']}", f"{first['p']:.2f}"]
-        if runs and by_seed:
+        if runs:
             r = c["runs"]
             cells += [f"{r['higher']} / {r['level']} / {r['lower']}", f"{r['p']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -806,7 +805,7 @@ def paired_table(pairs: dict[str, dict[str, Any]], seeds: list[int], command: st
         "`p`: two-sided p-value of the paired sign-flip test (the share of the 2^n sign assignments of the",
         "differences whose mean is at least as far from 0; 2^16 random ones when n > 16).",
     ]
-    if runs and by_seed:
+    if runs:
         legend += [
             "`runs`: the same test on each run's accuracy minus the first row's run of the same split and",
             "seed (splits × seeds pairs; their mean is the seeds' mean).",
